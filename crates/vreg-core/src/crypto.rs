@@ -1,0 +1,147 @@
+//! Secrets: upstream passwords encrypted at rest, tokens hashed and compared
+//! in constant time.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{CoreError, Result};
+
+/// Format byte of stored ciphertexts, so the scheme can change later.
+const SEALED_V1: u8 = 1;
+const NONCE_LEN: usize = 12;
+/// Binds ciphertexts to their use: a sealed password is no use as anything else.
+const PASSWORD_AAD: &[u8] = b"vreg upstream password";
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&sha256(data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    // The OS (or wasi:random) failing to give entropy is not recoverable.
+    getrandom::fill(&mut out).expect("no entropy source");
+    out
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// A fresh API token: a prefix people can grep for, and 256 random bits.
+pub fn new_token() -> String {
+    format!("vreg_{}", hex(&random_bytes::<32>()))
+}
+
+/// Encrypts and decrypts upstream passwords with a key derived from the
+/// `secret_key` variable (ChaCha20-Poly1305, random nonce per value).
+pub struct PasswordSealer {
+    cipher: ChaCha20Poly1305,
+}
+
+impl PasswordSealer {
+    pub fn new(secret_key: &str) -> Self {
+        let key = sha256(&[b"vreg password key v1\0".as_slice(), secret_key.as_bytes()].concat());
+        PasswordSealer {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+        }
+    }
+
+    pub fn seal(&self, password: &str) -> Vec<u8> {
+        let nonce = random_bytes::<NONCE_LEN>();
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: password.as_bytes(),
+                    aad: PASSWORD_AAD,
+                },
+            )
+            .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory input");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        out.push(SEALED_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// Fails when the value was sealed with another key or was tampered with.
+    pub fn open(&self, sealed: &[u8]) -> Result<String> {
+        let bad = || {
+            CoreError::Store(crate::store::StoreError::Other(
+                "upstream password cannot be decrypted (was secret_key changed?)".into(),
+            ))
+        };
+        if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_V1 {
+            return Err(bad());
+        }
+        let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: PASSWORD_AAD,
+                },
+            )
+            .map_err(|_| bad())?;
+        String::from_utf8(plain).map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_password_round_trips_and_hides_plaintext() {
+        let sealer = PasswordSealer::new("k1");
+        let sealed = sealer.seal("hunter2");
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(sealer.open(&sealed).unwrap(), "hunter2");
+        // Same password twice gives different ciphertexts (random nonce).
+        assert_ne!(sealed, sealer.seal("hunter2"));
+    }
+
+    #[test]
+    fn wrong_key_or_tampering_is_refused() {
+        let sealed = PasswordSealer::new("k1").seal("hunter2");
+        assert!(PasswordSealer::new("k2").open(&sealed).is_err());
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(PasswordSealer::new("k1").open(&tampered).is_err());
+        assert!(PasswordSealer::new("k1").open(&[]).is_err());
+    }
+
+    #[test]
+    fn tokens_are_unique_and_hex() {
+        let a = new_token();
+        assert!(a.starts_with("vreg_") && a.len() == 5 + 64);
+        assert_ne!(a, new_token());
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

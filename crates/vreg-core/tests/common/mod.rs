@@ -1,0 +1,193 @@
+//! A native admin API: the real request handler over real SQLite (rusqlite),
+//! driven with HTTP requests as a client would send them.
+
+#![allow(dead_code)]
+
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{json, Value as Json};
+use vreg_core::api::{Config, Context};
+use vreg_native::{ManualClock, MemoryKv, NativeSql};
+
+pub const ADMIN: &str = "admin-secret-token";
+/// 2026-01-15T10:00:00Z
+pub const START: i64 = 1_768_471_200_000;
+
+pub struct App {
+    pub sql: NativeSql,
+    pub kv: MemoryKv,
+    pub clock: ManualClock,
+    pub config: Config,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Json,
+    pub raw: Vec<u8>,
+}
+
+impl Reply {
+    pub fn message(&self) -> String {
+        match &self.body["message"] {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn id(&self) -> i64 {
+        self.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl App {
+    pub fn new() -> Self {
+        App {
+            sql: NativeSql::open_in_memory().unwrap(),
+            kv: MemoryKv::default(),
+            clock: ManualClock::at(START),
+            config: Config {
+                admin_token: Some(ADMIN.into()),
+                secret_key: "test-secret-key".into(),
+            },
+        }
+    }
+
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut builder = http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body).unwrap();
+        let ctx = Context {
+            sql: &self.sql,
+            kv: &self.kv,
+            clock: &self.clock,
+            config: &self.config,
+        };
+        let response = vreg_core::admin::handle(&ctx, &request);
+        let (parts, raw) = response.into_parts();
+        let body = if raw.is_empty() {
+            Json::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("non-JSON body ({e}): {raw:?}"))
+        };
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            raw,
+        }
+    }
+
+    /// A JSON request with a token (`None`: anonymous).
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+    ) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        let body = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
+        self.send(method, &format!("/api/v4{path}"), &headers, body)
+    }
+
+    pub fn admin(&self, method: Method, path: &str, body: Option<Json>) -> Reply {
+        self.call(method, path, Some(ADMIN), body)
+    }
+
+    /// Like [`App::admin`], but the request must succeed.
+    pub fn ok(&self, method: Method, path: &str, body: Option<Json>) -> Json {
+        let reply = self.admin(method.clone(), path, body);
+        assert!(
+            reply.status.is_success(),
+            "{method} {path} -> {} {}",
+            reply.status,
+            reply.body
+        );
+        reply.body
+    }
+
+    pub fn group(&self, name: &str, parent: Option<i64>) -> i64 {
+        self.ok(
+            Method::POST,
+            "/groups",
+            Some(json!({"name": name, "path": name, "parent_id": parent})),
+        )["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub fn project(&self, name: &str, group: i64) -> i64 {
+        self.ok(
+            Method::POST,
+            "/projects",
+            Some(json!({"name": name, "namespace_id": group})),
+        )["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub fn registry(&self, group: i64, kind: &str, name: &str) -> i64 {
+        self.ok(
+            Method::POST,
+            &format!("/groups/{group}/-/virtual_registries/packages/{kind}/registries"),
+            Some(json!({"name": name})),
+        )["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Creates an upstream in a group without linking it.
+    pub fn create_upstream(&self, group: i64, kind: &str, body: Json) -> Reply {
+        self.admin(
+            Method::POST,
+            &format!("/groups/{group}/-/virtual_registries/packages/{kind}/upstreams"),
+            Some(body),
+        )
+    }
+
+    pub fn link(&self, kind: &str, registry: i64, upstream: i64) -> Reply {
+        self.admin(
+            Method::POST,
+            &format!("/virtual_registries/packages/{kind}/registry_upstreams"),
+            Some(json!({"registry_id": registry, "upstream_id": upstream})),
+        )
+    }
+
+    pub fn token(&self, body: Json) -> String {
+        let reply = self.admin(Method::POST, "/personal_access_tokens", Some(body));
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        use vreg_core::store::Sql;
+        self.sql
+            .execute(&format!("SELECT COUNT(*) FROM {table}"), &[])
+            .unwrap()
+            .scalar_i64()
+            .unwrap()
+    }
+}
