@@ -29,8 +29,9 @@ impl Principal {
         }
     }
 
+    /// Whether the principal holds `scope`; `api` holds every other scope, as in GitLab.
     pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope)
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Api)
     }
 
     pub fn can_read_api(&self) -> bool {

@@ -258,7 +258,8 @@ fn path_segments(path: &str) -> Result<Vec<String>> {
     let Some(rest) = path.strip_prefix("/api/v4/") else {
         return Err(CoreError::NotFound(""));
     };
-    rest.trim_end_matches('/')
+    rest.strip_suffix('/')
+        .unwrap_or(rest)
         .split('/')
         .map(|segment| {
             let decoded = percent_encoding::percent_decode_str(segment)

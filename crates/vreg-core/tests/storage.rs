@@ -1,0 +1,166 @@
+//! The schema and the storage helpers against real SQLite files.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+
+use vreg_core::schema::{current_version, ensure_schema, latest_version};
+use vreg_core::store::{transaction, Kv, Sql, StoreError, Value};
+use vreg_core::CoreError;
+use vreg_native::{MemoryKv, NativeSql};
+
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        TempDb(std::env::temp_dir().join(format!("vreg-{name}-{}-{nanos}.db", std::process::id())))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+#[test]
+fn migrations_apply_once_even_when_many_instances_start_together() {
+    let db = TempDb::new("migrate");
+    let appliers = 8;
+    let barrier = Arc::new(Barrier::new(appliers));
+    let handles: Vec<_> = (0..appliers)
+        .map(|_| {
+            let path = db.0.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let sql = NativeSql::open(&path).unwrap();
+                barrier.wait();
+                ensure_schema(&sql, 1).unwrap();
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("an applier failed");
+    }
+    let sql = NativeSql::open(&db.0).unwrap();
+    let rows = sql
+        .execute(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap();
+    let versions: Vec<Value> = rows.rows.into_iter().map(|r| r[0].clone()).collect();
+    let expected: Vec<Value> = (1..=latest_version()).map(Value::Integer).collect();
+    assert_eq!(versions, expected, "each version recorded exactly once");
+    for table in [
+        "groups",
+        "projects",
+        "packages",
+        "package_files",
+        "registries",
+        "upstreams",
+        "registry_upstreams",
+        "cache_entries",
+        "tokens",
+        "sync_jobs",
+    ] {
+        sql.execute(&format!("SELECT COUNT(*) FROM {table}"), &[])
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+    }
+    // Applying again is a no-op.
+    ensure_schema(&sql, 2).unwrap();
+    assert_eq!(current_version(&sql).unwrap(), latest_version());
+}
+
+#[test]
+fn a_failed_transaction_leaves_nothing_behind() {
+    let sql = NativeSql::open_in_memory().unwrap();
+    ensure_schema(&sql, 1).unwrap();
+    let result: Result<(), CoreError> = transaction(&sql, || {
+        sql.execute(
+            "INSERT INTO groups (name, path, visibility, created_at, updated_at) VALUES ('a', 'a', 'private', 1, 1)",
+            &[],
+        )?;
+        Err(CoreError::validation("refused late"))
+    });
+    assert!(matches!(result, Err(CoreError::Validation(_))));
+    assert_eq!(
+        sql.execute("SELECT COUNT(*) FROM groups", &[])
+            .unwrap()
+            .scalar_i64(),
+        Some(0)
+    );
+}
+
+#[test]
+fn constraint_violations_are_classified() {
+    let sql = NativeSql::open_in_memory().unwrap();
+    ensure_schema(&sql, 1).unwrap();
+    let insert = "INSERT INTO groups (name, path, visibility, created_at, updated_at) VALUES ('a', 'a', 'private', 1, 1)";
+    sql.execute(insert, &[]).unwrap();
+    assert!(matches!(
+        sql.execute(insert, &[]),
+        Err(StoreError::Constraint(_))
+    ));
+    assert!(matches!(
+        sql.execute("INSERT INTO groups (name, path, visibility, created_at, updated_at) VALUES ('b', 'b', 'secret', 1, 1)", &[]),
+        Err(StoreError::Constraint(_))
+    ));
+    assert!(matches!(
+        StoreError::from_message("UNIQUE constraint failed: groups.path".into()),
+        StoreError::Constraint(_)
+    ));
+    assert_eq!(
+        StoreError::from_message("database is locked".into()),
+        StoreError::Busy
+    );
+}
+
+#[test]
+fn concurrent_writers_queue_instead_of_failing() {
+    let db = TempDb::new("writers");
+    ensure_schema(&NativeSql::open(&db.0).unwrap(), 1).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let path = db.0.clone();
+            std::thread::spawn(move || {
+                let sql = NativeSql::open(&path).unwrap();
+                for i in 0..25 {
+                    transaction(&sql, || {
+                        sql.execute(
+                            "INSERT INTO groups (name, path, visibility, created_at, updated_at) VALUES (?, ?, 'private', 1, 1)",
+                            &[format!("g{t}-{i}").into(), format!("g{t}-{i}").into()],
+                        )?;
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let sql = NativeSql::open(&db.0).unwrap();
+    assert_eq!(
+        sql.execute("SELECT COUNT(*) FROM groups", &[])
+            .unwrap()
+            .scalar_i64(),
+        Some(100)
+    );
+}
+
+#[test]
+fn memory_kv_round_trips() {
+    let kv = MemoryKv::default();
+    assert_eq!(kv.get("k").unwrap(), None);
+    kv.set("k", b"v").unwrap();
+    assert_eq!(kv.get("k").unwrap(), Some(b"v".to_vec()));
+    kv.delete("k").unwrap();
+    assert_eq!(kv.get("k").unwrap(), None);
+}

@@ -1,0 +1,47 @@
+# Shared helpers for scripts/*. Source it; do not run it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root (directly, or through sudo when available).
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else return 1
+    fi
+}
+
+# Installs Debian packages when a command is missing; `need_apt CMD PKG...`.
+APT_UPDATED=""
+need_apt() {
+    local cmd="$1"; shift
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || die "'$cmd' is missing: install Debian/Ubuntu package(s) '$*' or the equivalent for your system"
+    say "installing $* (for $cmd)"
+    if [ -z "$APT_UPDATED" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 \
+        || die "apt-get install $* failed"
+}
+
+ensure_wasm_target() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust with rustup (https://rustup.rs)"
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+        say "adding the wasm32-wasip2 Rust target"
+        rustup target add wasm32-wasip2 >&2 || die "rustup target add wasm32-wasip2 failed"
+    fi
+}
+
+# The component crates, one per directory under components/.
+component_packages() {
+    local dir
+    for dir in components/*/; do
+        [ -f "$dir/Cargo.toml" ] && basename "$dir"
+    done
+}
