@@ -1,0 +1,202 @@
+//! The local backend: a SQLite file with one table of (store, key, value),
+//! the same layout Spin's own `spin` key-value type uses, so a state
+//! directory works under both hosts.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+pub struct KvFile {
+    connection: Mutex<Connection>,
+}
+
+pub type KvResult<T> = std::result::Result<T, String>;
+
+fn text(e: rusqlite::Error) -> String {
+    e.to_string()
+}
+
+impl KvFile {
+    pub fn open(path: &Path) -> Result<KvFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let connection = Connection::open(path)
+            .with_context(|| format!("cannot open key-value file {}", path.display()))?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY (store, key)
+            )",
+            [],
+        )?;
+        Ok(KvFile {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
+        crate::blocking(|| {
+            let mut connection = self
+                .connection
+                .lock()
+                .map_err(|_| "store poisoned".to_owned())?;
+            f(&mut connection).map_err(text)
+        })
+    }
+
+    pub fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![store, key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    pub fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![store, key, value])
+            .map(drop)
+        })
+    }
+
+    pub fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        self.with(|c| {
+            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .execute(params![store, key])
+                .map(drop)
+        })
+    }
+
+    pub fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        self.with(|c| {
+            c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .exists(params![store, key])
+        })
+    }
+
+    pub fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
+                .query_map(params![store], |row| row.get(0))?
+                .collect()
+        })
+    }
+
+    pub fn get_many(
+        &self,
+        store: &str,
+        keys: &[String],
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            keys.iter()
+                .map(|key| {
+                    let value = statement
+                        .query_row(params![store, key], |row| row.get(0))
+                        .optional()?;
+                    Ok((key.clone(), value))
+                })
+                .collect()
+        })
+    }
+
+    pub fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                )?;
+                for (key, value) in entries {
+                    statement.execute(params![store, key, value])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut statement =
+                    tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+                for key in keys {
+                    statement.execute(params![store, key])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Adds `delta` to the little-endian i64 at `key` (absent counts as 0),
+    /// in one transaction.
+    pub fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        let result = self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![store, key], |row| row.get(0))
+                .optional()?;
+            let current = match current {
+                None => 0,
+                Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+                    Ok(b) => i64::from_le_bytes(b),
+                    Err(_) => return Ok(Err("value is not an 8-byte integer".to_owned())),
+                },
+            };
+            let Some(next) = current.checked_add(delta) else {
+                return Ok(Err("increment overflows i64".to_owned()));
+            };
+            tx.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![store, key, next.to_le_bytes().to_vec()])?;
+            tx.commit()?;
+            Ok(Ok(next))
+        })?;
+        result
+    }
+
+    /// Writes `value` only if the key still holds `expected` (absent when
+    /// `None`). One statement, so it is atomic whatever the concurrency.
+    /// Returns whether the swap happened.
+    pub fn swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> KvResult<bool> {
+        self.with(|c| {
+            let changed = match expected {
+                Some(old) => c
+                    .prepare_cached(
+                        "UPDATE spin_key_value SET value = ?4 WHERE store = ?1 AND key = ?2 AND value = ?3",
+                    )?
+                    .execute(params![store, key, old, value])?,
+                None => c
+                    .prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (store, key) DO NOTHING",
+                    )?
+                    .execute(params![store, key, value])?,
+            };
+            Ok(changed == 1)
+        })
+    }
+}

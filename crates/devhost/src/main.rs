@@ -1,0 +1,122 @@
+//! devhost: a Spin-compatible local host on wasmtime. It runs this app's
+//! `spin.toml` the way `spin up` does, for tests and for machines without
+//! the `spin` CLI.
+//!
+//! One module per capability, each split like Spin's factors: `mod.rs` says
+//! what the capability is and how a component is granted it, `host.rs`
+//! implements its WIT, and the backend sits beside them.
+
+mod app;
+mod http;
+mod key_value;
+mod manifest;
+mod outbound_hosts;
+mod output;
+mod redis;
+mod runtime_config;
+mod sqlite;
+mod state;
+mod variables;
+
+mod bindings {
+    include!(concat!(env!("OUT_DIR"), "/spin_bindings.rs"));
+}
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+/// Runs blocking work (SQLite, synchronous Redis) without stalling the
+/// runtime's other tasks.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+const USAGE: &str = "usage: devhost up [--from spin.toml] [--listen 127.0.0.1:3000] \
+[--runtime-config-file FILE] [--state-dir DIR] [--cache-dir DIR]";
+
+struct Args {
+    options: app::Options,
+    listen: String,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("up") => {}
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+    let mut options = app::Options {
+        manifest: PathBuf::from("spin.toml"),
+        runtime_config: None,
+        state_dir: None,
+        cache_dir: None,
+    };
+    let mut listen = "127.0.0.1:3000".to_owned();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--from" | "-f" => options.manifest = PathBuf::from(value()?),
+            "--listen" => listen = value()?,
+            "--runtime-config-file" => options.runtime_config = Some(PathBuf::from(value()?)),
+            "--state-dir" => options.state_dir = Some(PathBuf::from(value()?)),
+            "--cache-dir" => options.cache_dir = Some(PathBuf::from(value()?)),
+            other => bail!("unknown option {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(Args { options, listen })
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
+    let args = parse_args()?;
+    let app = Arc::new(app::App::load(&args.options)?);
+    let subscriptions = redis::trigger::subscriptions(&app)?;
+    let http = Arc::new(http::HttpTrigger::new(app.clone())?);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!(
+        "Serving {} on http://{}",
+        app.manifest.application.name,
+        listener.local_addr()?
+    );
+    println!("Available Routes:");
+    for route in http.routes() {
+        println!("{route}");
+    }
+    let redis = tokio::spawn(redis::trigger::run(app.clone(), subscriptions));
+    let server = tokio::spawn(http.serve(listener));
+    tokio::select! {
+        result = server => result??,
+        _ = redis => {}
+        _ = shutdown_signal() => println!("devhost: shutting down"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
