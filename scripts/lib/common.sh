@@ -45,3 +45,26 @@ component_packages() {
         [ -f "$dir/Cargo.toml" ] && basename "$dir"
     done
 }
+
+# Test fixtures: components only the tests run.
+fixture_packages() {
+    local dir
+    for dir in tests/fixtures/*/; do
+        [ -f "$dir/Cargo.toml" ] && basename "$dir"
+    done
+}
+
+# devhost, optimised (see [profile.devhost] in Cargo.toml).
+build_devhost() {
+    say "building devhost"
+    cargo build --profile devhost -p devhost
+}
+DEVHOST="$ROOT/target/devhost/devhost"
+
+ensure_redis_server() {
+    need_apt redis-server redis-server
+}
+
+redis_reachable() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}

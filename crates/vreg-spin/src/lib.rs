@@ -2,6 +2,8 @@
 //! Spin's SQLite and key-value stores, configuration from Spin variables, and
 //! the glue between Spin's HTTP types and the core's.
 
+use std::cell::OnceCell;
+
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Method};
 use spin_sdk::{key_value, sqlite, variables};
@@ -9,14 +11,18 @@ use vreg_core::api::{error_response, Config, Context, Request, Response};
 use vreg_core::store::{Kv, Rows, Sql, StoreError, SystemClock, Value};
 use vreg_core::CoreError;
 
-/// Spin's SQLite database `default`, one connection per request.
-pub struct SpinSql(sqlite::Connection);
+/// Spin's SQLite database `default`, one connection per request, opened on
+/// first use so requests that never touch the database do not pay for it.
+#[derive(Default)]
+pub struct SpinSql(OnceCell<sqlite::Connection>);
 
 impl SpinSql {
-    pub fn open_default() -> Result<Self, StoreError> {
-        sqlite::Connection::open_default()
-            .map(SpinSql)
-            .map_err(sqlite_error)
+    fn connection(&self) -> Result<&sqlite::Connection, StoreError> {
+        if let Some(connection) = self.0.get() {
+            return Ok(connection);
+        }
+        let connection = sqlite::Connection::open_default().map_err(sqlite_error)?;
+        Ok(self.0.get_or_init(|| connection))
     }
 }
 
@@ -40,7 +46,10 @@ impl Sql for SpinSql {
                 Value::Null => sqlite::Value::Null,
             })
             .collect();
-        let result = self.0.execute(statement, &params).map_err(sqlite_error)?;
+        let result = self
+            .connection()?
+            .execute(statement, &params)
+            .map_err(sqlite_error)?;
         Ok(Rows {
             columns: result.columns,
             rows: result
@@ -63,14 +72,17 @@ impl Sql for SpinSql {
     }
 }
 
-/// Spin's key-value store `default`.
-pub struct SpinKv(key_value::Store);
+/// Spin's key-value store `default`, opened on first use.
+#[derive(Default)]
+pub struct SpinKv(OnceCell<key_value::Store>);
 
 impl SpinKv {
-    pub fn open_default() -> Result<Self, StoreError> {
-        key_value::Store::open_default()
-            .map(SpinKv)
-            .map_err(kv_error)
+    fn store(&self) -> Result<&key_value::Store, StoreError> {
+        if let Some(store) = self.0.get() {
+            return Ok(store);
+        }
+        let store = key_value::Store::open_default().map_err(kv_error)?;
+        Ok(self.0.get_or_init(|| store))
     }
 }
 
@@ -84,15 +96,15 @@ fn kv_error(error: key_value::Error) -> StoreError {
 
 impl Kv for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(key).map_err(kv_error)
+        self.store()?.get(key).map_err(kv_error)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.0.set(key, value).map_err(kv_error)
+        self.store()?.set(key, value).map_err(kv_error)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).map_err(kv_error)
+        self.store()?.delete(key).map_err(kv_error)
     }
 }
 
@@ -147,14 +159,7 @@ pub async fn serve(
         Ok(request) => request,
         Err(e) => return error_response(&e),
     };
-    let stores = SpinSql::open_default().and_then(|sql| Ok((sql, SpinKv::open_default()?)));
-    let (sql, kv) = match stores {
-        Ok(stores) => stores,
-        Err(e) => {
-            eprintln!("vreg: cannot open stores: {e}");
-            return error_response(&CoreError::Store(e));
-        }
-    };
+    let (sql, kv) = (SpinSql::default(), SpinKv::default());
     let config = config();
     let ctx = Context {
         sql: &sql,

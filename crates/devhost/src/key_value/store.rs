@@ -200,3 +200,93 @@ impl KvFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> (tempfile_dir::Dir, KvFile) {
+        let dir = tempfile_dir::Dir::new();
+        let file = KvFile::open(&dir.0.join("kv.db")).unwrap();
+        (dir, file)
+    }
+
+    /// A throwaway directory, removed on drop (std only; devhost has no tempfile dependency).
+    mod tempfile_dir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos();
+                let path =
+                    std::env::temp_dir().join(format!("devhost-kv-{}-{nanos}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn stores_are_separate_namespaces_in_one_file() {
+        let (_dir, kv) = file();
+        kv.set("a", "k", b"1").unwrap();
+        kv.set("b", "k", b"2").unwrap();
+        assert_eq!(kv.get("a", "k").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(kv.keys("b").unwrap(), ["k"]);
+        kv.delete("a", "k").unwrap();
+        assert!(!kv.exists("a", "k").unwrap());
+        assert!(kv.exists("b", "k").unwrap());
+        kv.set_many(
+            "a",
+            &[("x".into(), b"1".to_vec()), ("y".into(), b"2".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(
+            kv.get_many("a", &["x".into(), "z".into()]).unwrap(),
+            [
+                ("x".to_owned(), Some(b"1".to_vec())),
+                ("z".to_owned(), None)
+            ]
+        );
+        kv.delete_many("a", &["x".into(), "y".into()]).unwrap();
+        assert!(kv.keys("a").unwrap().is_empty());
+    }
+
+    #[test]
+    fn increment_counts_in_little_endian_i64() {
+        let (_dir, kv) = file();
+        assert_eq!(kv.increment("s", "n", 5).unwrap(), 5);
+        assert_eq!(kv.increment("s", "n", -7).unwrap(), -2);
+        assert_eq!(
+            kv.get("s", "n").unwrap(),
+            Some((-2i64).to_le_bytes().to_vec())
+        );
+        kv.set("s", "text", b"abc").unwrap();
+        assert!(kv.increment("s", "text", 1).is_err());
+        kv.set("s", "max", &i64::MAX.to_le_bytes()).unwrap();
+        assert!(kv.increment("s", "max", 1).is_err());
+    }
+
+    #[test]
+    fn swap_succeeds_only_against_the_value_seen() {
+        let (_dir, kv) = file();
+        assert!(
+            kv.swap("s", "lease", None, b"one").unwrap(),
+            "absent: insert"
+        );
+        assert!(
+            !kv.swap("s", "lease", None, b"two").unwrap(),
+            "present now: refused"
+        );
+        assert!(!kv.swap("s", "lease", Some(b"stale"), b"two").unwrap());
+        assert!(kv.swap("s", "lease", Some(b"one"), b"two").unwrap());
+        assert_eq!(kv.get("s", "lease").unwrap(), Some(b"two".to_vec()));
+    }
+}

@@ -1,0 +1,272 @@
+//! devhost runs components as Spin does: routes, grants, outbound
+//! allow-list, variables, the Redis trigger and atomic leases, checked with
+//! the probe components against a real redis-server.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use vreg_tests::{free_port, DevHost, Json, RedisServer};
+
+const PROBE: &str = "tests/fixtures/probe.toml";
+
+fn probe(extra: &[(&str, &str)]) -> DevHost {
+    let mut env = vec![("SPIN_VARIABLE_TOKEN", "t0ken")];
+    env.extend_from_slice(extra);
+    DevHost::start(PROBE, &env)
+}
+
+fn route_headers(host: &DevHost, path: &str) -> Json {
+    let reply = host.get(path);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+    reply.json()
+}
+
+#[test]
+fn routes_follow_spin_precedence_and_set_spin_headers() {
+    let host = probe(&[]);
+    let exact = route_headers(&host, "/probe/route/exact");
+    assert_eq!(exact["spin-raw-component-route"], "/probe/route/exact");
+    assert_eq!(exact["spin-path-info"], "");
+    assert_eq!(exact["spin-base-path"], "/");
+    assert!(exact["spin-full-url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/probe/route/exact"));
+    assert!(exact["spin-client-addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+
+    // `:name` then an exact segment beats `:name` then a wildcard.
+    let fixed = route_headers(&host, "/probe/route/abc/fixed");
+    assert_eq!(
+        fixed["spin-raw-component-route"],
+        "/probe/route/:name/fixed"
+    );
+    assert_eq!(fixed["spin-path-match-name"], "abc");
+
+    let wild = route_headers(&host, "/probe/route/abc/x/y?q=1");
+    assert_eq!(wild["spin-raw-component-route"], "/probe/route/:name/...");
+    assert_eq!(wild["spin-component-route"], "/probe/route/:name");
+    assert_eq!(wild["spin-path-info"], "/x/y");
+    assert!(wild["spin-full-url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/probe/route/abc/x/y?q=1"));
+
+    // The longer wildcard prefix beats the shorter one.
+    assert_eq!(
+        route_headers(&host, "/probe/route")["spin-raw-component-route"],
+        "/probe/..."
+    );
+    assert_eq!(
+        route_headers(&host, "/elsewhere/route")["spin-raw-component-route"],
+        "/..."
+    );
+    assert_eq!(
+        route_headers(&host, "/elsewhere/route")["spin-path-info"],
+        "/elsewhere/route"
+    );
+    // Another component on its own route.
+    let log = host.log();
+    assert!(log.contains("probe-bare: /bare/..."), "{log}");
+}
+
+#[test]
+fn stores_and_databases_must_be_granted_in_the_manifest() {
+    let host = probe(&[]);
+    assert_eq!(host.get("/probe/kv/default").text(), "ok");
+    let other = host.get("/probe/kv/other");
+    assert_eq!(
+        (other.status, other.text().as_str()),
+        (403, "Error::AccessDenied")
+    );
+    let bare = host.get("/bare/kv/default");
+    assert_eq!(
+        (bare.status, bare.text().as_str()),
+        (403, "Error::AccessDenied")
+    );
+    assert_eq!(
+        host.get("/probe/sqlite/default").text(),
+        "[Value::Integer(42)]"
+    );
+    let bare_db = host.get("/bare/sqlite/default");
+    assert_eq!(
+        (bare_db.status, bare_db.text().as_str()),
+        (403, "Error::AccessDenied")
+    );
+    // Granted stores keep what is written.
+    assert_eq!(
+        host.request("PUT", "/probe/kv/default/k", &[], b"v1")
+            .text(),
+        "stored"
+    );
+    assert_eq!(host.get("/probe/kv/default/k").text(), "v1");
+}
+
+/// A one-shot HTTP server on 127.0.0.1 answering `body` to `count` requests.
+fn upstream(body: &'static str, count: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn outbound_http_goes_only_to_allowed_hosts() {
+    let port = upstream("hello-from-upstream", 1);
+    let port_text = port.to_string();
+    let host = probe(&[("SPIN_VARIABLE_UPSTREAM_PORT", &port_text)]);
+    let allowed = host.get(&format!("/probe/outbound?url=http://127.0.0.1:{port}/x"));
+    assert_eq!(allowed.text(), "200 hello-from-upstream");
+    let other_port = free_port();
+    let denied = host.get(&format!(
+        "/probe/outbound?url=http://127.0.0.1:{other_port}/x"
+    ));
+    assert_eq!(denied.status, 502);
+    assert!(
+        denied.text().contains("HttpRequestDenied"),
+        "{}",
+        denied.text()
+    );
+    let other_host = host.get(&format!("/probe/outbound?url=http://localhost:{port}/x"));
+    assert!(
+        other_host.text().contains("HttpRequestDenied"),
+        "{}",
+        other_host.text()
+    );
+    assert!(host.log().contains("denied: not in allowed_outbound_hosts"));
+}
+
+#[test]
+fn variables_come_from_the_environment_before_defaults() {
+    let defaults = probe(&[]);
+    assert_eq!(defaults.get("/probe/var/greeting").text(), "hello");
+    assert_eq!(defaults.get("/probe/var/composite").text(), "hello, world");
+    assert_eq!(defaults.get("/probe/var/token").text(), "t0ken");
+    let undefined = defaults.get("/probe/var/nope");
+    assert_eq!(undefined.status, 404);
+    assert!(undefined.text().contains("Undefined"));
+    assert!(defaults
+        .get("/probe/var/NOT-VALID")
+        .text()
+        .contains("InvalidName"));
+
+    let overridden = probe(&[("SPIN_VARIABLE_GREETING", "bonjour")]);
+    assert_eq!(overridden.get("/probe/var/greeting").text(), "bonjour");
+    assert_eq!(
+        overridden.get("/probe/var/composite").text(),
+        "bonjour, world"
+    );
+}
+
+#[test]
+fn a_required_variable_without_a_value_stops_startup() {
+    let log = match DevHost::try_start(PROBE, &[]) {
+        Ok(_) => panic!("devhost started without its required variable"),
+        Err(log) => log,
+    };
+    assert!(log.contains("required variable(s) not set: token"), "{log}");
+    assert!(log.contains("SPIN_VARIABLE_TOKEN"), "{log}");
+}
+
+fn wait_for(host: &DevHost, path: &str, expected: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = host.get(path).text();
+        if text == expected || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn redis_messages_reach_the_trigger_component() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let host = probe(&[("SPIN_VARIABLE_REDIS_URL", &url)]);
+    // The trigger subscribes asynchronously; publish until a subscriber hears it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while redis.command(&["PUBLISH", "probe-channel", "first"]).trim() == ":0" {
+        assert!(
+            Instant::now() < deadline,
+            "the trigger never subscribed:\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        wait_for(&host, "/probe/kv/default/redis:last", "first"),
+        "first"
+    );
+    redis.command(&["PUBLISH", "probe-channel", "second message"]);
+    redis.command(&["PUBLISH", "other-channel", "not for us"]);
+    assert_eq!(
+        wait_for(&host, "/probe/kv/default/redis:last", "second message"),
+        "second message"
+    );
+    assert_eq!(wait_for(&host, "/probe/kv/default/redis:count", "2"), "2");
+    let log = host.log();
+    assert!(
+        log.contains("[probe-redis] received 5 bytes"),
+        "component output is prefixed:\n{log}"
+    );
+    assert!(log.contains("REDIS probe-channel probe-redis ok"), "{log}");
+    assert!(
+        log.contains("GET /probe/kv/default/redis:last probe 200"),
+        "requests are logged:\n{log}"
+    );
+}
+
+#[test]
+fn http_keeps_answering_while_redis_is_down() {
+    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let host = probe(&[("SPIN_VARIABLE_REDIS_URL", &closed)]);
+    assert_eq!(host.get("/probe/var/greeting").text(), "hello");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(host.get("/probe/kv/default").text(), "ok");
+    assert!(host.log().contains("Redis trigger on"), "{}", host.log());
+}
+
+#[test]
+fn a_lease_taken_with_compare_and_swap_is_taken_exactly_once() {
+    let host = probe(&[]);
+    let base = host.base.clone();
+    let winners: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|_| {
+                let base = base.clone();
+                scope.spawn(move || {
+                    match ureq::post(&format!("{base}/probe/lease/contested")).call() {
+                        Ok(r) => r.into_string().unwrap() == "won",
+                        Err(ureq::Error::Status(409, _)) => false,
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    });
+    assert_eq!(
+        winners, 1,
+        "exactly one of 40 concurrent requests takes the lease"
+    );
+    assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");
+}
