@@ -15,12 +15,36 @@ pub type Response = http::Response<Vec<u8>>;
 pub const MAX_API_BODY: usize = 1024 * 1024;
 
 /// Settings from Spin variables.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The bootstrap admin token; no admin token is accepted when unset.
     pub admin_token: Option<String>,
     /// Key material for encrypting upstream passwords.
     pub secret_key: String,
+    /// Size of the chunks blobs are split into in the key-value store.
+    pub blob_chunk_bytes: usize,
+    /// Whether upstream URLs may point at loopback or private networks.
+    pub allow_local_upstreams: bool,
+    /// How long a 404 from a remote upstream is remembered.
+    pub negative_cache_seconds: i64,
+    /// The largest file accepted or proxied.
+    pub max_file_bytes: u64,
+    /// How long one upstream request may take.
+    pub upstream_timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin_token: None,
+            secret_key: String::new(),
+            blob_chunk_bytes: crate::blobs::DEFAULT_CHUNK_BYTES,
+            allow_local_upstreams: false,
+            negative_cache_seconds: 60,
+            max_file_bytes: 1 << 30,
+            upstream_timeout_seconds: 30,
+        }
+    }
 }
 
 impl Config {
@@ -28,9 +52,19 @@ impl Config {
     /// component, a map in tests). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let number = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let defaults = Config::default();
         Config {
             admin_token: get("admin_token"),
             secret_key: get("secret_key").unwrap_or_default(),
+            blob_chunk_bytes: number("blob_chunk_bytes")
+                .map_or(defaults.blob_chunk_bytes, |n| n as usize),
+            allow_local_upstreams: get("allow_local_upstreams").is_some_and(|v| v.trim() == "true"),
+            negative_cache_seconds: number("negative_cache_seconds")
+                .map_or(defaults.negative_cache_seconds, |n| n as i64),
+            max_file_bytes: number("max_file_bytes").unwrap_or(defaults.max_file_bytes),
+            upstream_timeout_seconds: number("upstream_timeout_seconds")
+                .unwrap_or(defaults.upstream_timeout_seconds),
         }
     }
 }
@@ -76,6 +110,7 @@ pub fn status_of(error: &CoreError) -> StatusCode {
         CoreError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         CoreError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         CoreError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        CoreError::Upstream(_) => StatusCode::BAD_GATEWAY,
         // Two writers raced for the same unique value: the loser conflicts.
         CoreError::Store(StoreError::Constraint(_)) => StatusCode::CONFLICT,
         CoreError::Store(StoreError::Busy) => StatusCode::SERVICE_UNAVAILABLE,

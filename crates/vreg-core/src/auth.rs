@@ -4,7 +4,9 @@
 
 use base64::Engine;
 
-use crate::api::{header_str, Context, Request};
+use http::HeaderMap;
+
+use crate::api::Context;
 use crate::crypto::{constant_time_eq, sha256};
 use crate::error::{CoreError, Result};
 use crate::groups;
@@ -71,12 +73,16 @@ impl Principal {
     }
 }
 
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 /// The secret a request carries, if any.
-pub fn credential(request: &Request) -> Option<String> {
-    if let Some(token) = header_str(request, "private-token") {
+pub fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(token) = header(headers, "private-token") {
         return Some(token.trim().to_owned());
     }
-    let authorization = header_str(request, "authorization")?.trim();
+    let authorization = header(headers, "authorization")?.trim();
     let (scheme, rest) = authorization.split_once(' ')?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
@@ -98,9 +104,9 @@ fn unauthorized(reason: &str) -> CoreError {
 }
 
 /// `Ok(None)` for an anonymous request; an error for bad credentials.
-pub fn authenticate(ctx: &Context, request: &Request) -> Result<Option<Principal>> {
-    let Some(secret) = credential(request) else {
-        if request.headers().contains_key("authorization") {
+pub fn authenticate(ctx: &Context, headers: &HeaderMap) -> Result<Option<Principal>> {
+    let Some(secret) = credential(headers) else {
+        if headers.contains_key("authorization") {
             return Err(unauthorized(": unsupported Authorization header"));
         }
         return Ok(None);

@@ -27,6 +27,9 @@ pub enum CoreError {
     Validation(Vec<String>),
     #[error("405 Method Not Allowed")]
     MethodNotAllowed,
+    /// Every upstream that could have answered failed.
+    #[error("{0}")]
+    Upstream(String),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
 }

@@ -5,9 +5,12 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod crypto;
 pub mod error;
 pub mod groups;
+pub mod io;
+pub mod maven;
 pub mod model;
 pub mod params;
 pub mod projects;

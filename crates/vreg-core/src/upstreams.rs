@@ -218,7 +218,7 @@ fn apply(mut upstream: Upstream, input: UpstreamInput) -> Result<Draft> {
 }
 
 /// Validates the draft in GitLab's wording and field order, normalising its URL.
-fn validate(sql: &dyn Sql, draft: &mut Draft) -> Result<()> {
+fn validate(sql: &dyn Sql, draft: &mut Draft, allow_local: bool) -> Result<()> {
     let u = &mut draft.upstream;
     let has_password = !matches!(draft.password, Password::None);
     let mut errors = Errors::default();
@@ -256,7 +256,15 @@ fn validate(sql: &dyn Sql, draft: &mut Draft) -> Result<()> {
             match u.url.as_deref().map(normalize_upstream_url) {
                 None => errors.add("Url can't be blank"),
                 Some(Err(message)) => errors.add(message),
-                Some(Ok(normalized)) => u.url = Some(normalized),
+                Some(Ok(normalized)) => {
+                    let host = url::Url::parse(&normalized)
+                        .ok()
+                        .and_then(|p| p.host_str().map(str::to_owned));
+                    if !allow_local && host.as_deref().is_some_and(crate::validate::is_local_host) {
+                        errors.add(crate::validate::LOCAL_NETWORK_BLOCKED);
+                    }
+                    u.url = Some(normalized)
+                }
             }
             if u.username.is_some() && !has_password {
                 errors.add("Password can't be blank");
@@ -311,9 +319,11 @@ fn upstream_params(u: &Upstream) -> Vec<Value> {
 
 /// Creates an upstream in a top-level group; with `link_to`, also links it
 /// last in that registry — both or neither.
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     sql: &dyn Sql,
     sealer: &PasswordSealer,
+    allow_local: bool,
     now: i64,
     group_id: i64,
     package_type: PackageType,
@@ -343,7 +353,7 @@ pub fn create(
             updated_at: now,
         };
         let mut draft = apply(base, input)?;
-        validate(sql, &mut draft)?;
+        validate(sql, &mut draft, allow_local)?;
         let mut upstream = seal(draft, sealer);
         let mut params = upstream_params(&upstream);
         params.extend([group_id.into(), package_type.as_str().into(), now.into()]);
@@ -368,6 +378,7 @@ pub fn create(
 pub fn update(
     sql: &dyn Sql,
     sealer: &PasswordSealer,
+    allow_local: bool,
     now: i64,
     package_type: PackageType,
     id: i64,
@@ -377,7 +388,7 @@ pub fn update(
         let mut existing = get(sql, package_type, id)?;
         existing.updated_at = now;
         let mut draft = apply(existing, input)?;
-        validate(sql, &mut draft)?;
+        validate(sql, &mut draft, allow_local)?;
         let upstream = seal(draft, sealer);
         // A changed target may now overlap another local upstream of a registry.
         for link in links_of_upstream(sql, id)? {

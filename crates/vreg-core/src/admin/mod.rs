@@ -36,7 +36,7 @@ fn route(ctx: &Context, request: &Request) -> Result<Response> {
         });
     }
     ensure_schema(ctx.sql, ctx.now())?;
-    let principal = authenticate(ctx, request)?;
+    let principal = authenticate(ctx, request.headers())?;
     let who = principal.as_ref();
     let m = request.method();
     let call = Call { ctx, request, who };

@@ -33,6 +33,10 @@ fn visible_upstream(call: &Call, kind: PackageType, id: i64, write: bool) -> Res
     Ok(upstream)
 }
 
+fn allow_local(call: &Call) -> bool {
+    call.ctx.config.allow_local_upstreams
+}
+
 fn sealer(call: &Call) -> PasswordSealer {
     PasswordSealer::new(&call.ctx.config.secret_key)
 }
@@ -151,8 +155,16 @@ pub fn create_group_upstream(call: &Call, group: &str, kind: PackageType) -> Res
     let group = visible_group(call, group, true)?;
     let input = upstream_input(&call.body(UPSTREAM_FIELDS)?)?;
     let sql = call.ctx.sql;
-    let (upstream, _) =
-        upstreams::create(sql, &sealer(call), call.now(), group.id, kind, input, None)?;
+    let (upstream, _) = upstreams::create(
+        sql,
+        &sealer(call),
+        allow_local(call),
+        call.now(),
+        group.id,
+        kind,
+        input,
+        None,
+    )?;
     Ok(json_response(
         StatusCode::CREATED,
         &views::upstream(sql, &upstream)?,
@@ -180,6 +192,7 @@ pub fn create_registry_upstream(call: &Call, kind: PackageType, id: i64) -> Resu
     let (upstream, _) = upstreams::create(
         sql,
         &sealer(call),
+        allow_local(call),
         call.now(),
         registry.group_id,
         kind,
@@ -204,7 +217,15 @@ pub fn update_upstream(call: &Call, kind: PackageType, id: i64) -> Result<Respon
     visible_upstream(call, kind, id, true)?;
     let input = upstream_input(&call.body(UPSTREAM_FIELDS)?)?;
     let sql = call.ctx.sql;
-    let upstream = upstreams::update(sql, &sealer(call), call.now(), kind, id, input)?;
+    let upstream = upstreams::update(
+        sql,
+        &sealer(call),
+        allow_local(call),
+        call.now(),
+        kind,
+        id,
+        input,
+    )?;
     Ok(json_response(
         StatusCode::OK,
         &views::upstream(sql, &upstream)?,

@@ -57,6 +57,7 @@ impl App {
             config: Config {
                 admin_token: Some(ADMIN.into()),
                 secret_key: "test-secret-key".into(),
+                ..Config::default()
             },
         }
     }
@@ -189,5 +190,42 @@ impl App {
             .unwrap()
             .scalar_i64()
             .unwrap()
+    }
+}
+
+impl App {
+    /// A Maven request through the streaming handler, with real outbound HTTP.
+    pub fn maven(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> vreg_core::io::CollectedResponse {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("/api/v4{path}"));
+        if let Some(t) = token {
+            use base64::Engine;
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("mvn:{t}"));
+            builder = builder.header("authorization", format!("Basic {basic}"));
+        }
+        let (parts, ()) = builder.body(()).unwrap().into_parts();
+        let ctx = Context {
+            sql: &self.sql,
+            kv: &self.kv,
+            clock: &self.clock,
+            config: &self.config,
+        };
+        let mut sink = vreg_core::io::CollectedResponse::default();
+        let mut reader = vreg_core::io::BytesReader::new(body.to_vec());
+        vreg_core::maven::handle(
+            &ctx,
+            &vreg_native::HttpFetch,
+            &parts,
+            &mut reader,
+            &mut sink,
+        );
+        sink
     }
 }

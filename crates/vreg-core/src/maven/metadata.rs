@@ -1,0 +1,217 @@
+//! Artifact-level `maven-metadata.xml`, generated from the versions a
+//! project (or every project of a group) holds, so it always lists exactly
+//! what is there; `latest` and `release` are recomputed with Maven's
+//! version order.
+
+use std::cmp::Ordering;
+
+/// Maven's ordering of versions (a close reading of ComparableVersion):
+/// numbers compare as numbers, qualifiers in the order alpha < beta <
+/// milestone < rc < snapshot < (release) < sp, other qualifiers after,
+/// alphabetically.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (ta, tb) = (tokens(a), tokens(b));
+    let len = ta.len().max(tb.len());
+    for i in 0..len {
+        let x = ta.get(i).cloned().unwrap_or(Token::Null);
+        let y = tb.get(i).cloned().unwrap_or(Token::Null);
+        let order = x.cmp_to(&y);
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Number(u128),
+    Qualifier(String),
+    /// Padding for the shorter version: like 0, or like a release qualifier.
+    Null,
+}
+
+fn qualifier_rank(q: &str) -> (u8, String) {
+    match q {
+        "alpha" | "a" => (0, String::new()),
+        "beta" | "b" => (1, String::new()),
+        "milestone" | "m" => (2, String::new()),
+        "rc" | "cr" => (3, String::new()),
+        "snapshot" => (4, String::new()),
+        "" | "ga" | "final" | "release" => (5, String::new()),
+        "sp" => (6, String::new()),
+        other => (7, other.to_owned()),
+    }
+}
+
+impl Token {
+    fn cmp_to(&self, other: &Token) -> Ordering {
+        use Token::*;
+        match (self, other) {
+            (Number(a), Number(b)) => a.cmp(b),
+            (Number(a), Null) => a.cmp(&0),
+            (Null, Number(b)) => 0.cmp(b),
+            (Number(_), Qualifier(_)) => Ordering::Greater,
+            (Qualifier(_), Number(_)) => Ordering::Less,
+            (Qualifier(a), Qualifier(b)) => qualifier_rank(a).cmp(&qualifier_rank(b)),
+            (Qualifier(a), Null) => qualifier_rank(a).cmp(&qualifier_rank("")),
+            (Null, Qualifier(b)) => qualifier_rank("").cmp(&qualifier_rank(b)),
+            (Null, Null) => Ordering::Equal,
+        }
+    }
+}
+
+fn tokens(version: &str) -> Vec<Token> {
+    let lower = version.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let flush = |current: &mut String, out: &mut Vec<Token>| {
+        if current.is_empty() {
+            return;
+        }
+        out.push(match current.parse::<u128>() {
+            Ok(n) => Token::Number(n),
+            Err(_) => Token::Qualifier(std::mem::take(current)),
+        });
+        current.clear();
+    };
+    for c in lower.chars() {
+        if c == '.' || c == '-' || c == '_' {
+            flush(&mut current, &mut out);
+            continue;
+        }
+        let switching = current
+            .chars()
+            .last()
+            .is_some_and(|last| last.is_ascii_digit() != c.is_ascii_digit());
+        if switching {
+            flush(&mut current, &mut out);
+        }
+        current.push(c);
+    }
+    flush(&mut current, &mut out);
+    // Trailing zeros and release qualifiers do not matter: 1.0 == 1.
+    while matches!(out.last(), Some(Token::Number(0)))
+        || matches!(out.last(), Some(Token::Qualifier(q)) if qualifier_rank(q).0 == 5)
+    {
+        out.pop();
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `yyyyMMddHHmmss` in UTC, as Maven writes `lastUpdated`.
+fn last_updated(millis: i64) -> String {
+    crate::timefmt::iso8601(millis)
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect()
+}
+
+/// The metadata document for `versions` (with the time each was last
+/// changed). `None` when there are no versions.
+pub fn artifact_metadata(
+    group_id: &str,
+    artifact_id: &str,
+    versions: &[(String, i64)],
+) -> Option<String> {
+    if versions.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<&String> = versions.iter().map(|(v, _)| v).collect();
+    sorted.sort_by(|a, b| compare_versions(a, b));
+    sorted.dedup();
+    let latest = sorted.last()?;
+    let release = sorted.iter().rev().find(|v| !v.ends_with("-SNAPSHOT"));
+    let updated = versions.iter().map(|(_, t)| *t).max().unwrap_or(0);
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata>\n");
+    xml.push_str(&format!("  <groupId>{}</groupId>\n", escape(group_id)));
+    xml.push_str(&format!(
+        "  <artifactId>{}</artifactId>\n",
+        escape(artifact_id)
+    ));
+    xml.push_str("  <versioning>\n");
+    xml.push_str(&format!("    <latest>{}</latest>\n", escape(latest)));
+    if let Some(release) = release {
+        xml.push_str(&format!("    <release>{}</release>\n", escape(release)));
+    }
+    xml.push_str("    <versions>\n");
+    for v in &sorted {
+        xml.push_str(&format!("      <version>{}</version>\n", escape(v)));
+    }
+    xml.push_str("    </versions>\n");
+    xml.push_str(&format!(
+        "    <lastUpdated>{}</lastUpdated>\n",
+        last_updated(updated)
+    ));
+    xml.push_str("  </versioning>\n</metadata>\n");
+    Some(xml)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_as_maven_sorts_them() {
+        let mut v = vec![
+            "1.10",
+            "1.2",
+            "1.0-SNAPSHOT",
+            "1.0",
+            "1.0-beta-2",
+            "1.0-alpha",
+            "1.0-rc1",
+            "1.0.1",
+            "2.0-sp1",
+            "2.0",
+        ];
+        v.sort_by(|a, b| compare_versions(a, b));
+        assert_eq!(
+            v,
+            [
+                "1.0-alpha",
+                "1.0-beta-2",
+                "1.0-rc1",
+                "1.0-SNAPSHOT",
+                "1.0",
+                "1.0.1",
+                "1.2",
+                "1.10",
+                "2.0",
+                "2.0-sp1"
+            ]
+        );
+        assert_eq!(compare_versions("1.0", "1"), Ordering::Equal);
+        assert_eq!(compare_versions("1.0.0", "1.0-final"), Ordering::Equal);
+    }
+
+    #[test]
+    fn metadata_lists_versions_with_latest_and_release() {
+        let xml = artifact_metadata(
+            "org.example",
+            "lib",
+            &[
+                ("1.0".into(), 1_717_072_107_855),
+                ("1.1-SNAPSHOT".into(), 1_717_072_200_000),
+                ("1.0.1".into(), 5),
+            ],
+        )
+        .unwrap();
+        assert!(xml.contains("<latest>1.1-SNAPSHOT</latest>"));
+        assert!(xml.contains("<release>1.0.1</release>"));
+        assert!(xml.contains("<version>1.0</version>\n      <version>1.0.1</version>\n      <version>1.1-SNAPSHOT</version>"));
+        assert!(xml.contains("<lastUpdated>20240530123000</lastUpdated>"));
+        assert!(artifact_metadata("g", "a", &[]).is_none());
+        assert!(artifact_metadata("g&", "a<", &[("1".into(), 0)])
+            .unwrap()
+            .contains("g&amp;"));
+    }
+}

@@ -1,0 +1,319 @@
+//! The Maven side (`maven-registry` component): project and group Maven
+//! repositories (what `mvn deploy` publishes to), and virtual registries that
+//! resolve files through ordered remote and local upstreams with a cache.
+
+pub mod metadata;
+pub mod packages;
+pub mod path;
+mod respond;
+mod virtual_registry;
+
+use http::{Method, StatusCode};
+
+use crate::api::{error_response, Context};
+use crate::auth::{authenticate, Principal};
+use crate::blobs::BlobStore;
+use crate::error::{CoreError, Result};
+use crate::groups::{self, SUBTREE_IDS};
+use crate::io::{read_to_end, BodyReader, Fetch, ResponseSink};
+use crate::model::Visibility;
+use crate::projects::{self, Project};
+use crate::schema::ensure_schema;
+use crate::store::{query_rows, Sql};
+use crate::tokens::Scope;
+use path::{Checksum, Coordinates, MavenPath};
+use respond::{send_digest, send_file, send_text};
+
+/// The largest checksum file accepted.
+const MAX_CHECKSUM_BYTES: usize = 1024;
+
+/// Handles one Maven request. Errors become JSON responses; nothing panics.
+pub fn handle(
+    ctx: &Context,
+    fetch: &dyn Fetch,
+    request: &http::request::Parts,
+    body: &mut dyn BodyReader,
+    sink: &mut dyn ResponseSink,
+) {
+    if let Err(e) = route(ctx, fetch, request, body, sink) {
+        let _ = sink.send(error_response(&e));
+    }
+}
+
+fn route(
+    ctx: &Context,
+    fetch: &dyn Fetch,
+    request: &http::request::Parts,
+    body: &mut dyn BodyReader,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let raw = request.uri.path();
+    let rest = raw
+        .strip_prefix("/api/v4/")
+        .ok_or(CoreError::NotFound(""))?;
+    let parts: Vec<&str> = rest.splitn(6, '/').collect();
+    let head = request.method == Method::HEAD;
+    let read = request.method == Method::GET || head;
+    ensure_schema(ctx.sql, ctx.now())?;
+    let who = authenticate(ctx, &request.headers)?;
+    match parts.as_slice() {
+        ["projects", id, "packages", "maven", path @ ..] if !path.is_empty() => {
+            let path = MavenPath::parse(&path.join("/"))?;
+            let project = find_project(ctx.sql, id)?;
+            if request.method == Method::PUT {
+                authorize_write(ctx.sql, who.as_ref(), &project)?;
+                upload(ctx, &project, &path, body, sink)
+            } else if read {
+                authorize_read(ctx.sql, who.as_ref(), &project)?;
+                serve_local(ctx, &[project.id], &path, head, sink)
+            } else {
+                Err(CoreError::MethodNotAllowed)
+            }
+        }
+        ["groups", id, "-", "packages", "maven", path @ ..] if !path.is_empty() => {
+            if !read {
+                return Err(CoreError::MethodNotAllowed);
+            }
+            let path = MavenPath::parse(&path.join("/"))?;
+            let group = numeric(id)
+                .and_then(|id| groups::find(ctx.sql, id).transpose())
+                .transpose()?;
+            let group = group.ok_or(CoreError::NotFound("Group"))?;
+            let visible = visible_projects(ctx.sql, who.as_ref(), group.id)?;
+            if visible.is_empty() && who.is_none() && group.visibility != Visibility::Public {
+                return Err(CoreError::Unauthorized("401 Unauthorized".into()));
+            }
+            serve_local(ctx, &visible, &path, head, sink)
+        }
+        ["virtual_registries", "packages", "maven", id, path @ ..] if !path.is_empty() => {
+            if !read {
+                return Err(CoreError::MethodNotAllowed);
+            }
+            let path = MavenPath::parse(&path.join("/"))?;
+            let id = numeric(id).ok_or(CoreError::NotFound("Registry"))?;
+            virtual_registry::serve(ctx, fetch, who.as_ref(), id, &path, head, sink)
+        }
+        _ => Err(CoreError::NotFound("")),
+    }
+}
+
+fn numeric(segment: &str) -> Option<i64> {
+    segment.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+fn find_project(sql: &dyn Sql, reference: &str) -> Result<Project> {
+    let decoded = percent_encoding::percent_decode_str(reference).decode_utf8_lossy();
+    let project = match numeric(&decoded) {
+        Some(id) => projects::find(sql, id)?,
+        None => projects::find_by_full_path(sql, &decoded)?,
+    };
+    project.ok_or(CoreError::NotFound("Project"))
+}
+
+fn unauthorized() -> CoreError {
+    CoreError::Unauthorized("401 Unauthorized".into())
+}
+
+/// Reads need `read_registry` (or `api`) on private and internal projects;
+/// public ones are open.
+pub(crate) fn authorize_read(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    project: &Project,
+) -> Result<()> {
+    if project.visibility == Visibility::Public {
+        return Ok(());
+    }
+    let who = who.ok_or_else(unauthorized)?;
+    if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
+        return Err(CoreError::Forbidden);
+    }
+    if !who.reaches_project(sql, project)? {
+        return Err(CoreError::NotFound("Project"));
+    }
+    Ok(())
+}
+
+fn authorize_write(sql: &dyn Sql, who: Option<&Principal>, project: &Project) -> Result<()> {
+    let who = who.ok_or_else(unauthorized)?;
+    if !who.has(Scope::WriteRegistry) {
+        return Err(CoreError::Forbidden);
+    }
+    if !who.reaches_project(sql, project)? {
+        return Err(CoreError::NotFound("Project"));
+    }
+    Ok(())
+}
+
+/// Projects under a group (and its subgroups) the caller may read.
+fn visible_projects(sql: &dyn Sql, who: Option<&Principal>, group_id: i64) -> Result<Vec<i64>> {
+    let candidates = query_rows(
+        sql,
+        &format!("SELECT id FROM projects WHERE group_id IN ({SUBTREE_IDS}) ORDER BY id"),
+        &[group_id.into()],
+        |r| r.i64(),
+    )?;
+    let mut visible = Vec::new();
+    for id in candidates {
+        let project = projects::get(sql, id)?;
+        if authorize_read(sql, who, &project).is_ok() {
+            visible.push(id);
+        }
+    }
+    Ok(visible)
+}
+
+/// All projects under a group, for a local upstream (the registry decides
+/// who may read through it).
+pub(crate) fn projects_in_group(sql: &dyn Sql, group_id: i64) -> Result<Vec<i64>> {
+    query_rows(
+        sql,
+        &format!("SELECT id FROM projects WHERE group_id IN ({SUBTREE_IDS}) ORDER BY id"),
+        &[group_id.into()],
+        |r| r.i64(),
+    )
+}
+
+/// What a set of projects holds at a path, if anything.
+pub(crate) enum LocalHit {
+    File(packages::StoredFile),
+    Generated(Vec<u8>),
+}
+
+pub(crate) fn find_local(
+    sql: &dyn Sql,
+    project_ids: &[i64],
+    path: &MavenPath,
+) -> Result<Option<LocalHit>> {
+    match path.coordinates() {
+        Some(Coordinates::File(file)) => {
+            Ok(packages::find_file(sql, project_ids, &file)?.map(LocalHit::File))
+        }
+        Some(Coordinates::ArtifactMetadata {
+            group_id,
+            artifact_id,
+        }) => {
+            let versions = packages::versions(
+                sql,
+                project_ids,
+                &path::package_name(&group_id, &artifact_id),
+            )?;
+            Ok(
+                metadata::artifact_metadata(&group_id, &artifact_id, &versions)
+                    .map(|xml| LocalHit::Generated(xml.into_bytes())),
+            )
+        }
+        None => Ok(None),
+    }
+}
+
+/// GET/HEAD on project or group repositories.
+fn serve_local(
+    ctx: &Context,
+    project_ids: &[i64],
+    path: &MavenPath,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    if let Some((base, checksum)) = path.checksum() {
+        return match find_local(ctx.sql, project_ids, &base)? {
+            Some(LocalHit::File(file)) => send_digest(sink, checksum, &file.digests, head),
+            Some(LocalHit::Generated(bytes)) => {
+                send_digest(sink, checksum, &crate::blobs::digests_of(&bytes), head)
+            }
+            None => Err(CoreError::NotFound("File")),
+        };
+    }
+    match find_local(ctx.sql, project_ids, path)? {
+        Some(LocalHit::File(file)) => send_file(
+            &blobs,
+            sink,
+            path.file_name(),
+            &file.digests,
+            file.created_at,
+            head,
+        ),
+        Some(LocalHit::Generated(bytes)) => {
+            send_text(sink, StatusCode::OK, "application/xml", &bytes, head)
+        }
+        None => Err(CoreError::NotFound("File")),
+    }
+}
+
+/// PUT of a file or checksum into a project's repository.
+fn upload(
+    ctx: &Context,
+    project: &Project,
+    path: &MavenPath,
+    body: &mut dyn BodyReader,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    if let Some((base, checksum)) = path.checksum() {
+        let sent = read_to_end(body, MAX_CHECKSUM_BYTES)?;
+        return verify_checksum(ctx, project, &base, checksum, &sent, sink);
+    }
+    let coordinates = match path.coordinates() {
+        Some(Coordinates::File(file)) => file,
+        // Artifact-level metadata is generated from the versions present;
+        // the client's copy is not needed.
+        Some(Coordinates::ArtifactMetadata { .. }) => {
+            read_to_end(body, 10 * 1024 * 1024)?;
+            return send_text(sink, StatusCode::OK, "text/plain", b"", false);
+        }
+        None => {
+            return Err(CoreError::BadRequest(
+                "Invalid Maven path: expected group/artifact/version/file".into(),
+            ))
+        }
+    };
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    let digests = blobs.put_stream(body, None, ctx.config.max_file_bytes)?;
+    let outcome = packages::record_file(ctx.sql, ctx.now(), project.id, &coordinates, &digests)?;
+    let status = match outcome {
+        packages::Recorded::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    send_text(sink, status, "text/plain", b"", false)
+}
+
+/// An uploaded checksum must match the stored file's digest.
+fn verify_checksum(
+    ctx: &Context,
+    project: &Project,
+    base: &MavenPath,
+    checksum: Checksum,
+    sent: &[u8],
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let text = String::from_utf8_lossy(sent);
+    // Checksum files may carry the file name after the digest.
+    let value = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match base.coordinates() {
+        Some(Coordinates::ArtifactMetadata { .. }) => {
+            send_text(sink, StatusCode::OK, "text/plain", b"", false)
+        }
+        Some(Coordinates::File(file)) => {
+            let stored = packages::find_file(ctx.sql, &[project.id], &file)?.ok_or_else(|| {
+                CoreError::validation(format!(
+                    "Checksum uploaded before its file {}",
+                    file.file_name
+                ))
+            })?;
+            if checksum.of(&stored.digests) != value {
+                return Err(CoreError::validation(format!(
+                    "Checksum mismatch for {}: expected {}, got {}",
+                    file.file_name,
+                    checksum.of(&stored.digests),
+                    if value.is_empty() { "nothing" } else { &value }
+                )));
+            }
+            send_text(sink, StatusCode::OK, "text/plain", b"", false)
+        }
+        None => Err(CoreError::BadRequest("Invalid Maven path".into())),
+    }
+}

@@ -1,0 +1,102 @@
+//! Maven file responses: the headers Maven clients read
+//! (`Content-Type`, `Content-Length`, `ETag`, `Last-Modified`,
+//! `x-checksum-sha1`, `x-checksum-md5`) and the body streamed from the blob
+//! store.
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::path::{content_type, Checksum};
+use crate::blobs::{BlobStore, Digests};
+use crate::error::Result;
+use crate::io::ResponseSink;
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// RFC 7231 date, as `Last-Modified` wants it.
+pub fn http_date(millis: i64) -> String {
+    use time::macros::format_description;
+    let format = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
+pub fn file_headers(file_name: &str, digests: &Digests, modified: i64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    insert(&mut headers, CONTENT_TYPE.as_str(), content_type(file_name));
+    insert(
+        &mut headers,
+        CONTENT_LENGTH.as_str(),
+        &digests.size.to_string(),
+    );
+    insert(
+        &mut headers,
+        ETAG.as_str(),
+        &format!("\"{}\"", digests.sha1),
+    );
+    insert(&mut headers, LAST_MODIFIED.as_str(), &http_date(modified));
+    insert(&mut headers, "x-checksum-sha1", &digests.sha1);
+    insert(&mut headers, "x-checksum-md5", &digests.md5);
+    insert(&mut headers, "x-checksum-sha256", &digests.sha256);
+    headers
+}
+
+pub fn send_file(
+    blobs: &BlobStore,
+    sink: &mut dyn ResponseSink,
+    file_name: &str,
+    digests: &Digests,
+    modified: i64,
+    head: bool,
+) -> Result<()> {
+    let headers = file_headers(file_name, digests, modified);
+    let mut writer = sink.start(StatusCode::OK, &headers)?;
+    if !head {
+        blobs.read(&digests.sha256, writer.as_mut())?;
+    }
+    Ok(())
+}
+
+pub fn send_text(
+    sink: &mut dyn ResponseSink,
+    status: StatusCode,
+    content_type: &str,
+    body: &[u8],
+    head: bool,
+) -> Result<()> {
+    let mut headers = HeaderMap::new();
+    insert(&mut headers, CONTENT_TYPE.as_str(), content_type);
+    insert(
+        &mut headers,
+        CONTENT_LENGTH.as_str(),
+        &body.len().to_string(),
+    );
+    let mut writer = sink.start(status, &headers)?;
+    if !head && !body.is_empty() {
+        writer.write(body)?;
+    }
+    Ok(())
+}
+
+pub fn send_digest(
+    sink: &mut dyn ResponseSink,
+    checksum: Checksum,
+    digests: &Digests,
+    head: bool,
+) -> Result<()> {
+    send_text(
+        sink,
+        StatusCode::OK,
+        "text/plain",
+        checksum.of(digests).as_bytes(),
+        head,
+    )
+}

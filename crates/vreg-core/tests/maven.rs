@@ -1,0 +1,589 @@
+//! Maven repositories and the Maven virtual registry, natively: the real
+//! handler, real SQLite, and real HTTP upstreams on 127.0.0.1.
+
+mod common;
+
+use common::{App, ADMIN};
+use http::Method;
+use serde_json::json;
+use vreg_core::blobs::digests_of;
+use vreg_native::StaticServer;
+
+const JAR: &str = "org/example/demo/1.0/demo-1.0.jar";
+
+fn deploy(app: &App, project: i64, path: &str, body: &[u8]) -> u16 {
+    app.maven(
+        Method::PUT,
+        &format!("/projects/{project}/packages/maven/{path}"),
+        Some(ADMIN),
+        body,
+    )
+    .status
+}
+
+fn get(
+    app: &App,
+    prefix: &str,
+    path: &str,
+    token: Option<&str>,
+) -> vreg_core::io::CollectedResponse {
+    app.maven(Method::GET, &format!("{prefix}/{path}"), token, &[])
+}
+
+fn header(r: &vreg_core::io::CollectedResponse, name: &str) -> String {
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn deploy_then_download_with_checksums_and_metadata() {
+    let app = App::new();
+    let group = app.group("acme", None);
+    let project = app.project("libs", group);
+    let jar: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let d = digests_of(&jar);
+    assert_eq!(deploy(&app, project, JAR, &jar), 201);
+    assert_eq!(
+        deploy(&app, project, &format!("{JAR}.sha1"), d.sha1.as_bytes()),
+        200
+    );
+    assert_eq!(
+        deploy(
+            &app,
+            project,
+            &format!("{JAR}.md5"),
+            format!("{}  demo-1.0.jar\n", d.md5).as_bytes()
+        ),
+        200
+    );
+    let wrong = app.maven(
+        Method::PUT,
+        &format!("/projects/{project}/packages/maven/{JAR}.sha256"),
+        Some(ADMIN),
+        b"00ff",
+    );
+    assert_eq!(wrong.status, 422);
+    assert!(String::from_utf8_lossy(&wrong.body).contains("Checksum mismatch"));
+    assert_eq!(
+        deploy(
+            &app,
+            project,
+            "org/example/demo/1.0/demo-1.0.pom",
+            b"<project/>"
+        ),
+        201
+    );
+    assert_eq!(
+        deploy(
+            &app,
+            project,
+            "org/example/demo/2.0/demo-2.0.pom",
+            b"<project v2/>"
+        ),
+        201
+    );
+    assert_eq!(
+        deploy(
+            &app,
+            project,
+            "org/example/demo/maven-metadata.xml",
+            b"<metadata/>"
+        ),
+        200
+    );
+
+    let prefix = format!("/projects/{project}/packages/maven");
+    let got = get(&app, &prefix, JAR, Some(ADMIN));
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, jar);
+    assert_eq!(header(&got, "x-checksum-sha1"), d.sha1);
+    assert_eq!(header(&got, "x-checksum-md5"), d.md5);
+    assert_eq!(header(&got, "content-length"), "300000");
+    assert_eq!(header(&got, "content-type"), "application/java-archive");
+    assert!(header(&got, "last-modified").ends_with("GMT"));
+    assert!(!header(&got, "etag").is_empty());
+    assert_eq!(
+        get(&app, &prefix, &format!("{JAR}.sha1"), Some(ADMIN)).body,
+        d.sha1.as_bytes()
+    );
+    assert_eq!(
+        get(&app, &prefix, &format!("{JAR}.sha512"), Some(ADMIN)).body,
+        d.sha512.as_bytes()
+    );
+    let head = app.maven(Method::HEAD, &format!("{prefix}/{JAR}"), Some(ADMIN), &[]);
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(header(&head, "content-length"), "300000");
+
+    // Artifact-level metadata lists the versions present.
+    let metadata = String::from_utf8(
+        get(
+            &app,
+            &prefix,
+            "org/example/demo/maven-metadata.xml",
+            Some(ADMIN),
+        )
+        .body,
+    )
+    .unwrap();
+    assert!(
+        metadata.contains("<version>1.0</version>") && metadata.contains("<version>2.0</version>"),
+        "{metadata}"
+    );
+    assert!(metadata.contains("<release>2.0</release>"));
+    let metadata_sha1 = get(
+        &app,
+        &prefix,
+        "org/example/demo/maven-metadata.xml.sha1",
+        Some(ADMIN),
+    );
+    assert_eq!(
+        metadata_sha1.body,
+        digests_of(metadata.as_bytes()).sha1.as_bytes()
+    );
+
+    // The group repository sees the project's files.
+    let via_group = get(
+        &app,
+        &format!("/groups/{group}/-/packages/maven"),
+        JAR,
+        Some(ADMIN),
+    );
+    assert_eq!(via_group.body, jar);
+    assert_eq!(
+        get(
+            &app,
+            &prefix,
+            "org/example/demo/1.0/missing.jar",
+            Some(ADMIN)
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn release_files_are_immutable_but_snapshots_are_not() {
+    let app = App::new();
+    let project = app.project("libs", app.group("acme", None));
+    assert_eq!(deploy(&app, project, JAR, b"one"), 201);
+    assert_eq!(
+        deploy(&app, project, JAR, b"one"),
+        200,
+        "byte-identical re-upload is fine"
+    );
+    let refused = app.maven(
+        Method::PUT,
+        &format!("/projects/{project}/packages/maven/{JAR}"),
+        Some(ADMIN),
+        b"two",
+    );
+    assert_eq!(refused.status, 409);
+    let snapshot = "org/example/demo/1.1-SNAPSHOT/demo-1.1-20260101.000000-1.jar";
+    assert_eq!(deploy(&app, project, snapshot, b"a"), 201);
+    assert_eq!(deploy(&app, project, snapshot, b"b"), 200);
+    assert_eq!(
+        get(
+            &app,
+            &format!("/projects/{project}/packages/maven"),
+            snapshot,
+            Some(ADMIN)
+        )
+        .body,
+        b"b"
+    );
+    assert_eq!(
+        get(
+            &app,
+            &format!("/projects/{project}/packages/maven"),
+            JAR,
+            Some(ADMIN)
+        )
+        .body,
+        b"one"
+    );
+}
+
+#[test]
+fn maven_auth_follows_scopes_and_visibility() {
+    let app = App::new();
+    let public_group = app.ok(
+        Method::POST,
+        "/groups",
+        Some(json!({"name": "pub", "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let public = app.ok(
+        Method::POST,
+        "/projects",
+        Some(json!({"name": "open", "namespace_id": public_group, "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let private = app.project("closed", app.group("priv", None));
+    for project in [public, private] {
+        assert_eq!(deploy(&app, project, JAR, b"x"), 201);
+    }
+    let anonymous_put = app.maven(
+        Method::PUT,
+        &format!("/projects/{private}/packages/maven/{JAR}"),
+        None,
+        b"x",
+    );
+    assert_eq!(anonymous_put.status, 401);
+    assert_eq!(
+        header(&anonymous_put, "www-authenticate"),
+        "Basic realm=\"vreg\""
+    );
+    assert_eq!(
+        get(
+            &app,
+            &format!("/projects/{public}/packages/maven"),
+            JAR,
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(
+            &app,
+            &format!("/projects/{private}/packages/maven"),
+            JAR,
+            None
+        )
+        .status,
+        401
+    );
+    let reader =
+        app.token(json!({"name": "r", "scopes": ["read_registry"], "project_id": private}));
+    assert_eq!(
+        get(
+            &app,
+            &format!("/projects/{private}/packages/maven"),
+            JAR,
+            Some(&reader)
+        )
+        .status,
+        200
+    );
+    let write = app.maven(
+        Method::PUT,
+        &format!("/projects/{private}/packages/maven/org/x/y/1/y-1.jar"),
+        Some(&reader),
+        b"x",
+    );
+    assert_eq!(write.status, 403);
+    let writer =
+        app.token(json!({"name": "w", "scopes": ["write_registry"], "project_id": private}));
+    assert_eq!(
+        app.maven(
+            Method::PUT,
+            &format!("/projects/{private}/packages/maven/org/x/y/1/y-1.jar"),
+            Some(&writer),
+            b"x"
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        app.maven(
+            Method::PUT,
+            &format!("/projects/{public}/packages/maven/org/x/y/1/y-1.jar"),
+            Some(&writer),
+            b"x"
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn hostile_maven_paths_are_bad_requests() {
+    let app = App::new();
+    let project = app.project("libs", app.group("acme", None));
+    for path in [
+        "org/../../etc/passwd",
+        "org/%2e%2e/x/1/x.jar",
+        "org//x/1/x.jar",
+        "org/x/1/x%00.jar",
+        "a.jar",
+        "org/x%2fy/1/x.jar",
+    ] {
+        let r = app.maven(
+            Method::PUT,
+            &format!("/projects/{project}/packages/maven/{path}"),
+            Some(ADMIN),
+            b"x",
+        );
+        assert_eq!(r.status, 400, "{path}");
+    }
+    let long = format!(
+        "/projects/{project}/packages/maven/{}/x.jar",
+        "a/".repeat(700)
+    );
+    assert_eq!(app.maven(Method::GET, &long, Some(ADMIN), &[]).status, 400);
+    assert_eq!(app.count("package_files"), 0);
+}
+
+struct Registry {
+    app: App,
+    server: Option<StaticServer>,
+    _dir: tempfile_dir::Dir,
+    id: i64,
+    project: i64,
+}
+
+mod tempfile_dir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let p = std::env::temp_dir().join(format!("vreg-maven-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A registry with a local project upstream (position 1) and a remote static
+/// server (position 2) holding `remote/lib/1.0/lib-1.0.jar`.
+fn registry(cache_hours: i64) -> Registry {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let dir = tempfile_dir::Dir::new();
+    let file = dir.0.join("org/remote/lib/1.0");
+    std::fs::create_dir_all(&file).unwrap();
+    std::fs::write(file.join("lib-1.0.jar"), b"remote jar bytes").unwrap();
+    std::fs::write(
+        dir.0.join("org/remote/lib/maven-metadata.xml"),
+        b"<metadata>remote</metadata>",
+    )
+    .unwrap();
+    let server = StaticServer::start(&dir.0);
+    let group = app.group("acme", None);
+    let project = app.project("libs", group);
+    let id = app.registry(group, "maven", "all");
+    let local = app
+        .create_upstream(
+            group,
+            "maven",
+            json!({"name": "local", "mode": "local", "target_project_id": project}),
+        )
+        .id();
+    let remote = app
+        .create_upstream(
+            group,
+            "maven",
+            json!({"name": "static", "url": server.url(), "cache_validity_hours": cache_hours}),
+        )
+        .id();
+    assert_eq!(app.link("maven", id, local).status, 201);
+    assert_eq!(app.link("maven", id, remote).status, 201);
+    Registry {
+        app,
+        server: Some(server),
+        _dir: dir,
+        id,
+        project,
+    }
+}
+
+const REMOTE_JAR: &str = "org/remote/lib/1.0/lib-1.0.jar";
+
+#[test]
+fn virtual_registry_resolves_local_first_then_remote_and_caches() {
+    let mut r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    assert_eq!(deploy(&r.app, r.project, JAR, b"local jar"), 201);
+    assert_eq!(get(&r.app, &prefix, JAR, Some(ADMIN)).body, b"local jar");
+
+    let first = get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN));
+    assert_eq!(
+        (first.status, first.body.as_slice()),
+        (200, &b"remote jar bytes"[..])
+    );
+    assert_eq!(r.app.count("cache_entries"), 1);
+    let served_before = r.server.as_ref().unwrap().requests();
+    let again = get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN));
+    assert_eq!(again.body, b"remote jar bytes");
+    assert_eq!(
+        header(&again, "x-checksum-sha1"),
+        digests_of(b"remote jar bytes").sha1
+    );
+    assert_eq!(
+        r.server.as_ref().unwrap().requests(),
+        served_before,
+        "a fresh cache entry is served without asking"
+    );
+    assert_eq!(
+        get(&r.app, &prefix, &format!("{REMOTE_JAR}.sha1"), Some(ADMIN)).body,
+        digests_of(b"remote jar bytes").sha1.as_bytes()
+    );
+
+    // A 404 upstream is remembered.
+    assert_eq!(
+        get(&r.app, &prefix, "org/remote/none/1/none-1.jar", Some(ADMIN)).status,
+        404
+    );
+    let after_miss = r.server.as_ref().unwrap().requests();
+    assert_eq!(
+        get(&r.app, &prefix, "org/remote/none/1/none-1.jar", Some(ADMIN)).status,
+        404
+    );
+    assert_eq!(
+        r.server.as_ref().unwrap().requests(),
+        after_miss,
+        "negative cache"
+    );
+
+    // With the upstream gone, the cache still answers; unknown files fail with 502.
+    r.server = None;
+    assert_eq!(
+        get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).body,
+        b"remote jar bytes"
+    );
+    let failed = get(
+        &r.app,
+        &prefix,
+        "org/remote/other/1/other-1.jar",
+        Some(ADMIN),
+    );
+    assert_eq!(failed.status, 502);
+    assert!(
+        String::from_utf8_lossy(&failed.body).contains("static"),
+        "{}",
+        String::from_utf8_lossy(&failed.body)
+    );
+    assert_eq!(
+        get(&r.app, &prefix, "org/%2e%2e/x", Some(ADMIN)).status,
+        400
+    );
+}
+
+#[test]
+fn stale_entries_are_revalidated_and_served_when_the_upstream_is_down() {
+    let mut r = registry(1);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    r.app.clock.advance(2 * 3600 * 1000);
+    let before = r.server.as_ref().unwrap().requests();
+    assert_eq!(
+        get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).body,
+        b"remote jar bytes"
+    );
+    assert_eq!(
+        r.server.as_ref().unwrap().requests(),
+        before + 1,
+        "one HEAD to revalidate"
+    );
+    r.app.clock.advance(2 * 3600 * 1000);
+    r.server = None;
+    let stale = get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN));
+    assert_eq!(
+        (stale.status, stale.body.as_slice()),
+        (200, &b"remote jar bytes"[..])
+    );
+}
+
+#[test]
+fn registry_access_needs_a_token_for_private_groups() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let anonymous = get(&r.app, &prefix, REMOTE_JAR, None);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        header(&anonymous, "www-authenticate"),
+        "Basic realm=\"vreg\""
+    );
+    let reader = r
+        .app
+        .token(json!({"name": "m", "scopes": ["read_registry"]}));
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(&reader)).status, 200);
+    assert_eq!(
+        get(
+            &r.app,
+            "/virtual_registries/packages/maven/999",
+            REMOTE_JAR,
+            Some(ADMIN)
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn a_group_upstream_merges_the_metadata_of_its_projects() {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let group = app.group("acme", None);
+    let (a, b) = (app.project("a", group), app.project("b", group));
+    assert_eq!(
+        deploy(&app, a, "org/example/demo/1.0/demo-1.0.pom", b"<p/>"),
+        201
+    );
+    assert_eq!(
+        deploy(&app, b, "org/example/demo/1.1/demo-1.1.pom", b"<p/>"),
+        201
+    );
+    let registry = app.registry(group, "maven", "all");
+    let upstream = app
+        .create_upstream(
+            group,
+            "maven",
+            json!({"name": "group", "mode": "local", "target_group_id": group}),
+        )
+        .id();
+    assert_eq!(app.link("maven", registry, upstream).status, 201);
+    let xml = String::from_utf8(
+        get(
+            &app,
+            &format!("/virtual_registries/packages/maven/{registry}"),
+            "org/example/demo/maven-metadata.xml",
+            Some(ADMIN),
+        )
+        .body,
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<version>1.0</version>") && xml.contains("<version>1.1</version>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<latest>1.1</latest>"));
+}
+
+#[test]
+fn loopback_upstreams_are_refused_unless_allowed() {
+    let app = App::new();
+    let group = app.group("acme", None);
+    let refused = app.create_upstream(
+        group,
+        "maven",
+        json!({"name": "lo", "url": "http://127.0.0.1:8081/repo"}),
+    );
+    assert_eq!(refused.status, http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.message(),
+        "Validation failed: Url is blocked: Requests to the local network are not allowed"
+    );
+    assert_eq!(
+        app.create_upstream(
+            group,
+            "maven",
+            json!({"name": "lo", "url": "http://localhost/repo"})
+        )
+        .status,
+        http::StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
