@@ -46,6 +46,8 @@ pub fn build_once() {
             "-p",
             "upstream-admin",
             "-p",
+            "maven-registry",
+            "-p",
             "probe-http",
             "-p",
             "probe-redis",

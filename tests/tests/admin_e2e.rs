@@ -18,6 +18,7 @@ impl Api {
                 &[
                     ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
                     ("SPIN_VARIABLE_SECRET_KEY", "e2e-secret"),
+                    ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
                 ],
             ),
         }

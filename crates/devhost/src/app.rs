@@ -140,10 +140,12 @@ impl App {
 
     /// A fresh store for one instance of the component.
     pub fn store(&self, component: &LoadedComponent) -> Store<InstanceState> {
-        Store::new(
+        let mut store = Store::new(
             &self.engine,
             InstanceState::new(component.runtime.clone(), self.services.clone()),
-        )
+        );
+        store.limiter(|state| state);
+        store
     }
 }
 

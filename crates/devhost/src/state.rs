@@ -1,6 +1,7 @@
 //! What one instance of a component holds: its grants, WASI and wasi:http
 //! contexts, and the resource table shared by every host interface.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -15,6 +16,8 @@ pub struct InstanceState {
     pub component: Arc<ComponentRuntime>,
     pub services: Arc<Services>,
     pub table: ResourceTable,
+    /// The largest linear memory the instance grew to, in bytes.
+    pub peak_memory: Arc<AtomicUsize>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     outbound: OutboundHttp,
@@ -36,6 +39,7 @@ impl InstanceState {
             component,
             services,
             table: ResourceTable::new(),
+            peak_memory: Arc::new(AtomicUsize::new(0)),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound,
@@ -59,5 +63,28 @@ impl WasiHttpView for InstanceState {
             table: &mut self.table,
             hooks: &mut self.outbound,
         }
+    }
+}
+
+/// Records each instance's peak linear memory (reported in the request log),
+/// allowing any growth.
+impl wasmtime::ResourceLimiter for InstanceState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.peak_memory.fetch_max(desired, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
     }
 }

@@ -7,7 +7,10 @@ pub mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -121,10 +124,14 @@ impl HttpTrigger {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        let peak = Arc::new(AtomicUsize::new(0));
         let (component, response) = match self.router.route(&path) {
             None => ("-".to_owned(), plain(404, "Not Found")),
             Some(matched) => {
-                let response = match self.invoke(request, &matched, local, client).await {
+                let response = match self
+                    .invoke(request, &matched, local, client, peak.clone())
+                    .await
+                {
                     Ok(response) => response,
                     Err(e) => {
                         eprintln!("[{}] request failed: {e:#}", matched.component);
@@ -134,12 +141,22 @@ impl HttpTrigger {
                 (matched.component, response)
             }
         };
-        println!(
-            "{method} {path} {component} {} {:.1}ms",
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-        response
+        // The line is written when the body has been sent, so the duration
+        // and the instance's peak memory cover the whole exchange.
+        let status = response.status().as_u16();
+        response.map(|body| {
+            LoggedBody {
+                inner: body,
+                on_end: Some(Box::new(move || {
+                    println!(
+                        "{method} {path} {component} {status} {:.1}ms mem={}KiB",
+                        started.elapsed().as_secs_f64() * 1000.0,
+                        peak.load(Ordering::Relaxed) / 1024
+                    );
+                })),
+            }
+            .boxed_unsync()
+        })
     }
 
     async fn invoke(
@@ -148,11 +165,13 @@ impl HttpTrigger {
         matched: &RouteMatch,
         local: SocketAddr,
         client: SocketAddr,
+        peak: Arc<AtomicUsize>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let loaded = &self.app.components[&matched.component];
         let pre = self.handlers[&matched.component].clone();
         set_spin_headers(&mut request, matched, local, client);
         let mut store = self.app.store(loaded);
+        store.data_mut().peak_memory = peak;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -243,4 +262,38 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> 
     *response.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response
+}
+
+/// A response body that runs a callback when it is finished (or dropped).
+struct LoggedBody {
+    inner: HyperOutgoingBody,
+    on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl hyper::body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = <HyperOutgoingBody as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end();
+        }
+    }
 }

@@ -1,0 +1,255 @@
+//! The Maven side as Maven sees it: Debian's `mvn` deploys to a project
+//! through devhost, then resolves through a virtual registry whose remote
+//! upstream is Debian's `/usr/share/maven-repo` served on 127.0.0.1 — first
+//! live, then with that server stopped, from vreg's cache.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vreg_native::StaticServer;
+use vreg_tests::{json, DevHost, Json};
+
+const ADMIN: &str = "maven-e2e-admin";
+const DEBIAN_REPO: &str = "/usr/share/maven-repo";
+
+fn start() -> DevHost {
+    DevHost::start(
+        "spin.toml",
+        &[
+            ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+            ("SPIN_VARIABLE_SECRET_KEY", "maven-e2e"),
+            ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+        ],
+    )
+}
+
+fn admin(host: &DevHost, method: &str, path: &str, body: Json) -> Json {
+    let reply = host.request(
+        method,
+        &format!("/api/v4{path}"),
+        &[
+            ("private-token", ADMIN),
+            ("content-type", "application/json"),
+        ],
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    assert!(
+        (200..300).contains(&reply.status),
+        "{path}: {} {}",
+        reply.status,
+        reply.text()
+    );
+    reply.json()
+}
+
+fn mvn(settings: &Path, local_repo: &Path, args: &[&str]) {
+    let output = Command::new("timeout")
+        .args(["600", "mvn", "-B", "-s"])
+        .arg(settings)
+        .arg(format!("-Dmaven.repo.local={}", local_repo.display()))
+        .args(args)
+        .output()
+        .expect("run mvn (scripts/test installs Debian's maven)");
+    assert!(
+        output.status.success(),
+        "mvn {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn sha1_hex(path: &Path) -> String {
+    let out = Command::new("sha1sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
+    assert!(
+        Path::new(DEBIAN_REPO).join("junit/junit").is_dir(),
+        "Debian's junit4 is needed (scripts/test installs it)"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let host = start();
+    let debian = StaticServer::start(Path::new(DEBIAN_REPO));
+
+    let group = admin(&host, "POST", "/groups", json!({"name": "acme"}))["id"]
+        .as_i64()
+        .unwrap();
+    let project = admin(
+        &host,
+        "POST",
+        "/projects",
+        json!({"name": "libs", "namespace_id": group}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let registry = admin(
+        &host,
+        "POST",
+        &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
+        json!({"name": "all"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let upstreams = format!("/virtual_registries/packages/maven/registries/{registry}/upstreams");
+    admin(
+        &host,
+        "POST",
+        &upstreams,
+        json!({"name": "libs", "mode": "local", "target_project_id": project}),
+    );
+    admin(
+        &host,
+        "POST",
+        &upstreams,
+        json!({"name": "debian", "url": debian.url(), "cache_validity_hours": 0}),
+    );
+    let token = admin(
+        &host,
+        "POST",
+        "/personal_access_tokens",
+        json!({"name": "mvn", "scopes": ["read_registry", "write_registry"], "group_id": group}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let settings = work.path().join("settings.xml");
+    std::fs::write(
+        &settings,
+        format!(
+            r#"<settings>
+  <mirrors><mirror><id>vreg</id><mirrorOf>*</mirrorOf><url>{}/api/v4/virtual_registries/packages/maven/{registry}</url></mirror></mirrors>
+  <servers>
+    <server><id>vreg</id><username>mvn</username><password>{token}</password></server>
+    <server><id>vreg-project</id><username>mvn</username><password>{token}</password></server>
+  </servers>
+</settings>"#,
+            host.base
+        ),
+    )
+    .unwrap();
+
+    // 1. mvn deploy:deploy-file publishes a jar and its pom to the project.
+    let jar = work.path().join("demo-1.0.jar");
+    let mut jar_bytes = b"PK\x03\x04".to_vec();
+    jar_bytes.extend((0..50_000u32).map(|i| (i % 253) as u8));
+    std::fs::write(&jar, &jar_bytes).unwrap();
+    let pom = work.path().join("demo-1.0.pom");
+    std::fs::write(
+        &pom,
+        r#"<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>org.acme</groupId><artifactId>demo</artifactId><version>1.0</version><packaging>jar</packaging></project>"#,
+    )
+    .unwrap();
+    mvn(
+        &settings,
+        &work.path().join("deploy-repo"),
+        &[
+            "org.apache.maven.plugins:maven-deploy-plugin:3.0.0:deploy-file",
+            &format!("-Dfile={}", jar.display()),
+            &format!("-DpomFile={}", pom.display()),
+            "-DrepositoryId=vreg-project",
+            &format!(
+                "-Durl={}/api/v4/projects/{project}/packages/maven",
+                host.base
+            ),
+        ],
+    );
+
+    // 2. With an empty local repository, everything Maven needs comes through vreg.
+    let first: PathBuf = work.path().join("repo-live");
+    let get = "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:get";
+    mvn(&settings, &first, &[get, "-Dartifact=org.acme:demo:1.0"]);
+    mvn(&settings, &first, &[get, "-Dartifact=junit:junit:4.13.2"]);
+    let fetched_through_debian = debian.requests();
+    assert!(
+        fetched_through_debian > 20,
+        "the plugin and its dependencies came from the remote upstream"
+    );
+
+    // 3. Again with the static server stopped: from the cache.
+    drop(debian);
+    let second = work.path().join("repo-cached");
+    mvn(&settings, &second, &[get, "-Dartifact=org.acme:demo:1.0"]);
+    mvn(&settings, &second, &[get, "-Dartifact=junit:junit:4.13.2"]);
+
+    // 4. What Maven downloaded is byte-identical; checksum files match.
+    let junit = "junit/junit/4.13.2/junit-4.13.2.jar";
+    for repo in [&first, &second] {
+        assert_eq!(
+            std::fs::read(repo.join("org/acme/demo/1.0/demo-1.0.jar")).unwrap(),
+            jar_bytes
+        );
+        assert_eq!(
+            std::fs::read(repo.join(junit)).unwrap(),
+            std::fs::read(Path::new(DEBIAN_REPO).join(junit)).unwrap()
+        );
+        for file in [
+            junit.to_owned(),
+            "org/acme/demo/1.0/demo-1.0.jar".to_owned(),
+        ] {
+            let checksum = repo.join(format!("{file}.sha1"));
+            if let Ok(text) = std::fs::read_to_string(&checksum) {
+                assert_eq!(
+                    text.trim(),
+                    sha1_hex(&repo.join(&file)),
+                    "{}",
+                    checksum.display()
+                );
+            }
+        }
+    }
+    let sha1 = host.request(
+        "GET",
+        &format!("/api/v4/virtual_registries/packages/maven/{registry}/{junit}.sha1"),
+        &[("private-token", &token)],
+        &[],
+    );
+    assert_eq!(sha1.text(), sha1_hex(&Path::new(DEBIAN_REPO).join(junit)));
+    let log = host.log();
+    assert!(!log.contains(" 500 "), "no server errors:\n{log}");
+}
+
+#[test]
+fn a_200_mib_file_streams_in_and_out_with_bounded_component_memory() {
+    let host = start();
+    let group = admin(&host, "POST", "/groups", json!({"name": "big"}))["id"]
+        .as_i64()
+        .unwrap();
+    let project = admin(
+        &host,
+        "POST",
+        "/projects",
+        json!({"name": "files", "namespace_id": group}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let size = 200 * 1024 * 1024;
+    let data: Vec<u8> = (0..size)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
+        .collect();
+    let path = format!("/api/v4/projects/{project}/packages/maven/org/big/blob/1.0/blob-1.0.bin");
+    let put = host.request("PUT", &path, &[("private-token", ADMIN)], &data);
+    assert_eq!(put.status, 201, "{}", put.text());
+    let got = host.request("GET", &path, &[("private-token", ADMIN)], &[]);
+    assert_eq!(got.status, 200);
+    assert!(got.body == data, "the file comes back byte for byte");
+    drop(got);
+    // devhost logs each request's peak linear memory: it stays far below 64 MiB.
+    let log = host.log();
+    let peaks: Vec<usize> = log
+        .lines()
+        .filter(|l| l.contains("blob-1.0.bin"))
+        .filter_map(|l| l.split("mem=").nth(1)?.trim_end_matches("KiB").parse().ok())
+        .collect();
+    assert_eq!(peaks.len(), 2, "{log}");
+    for kib in peaks {
+        assert!(kib < 64 * 1024, "peak memory {kib} KiB");
+    }
+}
