@@ -105,6 +105,15 @@ pub enum FetchError {
 /// in native tests.
 pub trait Fetch {
     fn fetch(&self, request: &FetchRequest) -> std::result::Result<FetchResponse, FetchError>;
+
+    /// Sends several requests at once; the results come back in order.
+    /// Implementations overlap the waiting; this default does not.
+    fn fetch_all(
+        &self,
+        requests: &[FetchRequest],
+    ) -> Vec<std::result::Result<FetchResponse, FetchError>> {
+        requests.iter().map(|r| self.fetch(r)).collect()
+    }
 }
 
 /// Collects a streamed response in memory (tests, and small internal uses).

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod groups;

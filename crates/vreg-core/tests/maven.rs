@@ -587,3 +587,188 @@ fn loopback_upstreams_are_refused_unless_allowed() {
         http::StatusCode::UNPROCESSABLE_ENTITY
     );
 }
+
+#[test]
+fn cache_entries_can_be_listed_deleted_and_cleared() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    assert_eq!(
+        get(
+            &r.app,
+            &prefix,
+            "org/remote/lib/maven-metadata.xml",
+            Some(ADMIN)
+        )
+        .status,
+        200
+    );
+    let upstream = r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/registries/{}/upstreams",
+            r.id
+        ),
+        None,
+    )[1]["id"]
+        .as_i64()
+        .unwrap();
+    let entries = r.app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries"),
+        None,
+    );
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[0]["relative_path"],
+        "org/remote/lib/1.0/lib-1.0.jar"
+    );
+    assert_eq!(
+        entries[0]["file_sha1"],
+        digests_of(b"remote jar bytes").sha1
+    );
+    let found = r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries?search=metadata"
+        ),
+        None,
+    );
+    assert_eq!(found.as_array().unwrap().len(), 1);
+
+    let id = entries[0]["id"].as_str().unwrap();
+    assert_eq!(
+        r.app
+            .admin(
+                Method::DELETE,
+                &format!("/virtual_registries/packages/maven/cache_entries/{id}"),
+                None
+            )
+            .status,
+        204
+    );
+    assert_eq!(
+        r.app
+            .admin(
+                Method::DELETE,
+                &format!("/virtual_registries/packages/maven/cache_entries/{id}"),
+                None
+            )
+            .status,
+        404
+    );
+    assert_eq!(
+        r.app
+            .admin(
+                Method::DELETE,
+                "/virtual_registries/packages/maven/cache_entries/not-base64!",
+                None
+            )
+            .status,
+        404
+    );
+    assert_eq!(r.app.count("cache_entries"), 1);
+    assert_eq!(
+        r.app
+            .admin(
+                Method::DELETE,
+                &format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache"),
+                None
+            )
+            .status,
+        204
+    );
+    assert_eq!(r.app.count("cache_entries"), 0);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    assert_eq!(
+        r.app
+            .admin(
+                Method::DELETE,
+                &format!(
+                    "/virtual_registries/packages/maven/registries/{}/cache",
+                    r.id
+                ),
+                None
+            )
+            .status,
+        204
+    );
+    assert_eq!(r.app.count("cache_entries"), 0);
+}
+
+#[test]
+fn upstream_connections_can_be_tested() {
+    let mut r = registry(24);
+    let upstream = r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/registries/{}/upstreams",
+            r.id
+        ),
+        None,
+    )[1]["id"]
+        .as_i64()
+        .unwrap();
+    let test = format!("/virtual_registries/packages/maven/upstreams/{upstream}/test");
+    assert_eq!(r.app.ok(Method::GET, &test, None)["success"], true);
+    assert_eq!(
+        r.app.ok(
+            Method::POST,
+            &format!("{test}?path=org/remote/lib/1.0/lib-1.0.jar"),
+            None
+        )["success"],
+        true
+    );
+    r.server = None;
+    let failed = r.app.ok(Method::GET, &test, None);
+    assert_eq!(failed["success"], false);
+    assert!(
+        failed["result"].as_str().unwrap().starts_with("Error"),
+        "{failed}"
+    );
+    r.app.config.allow_local_upstreams = false;
+    let refused = r.app.ok(Method::GET, &test, None);
+    assert!(
+        refused["result"]
+            .as_str()
+            .unwrap()
+            .contains("local network"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn among_remote_upstreams_asked_together_the_lowest_position_wins() {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let (dir_a, dir_b) = (tempfile_dir::Dir::new(), tempfile_dir::Dir::new());
+    for (dir, body) in [(&dir_a, "from a"), (&dir_b, "from b")] {
+        let d = dir.0.join("org/x/both/1");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("both-1.jar"), body).unwrap();
+    }
+    let only_b = dir_b.0.join("org/x/only-b/1");
+    std::fs::create_dir_all(&only_b).unwrap();
+    std::fs::write(only_b.join("only-b-1.jar"), "b alone").unwrap();
+    let (a, b) = (StaticServer::start(&dir_a.0), StaticServer::start(&dir_b.0));
+    let group = app.group("acme", None);
+    let registry = app.registry(group, "maven", "all");
+    for (name, server) in [("a", &a), ("b", &b)] {
+        let id = app
+            .create_upstream(group, "maven", json!({"name": name, "url": server.url()}))
+            .id();
+        assert_eq!(app.link("maven", registry, id).status, 201);
+    }
+    let prefix = format!("/virtual_registries/packages/maven/{registry}");
+    assert_eq!(
+        get(&app, &prefix, "org/x/both/1/both-1.jar", Some(ADMIN)).body,
+        b"from a"
+    );
+    assert_eq!(
+        get(&app, &prefix, "org/x/only-b/1/only-b-1.jar", Some(ADMIN)).body,
+        b"b alone"
+    );
+    // Both were asked for each file.
+    assert_eq!((a.requests(), b.requests()), (2, 2));
+}

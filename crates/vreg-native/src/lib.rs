@@ -164,18 +164,21 @@ impl BodyReader for ReaderBody {
     }
 }
 
-impl Fetch for HttpFetch {
-    fn fetch(&self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+impl HttpFetch {
+    fn call(request: &FetchRequest) -> Result<ureq::Response, FetchError> {
         let mut call =
             ureq::request(request.method.as_str(), &request.url).timeout(request.timeout);
         for (name, value) in &request.headers {
             call = call.set(name, value);
         }
-        let response = match call.call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => return Err(FetchError::Failed(t.to_string())),
-        };
+        match call.call() {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(_, r)) => Ok(r),
+            Err(ureq::Error::Transport(t)) => Err(FetchError::Failed(t.to_string())),
+        }
+    }
+
+    fn convert(response: ureq::Response) -> FetchResponse {
         let status = response.status();
         let mut headers = http::HeaderMap::new();
         for name in response.headers_names() {
@@ -188,10 +191,34 @@ impl Fetch for HttpFetch {
                 }
             }
         }
-        Ok(FetchResponse {
+        FetchResponse {
             status,
             headers,
             body: Box::new(ReaderBody(Box::new(response.into_reader()))),
+        }
+    }
+}
+
+impl Fetch for HttpFetch {
+    fn fetch(&self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        Self::call(request).map(Self::convert)
+    }
+
+    /// One thread per request, so they wait together.
+    fn fetch_all(&self, requests: &[FetchRequest]) -> Vec<Result<FetchResponse, FetchError>> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = requests
+                .iter()
+                .map(|r| scope.spawn(move || Self::call(r)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(FetchError::Failed("fetch panicked".into())))
+                        .map(Self::convert)
+                })
+                .collect()
         })
     }
 }

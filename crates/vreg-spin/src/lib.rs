@@ -153,7 +153,7 @@ pub async fn read_request(incoming: IncomingRequest, limit: usize) -> Result<Req
 pub async fn serve(
     incoming: IncomingRequest,
     body_limit: usize,
-    handler: impl FnOnce(&Context, &Request) -> Response,
+    handler: impl FnOnce(&Context, &dyn Fetch, &Request) -> Response,
 ) -> Response {
     let request = match read_request(incoming, body_limit).await {
         Ok(request) => request,
@@ -167,7 +167,7 @@ pub async fn serve(
         clock: &SystemClock,
         config: &config,
     };
-    handler(&ctx, &request)
+    handler(&ctx, &SpinFetch, &request)
 }
 
 // ---- Streaming: request bodies in, response bodies out, upstream fetches.
@@ -371,6 +371,20 @@ pub struct SpinFetch;
 
 impl Fetch for SpinFetch {
     fn fetch(&self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        receive(send(request)?)
+    }
+
+    /// Starts every request before waiting on any, so the host runs them
+    /// concurrently.
+    fn fetch_all(&self, requests: &[FetchRequest]) -> Vec<Result<FetchResponse, FetchError>> {
+        let started: Vec<_> = requests.iter().map(send).collect();
+        started.into_iter().map(|s| s.and_then(receive)).collect()
+    }
+}
+
+/// Sends a request; the response is awaited by [`receive`].
+fn send(request: &FetchRequest) -> Result<wasi_http::FutureIncomingResponse, FetchError> {
+    {
         let url = url::Url::parse(&request.url)
             .map_err(|e| FetchError::Failed(format!("invalid URL: {e}")))?;
         let entries: Vec<(String, Vec<u8>)> = request
@@ -413,7 +427,12 @@ impl Fetch for SpinFetch {
         let _ = options.set_connect_timeout(Some(nanos));
         let _ = options.set_first_byte_timeout(Some(nanos));
         let _ = options.set_between_bytes_timeout(Some(nanos));
-        let future = outgoing_handler::handle(outgoing, Some(options)).map_err(error_code)?;
+        outgoing_handler::handle(outgoing, Some(options)).map_err(error_code)
+    }
+}
+
+fn receive(future: wasi_http::FutureIncomingResponse) -> Result<FetchResponse, FetchError> {
+    {
         future.subscribe().block();
         let response = match future.get() {
             Some(Ok(Ok(response))) => response,

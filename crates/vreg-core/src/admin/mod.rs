@@ -1,6 +1,7 @@
 //! The admin API (`upstream-admin` component): groups, projects, registries,
 //! upstreams, registry links and tokens, under GitLab's `/api/v4` paths.
 
+mod cache_routes;
 mod namespaces;
 mod token_routes;
 mod views;
@@ -14,17 +15,18 @@ use crate::api::{
 };
 use crate::auth::{authenticate, Principal};
 use crate::error::{CoreError, Result};
+use crate::io::Fetch;
 use crate::model::PackageType;
 use crate::params::Params;
 use crate::schema::ensure_schema;
 
 /// Handles one admin API request. Never panics on input; every failure is a
 /// JSON `{"message": ...}` response.
-pub fn handle(ctx: &Context, request: &Request) -> Response {
-    route(ctx, request).unwrap_or_else(|e| error_response(&e))
+pub fn handle(ctx: &Context, fetch: &dyn Fetch, request: &Request) -> Response {
+    route(ctx, fetch, request).unwrap_or_else(|e| error_response(&e))
 }
 
-fn route(ctx: &Context, request: &Request) -> Result<Response> {
+fn route(ctx: &Context, fetch: &dyn Fetch, request: &Request) -> Result<Response> {
     let segments = path_segments(request.uri().path())?;
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     if segs == ["version"] {
@@ -39,7 +41,12 @@ fn route(ctx: &Context, request: &Request) -> Result<Response> {
     let principal = authenticate(ctx, request.headers())?;
     let who = principal.as_ref();
     let m = request.method();
-    let call = Call { ctx, request, who };
+    let call = Call {
+        ctx,
+        fetch,
+        request,
+        who,
+    };
     match segs.as_slice() {
         ["groups"] => dispatch(
             m,
@@ -155,6 +162,51 @@ fn route(ctx: &Context, request: &Request) -> Result<Response> {
                 ],
             )
         }
+        ["virtual_registries", "packages", kind, "upstreams", id, "cache_entries"] => {
+            let (kind, id) = (package_type(kind)?, numeric_id(id, "Upstream")?);
+            dispatch(m, &[(Method::GET, &|| cache_routes::list(&call, kind, id))])
+        }
+        ["virtual_registries", "packages", kind, "cache_entries", entry] => {
+            let kind = package_type(kind)?;
+            dispatch(
+                m,
+                &[(Method::DELETE, &|| {
+                    cache_routes::delete_entry(&call, kind, entry)
+                })],
+            )
+        }
+        ["virtual_registries", "packages", kind, "upstreams", id, "cache"] => {
+            let (kind, id) = (package_type(kind)?, numeric_id(id, "Upstream")?);
+            dispatch(
+                m,
+                &[(Method::DELETE, &|| {
+                    cache_routes::clear_upstream(&call, kind, id)
+                })],
+            )
+        }
+        ["virtual_registries", "packages", kind, "registries", id, "cache"] => {
+            let (kind, id) = (package_type(kind)?, numeric_id(id, "Registry")?);
+            dispatch(
+                m,
+                &[(Method::DELETE, &|| {
+                    cache_routes::clear_registry(&call, kind, id)
+                })],
+            )
+        }
+        ["virtual_registries", "packages", kind, "upstreams", id, "test"] => {
+            let (kind, id) = (package_type(kind)?, numeric_id(id, "Upstream")?);
+            dispatch(
+                m,
+                &[
+                    (Method::GET, &|| {
+                        cache_routes::test_upstream(&call, kind, id)
+                    }),
+                    (Method::POST, &|| {
+                        cache_routes::test_upstream(&call, kind, id)
+                    }),
+                ],
+            )
+        }
         ["virtual_registries", "packages", kind, "registry_upstreams"] => {
             let kind = package_type(kind)?;
             dispatch(
@@ -211,6 +263,7 @@ fn route(ctx: &Context, request: &Request) -> Result<Response> {
 /// What every handler gets: the context, the request and the caller.
 pub(crate) struct Call<'a> {
     pub ctx: &'a Context<'a>,
+    pub fetch: &'a dyn Fetch,
     pub request: &'a Request,
     pub who: Option<&'a Principal>,
 }

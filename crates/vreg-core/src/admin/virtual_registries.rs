@@ -15,7 +15,12 @@ use crate::registries::{self, Registry};
 use crate::upstreams::{self, Upstream, UpstreamInput};
 
 /// A registry the caller may see (or change, with `write`).
-fn visible_registry(call: &Call, kind: PackageType, id: i64, write: bool) -> Result<Registry> {
+pub(crate) fn visible_registry(
+    call: &Call,
+    kind: PackageType,
+    id: i64,
+    write: bool,
+) -> Result<Registry> {
     let who = require_api(call.who, write)?;
     let registry = registries::get(call.ctx.sql, kind, id)?;
     if !who.reaches_group(call.ctx.sql, registry.group_id)? {
@@ -24,7 +29,12 @@ fn visible_registry(call: &Call, kind: PackageType, id: i64, write: bool) -> Res
     Ok(registry)
 }
 
-fn visible_upstream(call: &Call, kind: PackageType, id: i64, write: bool) -> Result<Upstream> {
+pub(crate) fn visible_upstream(
+    call: &Call,
+    kind: PackageType,
+    id: i64,
+    write: bool,
+) -> Result<Upstream> {
     let who = require_api(call.who, write)?;
     let upstream = upstreams::get(call.ctx.sql, kind, id)?;
     if !who.reaches_group(call.ctx.sql, upstream.group_id)? {
@@ -33,11 +43,11 @@ fn visible_upstream(call: &Call, kind: PackageType, id: i64, write: bool) -> Res
     Ok(upstream)
 }
 
-fn allow_local(call: &Call) -> bool {
+pub(crate) fn allow_local(call: &Call) -> bool {
     call.ctx.config.allow_local_upstreams
 }
 
-fn sealer(call: &Call) -> PasswordSealer {
+pub(crate) fn sealer(call: &Call) -> PasswordSealer {
     PasswordSealer::new(&call.ctx.config.secret_key)
 }
 
@@ -94,7 +104,7 @@ pub fn delete_registry(call: &Call, kind: PackageType, id: i64) -> Result<Respon
     Ok(no_content())
 }
 
-const UPSTREAM_FIELDS: &[&str] = &[
+pub(crate) const UPSTREAM_FIELDS: &[&str] = &[
     "name",
     "description",
     "mode",
@@ -107,7 +117,7 @@ const UPSTREAM_FIELDS: &[&str] = &[
     "metadata_cache_validity_hours",
 ];
 
-fn upstream_input(params: &Params) -> Result<UpstreamInput> {
+pub(crate) fn upstream_input(params: &Params) -> Result<UpstreamInput> {
     let mode = params
         .non_blank_string("mode")?
         .flatten()

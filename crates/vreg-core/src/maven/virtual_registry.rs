@@ -23,100 +23,21 @@ use super::{find_local, projects_in_group, LocalHit};
 use crate::api::Context;
 use crate::auth::Principal;
 use crate::blobs::{BlobStore, Digests};
+use crate::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
 use crate::crypto::{sha256_hex, PasswordSealer};
 use crate::error::{CoreError, Result};
 use crate::groups;
 use crate::io::{Fetch, FetchRequest, ResponseSink};
 use crate::model::{PackageType, UpstreamMode, Visibility};
 use crate::registries;
-use crate::store::{query_rows, RowReader, Sql, StoreError};
+use crate::store::Sql;
 use crate::tokens::Scope;
 use crate::upstreams::{self, Upstream};
 use crate::validate::is_local_host;
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
-
-#[derive(Debug, Clone)]
-pub struct CacheEntry {
-    pub upstream_id: i64,
-    pub relative_path: String,
-    pub content_type: String,
-    pub digests: Digests,
-    pub upstream_etag: Option<String>,
-    pub upstream_checked_at: i64,
-    pub created_at: i64,
-}
-
-fn decode_entry(r: &mut RowReader) -> Result<CacheEntry, StoreError> {
-    Ok(CacheEntry {
-        upstream_id: r.i64()?,
-        relative_path: r.text()?,
-        content_type: r.text()?,
-        digests: Digests {
-            size: r.i64()? as u64,
-            sha1: r.opt_text()?.unwrap_or_default(),
-            md5: r.opt_text()?.unwrap_or_default(),
-            sha256: r.opt_text()?.unwrap_or_default(),
-            sha512: r.opt_text()?.unwrap_or_default(),
-        },
-        upstream_etag: r.opt_text()?,
-        upstream_checked_at: r.i64()?,
-        created_at: r.i64()?,
-    })
-}
-
-fn cache_entries(sql: &dyn Sql, upstream_ids: &[i64], path: &str) -> Result<Vec<CacheEntry>> {
-    query_rows(
-        sql,
-        "SELECT upstream_id, relative_path, content_type, size, sha1, md5, sha256, sha512,
-                upstream_etag, upstream_checked_at, created_at
-         FROM cache_entries WHERE upstream_id IN (SELECT value FROM json_each(?)) AND relative_path = ?",
-        &[serde_json::to_string(upstream_ids).unwrap_or_default().into(), path.into()],
-        decode_entry,
-    )
-}
-
-fn commit_entry(sql: &dyn Sql, now: i64, entry: &CacheEntry) -> Result<()> {
-    let d = &entry.digests;
-    sql.execute(
-        "INSERT INTO cache_entries (upstream_id, relative_path, size, content_type, sha1, md5, sha256, sha512,
-                blob_digest, upstream_etag, upstream_checked_at, created_at, updated_at, downloads_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?10, ?10, 1)
-         ON CONFLICT (upstream_id, relative_path) DO UPDATE SET
-            size = excluded.size, content_type = excluded.content_type, sha1 = excluded.sha1,
-            md5 = excluded.md5, sha256 = excluded.sha256, sha512 = excluded.sha512,
-            blob_digest = excluded.blob_digest, upstream_etag = excluded.upstream_etag,
-            upstream_checked_at = excluded.upstream_checked_at, updated_at = excluded.updated_at,
-            downloads_count = cache_entries.downloads_count + 1",
-        &[
-            entry.upstream_id.into(),
-            entry.relative_path.as_str().into(),
-            (d.size as i64).into(),
-            entry.content_type.as_str().into(),
-            d.sha1.as_str().into(),
-            d.md5.as_str().into(),
-            d.sha256.as_str().into(),
-            d.sha512.as_str().into(),
-            entry.upstream_etag.clone().into(),
-            now.into(),
-        ],
-    )?;
-    Ok(())
-}
-
-fn touch_entry(sql: &dyn Sql, entry: &CacheEntry, checked_at: Option<i64>) -> Result<()> {
-    sql.execute(
-        "UPDATE cache_entries SET downloads_count = downloads_count + 1,
-                upstream_checked_at = COALESCE(?, upstream_checked_at)
-         WHERE upstream_id = ? AND relative_path = ?",
-        &[
-            checked_at.into(),
-            entry.upstream_id.into(),
-            entry.relative_path.as_str().into(),
-        ],
-    )?;
-    Ok(())
-}
+/// How many remote upstreams are asked at once.
+const PARALLEL_FETCHES: usize = 4;
 
 /// Fresh until `upstream_checked_at` plus the upstream's validity; a
 /// validity of 0 (files only) means never stale.
@@ -251,38 +172,72 @@ pub fn serve(
         }
     }
 
+    // Ask upstreams in position order: a local one answers at once; runs of
+    // remote ones are asked together, a few at a time, and the lowest
+    // position that has the file wins.
     let mut failures = Vec::new();
-    for upstream in &links {
-        match upstream.mode {
-            UpstreamMode::Local => {
-                let targets = local_targets(ctx.sql, upstream)?;
-                match find_local(ctx.sql, &targets, path)? {
-                    Some(LocalHit::File(file)) => {
-                        return send_file(
-                            &blobs,
-                            sink,
-                            path.file_name(),
-                            &file.digests,
-                            file.created_at,
-                            head,
-                        )
-                    }
-                    Some(LocalHit::Generated(bytes)) => {
-                        return send_text(sink, StatusCode::OK, "application/xml", &bytes, head)
-                    }
-                    None => {}
+    let mut index = 0;
+    while index < links.len() {
+        let upstream = &links[index];
+        if upstream.mode == UpstreamMode::Local {
+            index += 1;
+            let targets = local_targets(ctx.sql, upstream)?;
+            match find_local(ctx.sql, &targets, path)? {
+                Some(LocalHit::File(file)) => {
+                    return send_file(
+                        &blobs,
+                        sink,
+                        path.file_name(),
+                        &file.digests,
+                        file.created_at,
+                        head,
+                    )
                 }
+                Some(LocalHit::Generated(bytes)) => {
+                    return send_text(sink, StatusCode::OK, "application/xml", &bytes, head)
+                }
+                None => continue,
             }
-            UpstreamMode::Remote => {
-                if remembered_missing(ctx, upstream, &relative)? {
-                    continue;
-                }
-                match fetch_remote(ctx, fetch, &blobs, upstream, path, head, sink) {
-                    Ok(Fetched::Served) => return Ok(()),
-                    Ok(Fetched::Missing) => remember_missing(ctx, upstream, &relative)?,
-                    Err(message) => failures.push(format!("{} ({message})", upstream.name)),
-                }
+        }
+        let mut batch: Vec<(&Upstream, FetchRequest)> = Vec::new();
+        while index < links.len()
+            && links[index].mode == UpstreamMode::Remote
+            && batch.len() < PARALLEL_FETCHES
+        {
+            let candidate = &links[index];
+            index += 1;
+            if remembered_missing(ctx, candidate, &relative)? {
+                continue;
             }
+            match upstream_request(ctx, candidate, path, Method::GET) {
+                Ok(request) => batch.push((candidate, request)),
+                Err(message) => failures.push(format!("{} ({message})", candidate.name)),
+            }
+        }
+        let requests: Vec<FetchRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+        let mut winner = None;
+        for ((candidate, _), outcome) in batch.iter().zip(fetch.fetch_all(&requests)) {
+            match outcome {
+                Ok(response) if response.status == 200 => {
+                    if winner.is_none() {
+                        winner = Some((*candidate, response));
+                    }
+                }
+                Ok(response) if matches!(response.status, 404 | 410) => {
+                    remember_missing(ctx, candidate, &relative)?
+                }
+                Ok(response) => {
+                    failures.push(format!("{} (HTTP {})", candidate.name, response.status))
+                }
+                Err(e) => failures.push(format!("{} ({e})", candidate.name)),
+            }
+        }
+        if let Some((candidate, response)) = winner {
+            return store_response(ctx, &blobs, candidate, path, response, head, sink).map_err(
+                |message| {
+                    CoreError::Upstream(format!("Upstream failure: {} ({message})", candidate.name))
+                },
+            );
         }
     }
     if let Some((_, entry)) = cached {
@@ -380,8 +335,7 @@ fn revalidate(
     }
 }
 
-/// Fetches a file from a remote upstream, streaming it to the client while
-/// storing it, then commits the cache entry.
+/// Fetches a file from one remote upstream (refetching a stale entry).
 fn fetch_remote(
     ctx: &Context,
     fetch: &dyn Fetch,
@@ -392,12 +346,26 @@ fn fetch_remote(
     sink: &mut dyn ResponseSink,
 ) -> std::result::Result<Fetched, String> {
     let request = upstream_request(ctx, upstream, path, Method::GET)?;
-    let mut response = fetch.fetch(&request).map_err(|e| e.to_string())?;
+    let response = fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
-        200 => {}
-        404 | 410 => return Ok(Fetched::Missing),
-        status => return Err(format!("HTTP {status}")),
+        200 => store_response(ctx, blobs, upstream, path, response, head, sink)
+            .map(|()| Fetched::Served),
+        404 | 410 => Ok(Fetched::Missing),
+        status => Err(format!("HTTP {status}")),
     }
+}
+
+/// Streams an upstream's 200 response to the client while storing it, then
+/// commits the cache entry.
+fn store_response(
+    ctx: &Context,
+    blobs: &BlobStore,
+    upstream: &Upstream,
+    path: &MavenPath,
+    mut response: crate::io::FetchResponse,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> std::result::Result<(), String> {
     let kind = response
         .headers
         .get("content-type")
@@ -433,6 +401,5 @@ fn fetch_remote(
         upstream_checked_at: ctx.now(),
         created_at: ctx.now(),
     };
-    commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())?;
-    Ok(Fetched::Served)
+    commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())
 }

@@ -80,7 +80,7 @@ impl App {
             clock: &self.clock,
             config: &self.config,
         };
-        let response = vreg_core::admin::handle(&ctx, &request);
+        let response = vreg_core::admin::handle(&ctx, &vreg_native::HttpFetch, &request);
         let (parts, raw) = response.into_parts();
         let body = if raw.is_empty() {
             Json::Null

@@ -1,0 +1,147 @@
+//! Cache administration for virtual registries: list an upstream's cache
+//! entries, delete one, clear an upstream's or a registry's cache, and test
+//! an upstream's connection.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use super::virtual_registries::{visible_registry, visible_upstream};
+use super::Call;
+use crate::api::{json_response, no_content, paged_response, query_params, Page, Response};
+use crate::auth::require_api;
+use crate::cache::{self, entry_id, parse_entry_id};
+use crate::crypto::PasswordSealer;
+use crate::error::{CoreError, Result};
+use crate::io::FetchRequest;
+use crate::model::{PackageType, UpstreamMode};
+use crate::timefmt::iso8601;
+use crate::upstreams;
+use crate::validate::is_local_host;
+
+pub fn list(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response> {
+    let upstream = visible_upstream(call, kind, upstream_id, false)?;
+    let query = query_params(call.request);
+    let page = Page::from_query(&query)?;
+    let search = query.non_blank_string("search")?.flatten();
+    let (entries, total) = cache::list(
+        call.ctx.sql,
+        upstream.id,
+        search.as_deref(),
+        page.per_page,
+        page.offset(),
+    )?;
+    let items = entries
+        .iter()
+        .map(|listed| {
+            let e = &listed.entry;
+            json!({
+                "id": entry_id(e.upstream_id, &e.relative_path),
+                "group_id": upstream.group_id,
+                "upstream_id": e.upstream_id,
+                "relative_path": e.relative_path,
+                "size": e.digests.size,
+                "content_type": e.content_type,
+                "file_sha1": e.digests.sha1,
+                "file_md5": e.digests.md5,
+                "upstream_etag": e.upstream_etag,
+                "upstream_checked_at": iso8601(e.upstream_checked_at),
+                "downloads_count": listed.downloads_count,
+                "created_at": iso8601(e.created_at),
+                "updated_at": iso8601(listed.updated_at),
+            })
+        })
+        .collect();
+    Ok(paged_response(call.request, page, total, items))
+}
+
+pub fn delete_entry(call: &Call, kind: PackageType, id: &str) -> Result<Response> {
+    let (upstream_id, path) = parse_entry_id(id).ok_or(CoreError::NotFound("Cache Entry"))?;
+    visible_upstream(call, kind, upstream_id, true)
+        .map_err(|_| CoreError::NotFound("Cache Entry"))?;
+    if !cache::delete(call.ctx.sql, upstream_id, &path)? {
+        return Err(CoreError::NotFound("Cache Entry"));
+    }
+    Ok(no_content())
+}
+
+pub fn clear_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response> {
+    let upstream = visible_upstream(call, kind, upstream_id, true)?;
+    cache::clear(call.ctx.sql, &[upstream.id])?;
+    Ok(no_content())
+}
+
+pub fn clear_registry(call: &Call, kind: PackageType, registry_id: i64) -> Result<Response> {
+    let registry = visible_registry(call, kind, registry_id, true)?;
+    let links = upstreams::links_of_registry(call.ctx.sql, registry.id)?;
+    let ids: Vec<i64> = links.iter().map(|l| l.upstream_id).collect();
+    cache::clear(call.ctx.sql, &ids)?;
+    Ok(no_content())
+}
+
+/// HEADs the upstream (its URL, or `?path=` under it) with its credentials
+/// and reports `{"success": true}` or the error. 2xx and 404 mean the
+/// upstream is reachable and accepts the credentials.
+pub fn test_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response> {
+    require_api(call.who, call.request.method() == Method::POST)?;
+    let upstream = visible_upstream(call, kind, upstream_id, false)?;
+    if upstream.mode == UpstreamMode::Local {
+        return Ok(json_response(StatusCode::OK, &json!({ "success": true })));
+    }
+    let query = query_params(call.request);
+    let path = query
+        .non_blank_string("path")?
+        .flatten()
+        .unwrap_or_default();
+    let path = if path.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "/{}",
+            crate::maven::path::MavenPath::parse(&path)?.to_url_path()
+        )
+    };
+    let base = upstream.url.clone().unwrap_or_default();
+    let url = format!("{base}{path}");
+    let host = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    if !call.ctx.config.allow_local_upstreams && is_local_host(&host) {
+        return Ok(failure(
+            "Error: requests to the local network are not allowed",
+        ));
+    }
+    let mut headers = vec![];
+    if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
+        use base64::Engine;
+        let password = PasswordSealer::new(&call.ctx.config.secret_key).open(sealed)?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.push(("authorization".to_owned(), format!("Basic {token}")));
+    }
+    let request = FetchRequest {
+        method: Method::HEAD,
+        url,
+        headers,
+        timeout: std::time::Duration::from_secs(call.ctx.config.upstream_timeout_seconds.min(30)),
+    };
+    Ok(match call.fetch.fetch(&request) {
+        Ok(r) if (200..300).contains(&r.status) || r.status == 404 => {
+            json_response(StatusCode::OK, &json!({ "success": true }))
+        }
+        Ok(r) => failure(&format!(
+            "Error: {} - {}",
+            r.status,
+            StatusCode::from_u16(r.status)
+                .map(|s| s.canonical_reason().unwrap_or(""))
+                .unwrap_or("")
+        )),
+        Err(e) => failure(&format!("Error: {e}")),
+    })
+}
+
+fn failure(message: &str) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({ "success": false, "result": message }),
+    )
+}
