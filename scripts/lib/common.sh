@@ -15,19 +15,24 @@ as_root() {
     fi
 }
 
-# Installs Debian packages when a command is missing; `need_apt CMD PKG...`.
+# apt-get install, running `apt-get update` once first.
 APT_UPDATED=""
-need_apt() {
-    local cmd="$1"; shift
-    command -v "$cmd" >/dev/null 2>&1 && return 0
-    command -v apt-get >/dev/null 2>&1 || die "'$cmd' is missing: install Debian/Ubuntu package(s) '$*' or the equivalent for your system"
-    say "installing $* (for $cmd)"
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "missing Debian packages: $* (this machine has no apt)"
+    say "installing $*"
     if [ -z "$APT_UPDATED" ]; then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
         APT_UPDATED=1
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 \
         || die "apt-get install $* failed"
+}
+
+# Installs Debian packages when a command is missing; `need_apt CMD PKG...`.
+need_apt() {
+    local cmd="$1"; shift
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    apt_install "$@"
 }
 
 ensure_wasm_target() {
@@ -75,13 +80,5 @@ need_debian() {
     for pkg in "$@"; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    command -v apt-get >/dev/null 2>&1 || die "missing Debian packages: ${missing[*]} (this machine has no apt)"
-    say "installing ${missing[*]}"
-    if [ -z "$APT_UPDATED" ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
-        APT_UPDATED=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-        || die "apt-get install ${missing[*]} failed"
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }

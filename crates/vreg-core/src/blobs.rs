@@ -78,6 +78,19 @@ impl Hashers {
     }
 }
 
+impl Digests {
+    /// Reads `size, sha1, md5, sha256, sha512` columns, in that order.
+    pub fn decode(r: &mut crate::store::RowReader) -> Result<Digests, StoreError> {
+        Ok(Digests {
+            size: r.i64()? as u64,
+            sha1: r.opt_text()?.unwrap_or_default(),
+            md5: r.opt_text()?.unwrap_or_default(),
+            sha256: r.opt_text()?.unwrap_or_default(),
+            sha512: r.opt_text()?.unwrap_or_default(),
+        })
+    }
+}
+
 /// Digests of bytes already in memory.
 pub fn digests_of(bytes: &[u8]) -> Digests {
     let mut h = Hashers::new();

@@ -180,6 +180,37 @@ pub(crate) enum LocalHit {
     Generated(Vec<u8>),
 }
 
+impl LocalHit {
+    pub(crate) fn digests(&self) -> crate::blobs::Digests {
+        match self {
+            LocalHit::File(file) => file.digests.clone(),
+            LocalHit::Generated(bytes) => crate::blobs::digests_of(bytes),
+        }
+    }
+
+    pub(crate) fn send(
+        &self,
+        blobs: &BlobStore,
+        sink: &mut dyn ResponseSink,
+        path: &MavenPath,
+        head: bool,
+    ) -> Result<()> {
+        match self {
+            LocalHit::File(file) => send_file(
+                blobs,
+                sink,
+                path.file_name(),
+                &file.digests,
+                file.created_at,
+                head,
+            ),
+            LocalHit::Generated(bytes) => {
+                send_text(sink, StatusCode::OK, "application/xml", bytes, head)
+            }
+        }
+    }
+}
+
 pub(crate) fn find_local(
     sql: &dyn Sql,
     project_ids: &[i64],
@@ -217,28 +248,11 @@ fn serve_local(
 ) -> Result<()> {
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     if let Some((base, checksum)) = path.checksum() {
-        return match find_local(ctx.sql, project_ids, &base)? {
-            Some(LocalHit::File(file)) => send_digest(sink, checksum, &file.digests, head),
-            Some(LocalHit::Generated(bytes)) => {
-                send_digest(sink, checksum, &crate::blobs::digests_of(&bytes), head)
-            }
-            None => Err(CoreError::NotFound("File")),
-        };
+        let hit = find_local(ctx.sql, project_ids, &base)?.ok_or(CoreError::NotFound("File"))?;
+        return send_digest(sink, checksum, &hit.digests(), head);
     }
-    match find_local(ctx.sql, project_ids, path)? {
-        Some(LocalHit::File(file)) => send_file(
-            &blobs,
-            sink,
-            path.file_name(),
-            &file.digests,
-            file.created_at,
-            head,
-        ),
-        Some(LocalHit::Generated(bytes)) => {
-            send_text(sink, StatusCode::OK, "application/xml", &bytes, head)
-        }
-        None => Err(CoreError::NotFound("File")),
-    }
+    let hit = find_local(ctx.sql, project_ids, path)?.ok_or(CoreError::NotFound("File"))?;
+    hit.send(&blobs, sink, path, head)
 }
 
 /// PUT of a file or checksum into a project's repository.

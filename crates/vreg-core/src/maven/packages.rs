@@ -25,13 +25,7 @@ fn decode(r: &mut RowReader) -> Result<StoredFile, StoreError> {
         package_id: r.i64()?,
         version: r.text()?,
         file_name: r.text()?,
-        digests: Digests {
-            size: r.i64()? as u64,
-            sha1: r.opt_text()?.unwrap_or_default(),
-            md5: r.opt_text()?.unwrap_or_default(),
-            sha256: r.opt_text()?.unwrap_or_default(),
-            sha512: r.opt_text()?.unwrap_or_default(),
-        },
+        digests: Digests::decode(r)?,
         created_at: r.i64()?,
     })
 }

@@ -18,8 +18,8 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::path::{content_type, MavenPath};
-use super::respond::{send_digest, send_file, send_text};
-use super::{find_local, projects_in_group, LocalHit};
+use super::respond::{send_digest, send_file};
+use super::{find_local, projects_in_group};
 use crate::api::Context;
 use crate::auth::Principal;
 use crate::blobs::{BlobStore, Digests};
@@ -87,12 +87,8 @@ fn known_digests(ctx: &Context, links: &[Upstream], path: &MavenPath) -> Result<
             return Ok(Some(entry.digests.clone()));
         }
         if upstream.mode == UpstreamMode::Local {
-            match find_local(ctx.sql, &local_targets(ctx.sql, upstream)?, path)? {
-                Some(LocalHit::File(file)) => return Ok(Some(file.digests)),
-                Some(LocalHit::Generated(bytes)) => {
-                    return Ok(Some(crate::blobs::digests_of(&bytes)))
-                }
-                None => {}
+            if let Some(hit) = find_local(ctx.sql, &local_targets(ctx.sql, upstream)?, path)? {
+                return Ok(Some(hit.digests()));
             }
         }
     }
@@ -183,19 +179,7 @@ pub fn serve(
             index += 1;
             let targets = local_targets(ctx.sql, upstream)?;
             match find_local(ctx.sql, &targets, path)? {
-                Some(LocalHit::File(file)) => {
-                    return send_file(
-                        &blobs,
-                        sink,
-                        path.file_name(),
-                        &file.digests,
-                        file.created_at,
-                        head,
-                    )
-                }
-                Some(LocalHit::Generated(bytes)) => {
-                    return send_text(sink, StatusCode::OK, "application/xml", &bytes, head)
-                }
+                Some(hit) => return hit.send(&blobs, sink, path, head),
                 None => continue,
             }
         }
