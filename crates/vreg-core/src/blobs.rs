@@ -227,6 +227,14 @@ mod tests {
             self.0.lock().unwrap().remove(key);
             Ok(())
         }
+        fn compare_and_swap(
+            &self,
+            _: &str,
+            _: Option<&[u8]>,
+            _: &[u8],
+        ) -> Result<bool, StoreError> {
+            unreachable!("blobs never swap")
+        }
     }
 
     #[test]

@@ -145,6 +145,33 @@ const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE UNIQUE INDEX sync_jobs_identity ON sync_jobs (kind, key)",
         "CREATE INDEX sync_jobs_due ON sync_jobs (state, next_attempt_at)",
     ],
+},
+Migration {
+    version: 2,
+    statements: &[
+        // Packages synced from upstreams belong to a registry rather than a
+        // project: exactly one of the two owns a package.
+        "CREATE TABLE packages_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id INTEGER REFERENCES projects(id),
+            registry_id INTEGER REFERENCES registries(id),
+            package_type TEXT NOT NULL CHECK (package_type IN ('maven', 'golang')),
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'default',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            CHECK ((project_id IS NULL) != (registry_id IS NULL))
+        )",
+        "INSERT INTO packages_v2 (id, project_id, registry_id, package_type, name, version, status, created_at, updated_at)
+         SELECT id, project_id, NULL, package_type, name, version, status, created_at, updated_at FROM packages",
+        "DROP TABLE packages",
+        "ALTER TABLE packages_v2 RENAME TO packages",
+        "CREATE UNIQUE INDEX packages_identity ON packages (project_id, package_type, name, version)",
+        "CREATE UNIQUE INDEX packages_registry_identity ON packages (registry_id, package_type, name, version)",
+        // The `h1:` hash go.sum records, for Go files.
+        "ALTER TABLE package_files ADD COLUMN h1 TEXT",
+    ],
 }];
 
 /// The newest schema version this build knows.

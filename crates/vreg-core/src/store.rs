@@ -98,6 +98,19 @@ pub trait Kv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Sets `key` to `new` only if it still holds `expected` (absent when
+    /// `None`), in one atomic step. Returns whether it did.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+/// Publishes sync triggers (Redis pub/sub in Spin).
+pub trait Publisher {
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError>;
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.

@@ -118,6 +118,75 @@ impl Kv for MemoryKv {
         self.entries.lock().unwrap().remove(key);
         Ok(())
     }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        entries.insert(key.to_owned(), new.to_vec());
+        Ok(true)
+    }
+}
+
+/// Publishes to a real Redis (RESP over TCP), as Spin's outbound Redis does.
+pub struct RedisPublisher {
+    pub address: String,
+}
+
+impl vreg_core::store::Publisher for RedisPublisher {
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+        use std::io::{Read, Write};
+        let failed = |e: std::io::Error| StoreError::Other(format!("redis: {e}"));
+        let mut stream = std::net::TcpStream::connect(&self.address).map_err(failed)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(failed)?;
+        let mut command = format!(
+            "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{channel}\r\n${}\r\n",
+            channel.len(),
+            payload.len()
+        )
+        .into_bytes();
+        command.extend_from_slice(payload);
+        command.extend_from_slice(b"\r\n");
+        stream.write_all(&command).map_err(failed)?;
+        let mut reply = [0u8; 64];
+        let n = stream.read(&mut reply).map_err(failed)?;
+        if reply[..n].starts_with(b":") {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "redis: {}",
+                String::from_utf8_lossy(&reply[..n])
+            )))
+        }
+    }
+}
+
+/// Records what was published, for tests that do not need Redis itself.
+#[derive(Default)]
+pub struct RecordingPublisher {
+    pub messages: Mutex<Vec<(String, Vec<u8>)>>,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+impl vreg_core::store::Publisher for RecordingPublisher {
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Other("redis is down".into()));
+        }
+        self.messages
+            .lock()
+            .unwrap()
+            .push((channel.to_owned(), payload.to_vec()));
+        Ok(())
+    }
 }
 
 /// A clock that stands still until a test moves it.

@@ -106,6 +106,43 @@ impl Kv for SpinKv {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.store()?.delete(key).map_err(kv_error)
     }
+
+    /// wasi:keyvalue compare-and-swap: `current` records the value seen, and
+    /// the host swaps only if the key still holds it.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
+        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
+        let bucket = wasi_kv::open("default").map_err(other)?;
+        let cas = atomics::Cas::new(&bucket, key).map_err(other)?;
+        if cas.current().map_err(other)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, new) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(other(e)),
+        }
+    }
+}
+
+/// Sync triggers through Spin's outbound Redis.
+pub struct SpinPublisher {
+    pub address: String,
+}
+
+impl vreg_core::store::Publisher for SpinPublisher {
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+        let connection = spin_sdk::redis::Connection::open(&self.address)
+            .map_err(|e| StoreError::Other(format!("redis: {e:?}")))?;
+        connection
+            .publish(channel, payload)
+            .map_err(|e| StoreError::Other(format!("redis: {e:?}")))
+    }
 }
 
 /// Configuration from the component's Spin variables.

@@ -229,3 +229,72 @@ impl App {
         sink
     }
 }
+
+impl App {
+    /// A Go proxy request through the streaming handler.
+    pub fn go(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+        publisher: &dyn vreg_core::store::Publisher,
+    ) -> vreg_core::io::CollectedResponse {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("/api/v4{path}"));
+        if let Some(t) = token {
+            builder = builder.header("private-token", t);
+        }
+        let (parts, ()) = builder.body(()).unwrap().into_parts();
+        let ctx = Context {
+            sql: &self.sql,
+            kv: &self.kv,
+            clock: &self.clock,
+            config: &self.config,
+        };
+        let mut sink = vreg_core::io::CollectedResponse::default();
+        let mut reader = vreg_core::io::BytesReader::new(body.to_vec());
+        vreg_core::golang::proxy::handle(
+            &ctx,
+            &vreg_native::HttpFetch,
+            publisher,
+            &parts,
+            &mut reader,
+            &mut sink,
+        );
+        sink
+    }
+
+    pub fn sync(
+        &self,
+        payload: &[u8],
+        publisher: &dyn vreg_core::store::Publisher,
+    ) -> vreg_core::Result<vreg_core::golang::sync::Outcome> {
+        let ctx = Context {
+            sql: &self.sql,
+            kv: &self.kv,
+            clock: &self.clock,
+            config: &self.config,
+        };
+        vreg_core::golang::sync::handle_message(&ctx, &vreg_native::HttpFetch, publisher, payload)
+    }
+}
+
+impl App {
+    /// The first column of the first row, as text.
+    pub fn sql_text(&self, statement: &str) -> String {
+        use vreg_core::store::{Sql, Value};
+        match self
+            .sql
+            .execute(statement, &[])
+            .unwrap()
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned())
+        {
+            Some(Value::Text(t)) => t,
+            other => panic!("{statement}: {other:?}"),
+        }
+    }
+}

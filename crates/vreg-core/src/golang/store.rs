@@ -1,0 +1,168 @@
+//! Go module versions as stored packages (type `golang`): published to a
+//! project, or synced from upstreams into a registry. Each has three files,
+//! `<version>.info`, `<version>.mod` and `<version>.zip`.
+
+use crate::blobs::Digests;
+use crate::error::{CoreError, Result};
+use crate::store::{query_one, query_rows, transaction, Sql, StoreError, Value};
+
+/// Who a version belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    Project(i64),
+    Registry(i64),
+}
+
+/// Where to look: a registry's synced versions and some projects' published ones.
+pub struct Scope<'a> {
+    pub registry: Option<i64>,
+    pub projects: &'a [i64],
+}
+
+impl Scope<'_> {
+    fn params(&self) -> [Value; 2] {
+        [
+            self.registry.unwrap_or(-1).into(),
+            Value::Text(serde_json::to_string(self.projects).unwrap_or_else(|_| "[]".into())),
+        ]
+    }
+}
+
+const IN_SCOPE: &str = "(p.registry_id = ? OR p.project_id IN (SELECT value FROM json_each(?)))";
+
+#[derive(Debug, Clone)]
+pub struct StoredGoFile {
+    pub digests: Digests,
+    pub created_at: i64,
+}
+
+pub fn find_file(
+    sql: &dyn Sql,
+    scope: &Scope,
+    module: &str,
+    version: &str,
+    file_name: &str,
+) -> Result<Option<StoredGoFile>> {
+    let [registry, projects] = scope.params();
+    query_one(
+        sql,
+        &format!(
+            "SELECT f.size, f.sha1, f.md5, f.sha256, f.sha512, f.created_at
+             FROM packages p JOIN package_files f ON f.package_id = p.id
+             WHERE {IN_SCOPE} AND p.package_type = 'golang' AND p.name = ? AND p.version = ? AND f.file_name = ?
+             ORDER BY p.registry_id IS NULL DESC, f.id LIMIT 1"
+        ),
+        &[registry, projects, module.into(), version.into(), file_name.into()],
+        |r| Ok(StoredGoFile { digests: Digests::decode(r)?, created_at: r.i64()? }),
+    )
+}
+
+pub fn versions(sql: &dyn Sql, scope: &Scope, module: &str) -> Result<Vec<String>> {
+    let [registry, projects] = scope.params();
+    query_rows(
+        sql,
+        &format!(
+            "SELECT DISTINCT p.version FROM packages p
+             WHERE {IN_SCOPE} AND p.package_type = 'golang' AND p.name = ?"
+        ),
+        &[registry, projects, module.into()],
+        |r| r.text(),
+    )
+}
+
+/// One file of a version: its name, digests and (for the zip and go.mod) `h1:` hash.
+pub struct NewFile {
+    pub file_name: String,
+    pub digests: Digests,
+    pub h1: Option<String>,
+}
+
+/// Creates the package and its files in one transaction. Returns `false`
+/// (creating nothing) when the version already exists.
+pub fn store_version(
+    sql: &dyn Sql,
+    now: i64,
+    owner: Owner,
+    module: &str,
+    version: &str,
+    files: &[NewFile],
+) -> Result<bool> {
+    let (project, registry): (Option<i64>, Option<i64>) = match owner {
+        Owner::Project(p) => (Some(p), None),
+        Owner::Registry(r) => (None, Some(r)),
+    };
+    transaction(sql, || {
+        let exists = sql
+            .execute(
+                "SELECT COUNT(*) FROM packages WHERE package_type = 'golang' AND name = ? AND version = ?
+                 AND (project_id = ? OR registry_id = ?)",
+                &[module.into(), version.into(), project.unwrap_or(-1).into(), registry.unwrap_or(-1).into()],
+            )?
+            .scalar_i64()
+            .unwrap_or(0)
+            > 0;
+        if exists {
+            return Ok(false);
+        }
+        let package_id = sql
+            .execute(
+                "INSERT INTO packages (project_id, registry_id, package_type, name, version, status, created_at, updated_at)
+                 VALUES (?, ?, 'golang', ?, ?, 'default', ?, ?) RETURNING id",
+                &[project.into(), registry.into(), module.into(), version.into(), now.into(), now.into()],
+            )?
+            .scalar_i64()
+            .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
+        for file in files {
+            let d = &file.digests;
+            sql.execute(
+                "INSERT INTO package_files (package_id, file_name, size, sha1, md5, sha256, sha512, blob_digest, h1, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &[
+                    package_id.into(),
+                    file.file_name.as_str().into(),
+                    (d.size as i64).into(),
+                    d.sha1.as_str().into(),
+                    d.md5.as_str().into(),
+                    d.sha256.as_str().into(),
+                    d.sha512.as_str().into(),
+                    d.sha256.as_str().into(),
+                    file.h1.clone().into(),
+                    now.into(),
+                ],
+            )?;
+        }
+        Ok(true)
+    })
+}
+
+/// The `h1:` hashes recorded for a version's zip and go.mod.
+pub fn hashes(
+    sql: &dyn Sql,
+    scope: &Scope,
+    module: &str,
+    version: &str,
+) -> Result<(Option<String>, Option<String>)> {
+    let [registry, projects] = scope.params();
+    let rows = query_rows(
+        sql,
+        &format!(
+            "SELECT f.file_name, f.h1 FROM packages p JOIN package_files f ON f.package_id = p.id
+             WHERE {IN_SCOPE} AND p.package_type = 'golang' AND p.name = ? AND p.version = ?"
+        ),
+        &[registry, projects, module.into(), version.into()],
+        |r| Ok((r.text()?, r.opt_text()?)),
+    )?;
+    let find = |suffix: &str| {
+        rows.iter()
+            .find(|(n, _)| n.ends_with(suffix))
+            .and_then(|(_, h)| h.clone())
+    };
+    Ok((find(".zip"), find(".mod")))
+}
+
+pub fn not_found(what: &str) -> CoreError {
+    CoreError::NotFound(match what {
+        "version" => "Version",
+        _ => "Module",
+    })
+}

@@ -1,0 +1,222 @@
+//! The sync worker: on a trigger, downloads a version's `.info`, `.mod` and
+//! `.zip` from the origin, checks the zip by the module zip rules and its
+//! go.mod against `.mod`, hashes it as go.sum does, stores the blobs, then
+//! creates the package and its files in one transaction. Running twice, or
+//! twice at once, creates nothing twice.
+
+use serde::Deserialize;
+
+use super::module::{check_module_path, escape, Version};
+use super::proxy::{lease_name, retry_due, SYNC_KIND};
+use super::store::{self, NewFile, Owner, Scope};
+use super::zipcheck::{self, check_zip, go_mod_hash};
+use crate::api::Context;
+use crate::blobs::BlobStore;
+use crate::error::{CoreError, Result};
+use crate::io::{read_to_end, Fetch, FetchRequest};
+use crate::lease::release_lease;
+use crate::model::{PackageType, UpstreamMode};
+use crate::schema::ensure_schema;
+use crate::store::Publisher;
+use crate::{registries, sync_jobs, upstreams};
+
+#[derive(Debug, Deserialize)]
+pub struct SyncTrigger {
+    pub kind: String,
+    pub registry_id: i64,
+    pub module: String,
+    pub version: String,
+}
+
+/// What happened to a trigger.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Stored,
+    AlreadyStored,
+    Ignored(String),
+}
+
+/// Handles one trigger message. Errors are recorded on the job (and
+/// returned); malformed messages are ignored.
+pub fn handle_message(
+    ctx: &Context,
+    fetch: &dyn Fetch,
+    publisher: &dyn Publisher,
+    payload: &[u8],
+) -> Result<Outcome> {
+    ensure_schema(ctx.sql, ctx.now())?;
+    let trigger: SyncTrigger = match serde_json::from_slice(payload) {
+        Ok(t) => t,
+        Err(e) => return Ok(Outcome::Ignored(format!("malformed trigger: {e}"))),
+    };
+    if trigger.kind != SYNC_KIND {
+        return Ok(Outcome::Ignored(format!("unknown kind {:?}", trigger.kind)));
+    }
+    if check_module_path(&trigger.module).is_err() || Version::parse(&trigger.version).is_none() {
+        return Ok(Outcome::Ignored("invalid module or version".into()));
+    }
+    let key = lease_name(trigger.registry_id, &trigger.module, &trigger.version);
+    let text = String::from_utf8_lossy(payload).into_owned();
+    sync_jobs::start(ctx.sql, ctx.now(), SYNC_KIND, &key, &text)?;
+    let outcome = sync(ctx, fetch, &trigger);
+    match &outcome {
+        Ok(_) => sync_jobs::finish(ctx.sql, ctx.now(), SYNC_KIND, &key)?,
+        Err(e) => {
+            sync_jobs::fail(ctx.sql, ctx.now(), SYNC_KIND, &key, &e.to_string())?;
+            // Let a later request schedule it again straight away.
+            release_lease(ctx.kv, &key)?;
+        }
+    }
+    retry_due(ctx, publisher);
+    outcome
+}
+
+fn sync(ctx: &Context, fetch: &dyn Fetch, t: &SyncTrigger) -> Result<Outcome> {
+    let registry = registries::get(ctx.sql, PackageType::Golang, t.registry_id)?;
+    let scope = Scope {
+        registry: Some(registry.id),
+        projects: &[],
+    };
+    if store::find_file(
+        ctx.sql,
+        &scope,
+        &t.module,
+        &t.version,
+        &format!("{}.zip", t.version),
+    )?
+    .is_some()
+    {
+        return Ok(Outcome::AlreadyStored);
+    }
+    let (links, _) =
+        upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
+    let base = format!("{}/@v/{}", escape(&t.module), escape(&t.version));
+    let mut failures = Vec::new();
+    for (_, upstream) in links.iter().filter(|(_, u)| u.mode == UpstreamMode::Remote) {
+        let get = |ext: &str, limit: u64| -> std::result::Result<Option<Vec<u8>>, String> {
+            let url = format!(
+                "{}/{base}{ext}",
+                upstream.url.as_deref().unwrap_or_default()
+            );
+            let host = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            if !ctx.config.allow_local_upstreams && crate::validate::is_local_host(&host) {
+                return Err("requests to the local network are not allowed".into());
+            }
+            let mut headers = Vec::new();
+            if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
+                use base64::Engine;
+                let password = crate::crypto::PasswordSealer::new(&ctx.config.secret_key)
+                    .open(sealed)
+                    .map_err(|e| e.to_string())?;
+                headers.push((
+                    "authorization".to_owned(),
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD
+                            .encode(format!("{user}:{password}"))
+                    ),
+                ));
+            }
+            let request = FetchRequest {
+                method: http::Method::GET,
+                url,
+                headers,
+                timeout: std::time::Duration::from_secs(ctx.config.upstream_timeout_seconds),
+            };
+            let mut response = fetch.fetch(&request).map_err(|e| e.to_string())?;
+            match response.status {
+                200 => read_to_end(response.body.as_mut(), limit as usize)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                404 | 410 => Ok(None),
+                status => Err(format!("HTTP {status}")),
+            }
+        };
+        let info = match get(".info", 64 * 1024) {
+            Ok(Some(info)) => info,
+            Ok(None) => continue,
+            Err(e) => {
+                failures.push(format!("{}: {e}", upstream.name));
+                continue;
+            }
+        };
+        let fetched = (|| -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
+            let go_mod = get(".mod", zipcheck::MAX_GO_MOD_BYTES)?.ok_or(".mod is missing")?;
+            let zip = get(".zip", zipcheck::MAX_ZIP_BYTES)?.ok_or(".zip is missing")?;
+            Ok((go_mod, zip))
+        })();
+        let (go_mod, zip) = match fetched {
+            Ok(files) => files,
+            Err(e) => {
+                failures.push(format!("{}: {e}", upstream.name));
+                continue;
+            }
+        };
+        return store_synced(ctx, registry.id, t, &info, &go_mod, &zip);
+    }
+    Err(CoreError::Upstream(if failures.is_empty() {
+        format!("no upstream has {}@{}", t.module, t.version)
+    } else {
+        format!("Upstream failure: {}", failures.join(", "))
+    }))
+}
+
+fn store_synced(
+    ctx: &Context,
+    registry: i64,
+    t: &SyncTrigger,
+    info: &[u8],
+    go_mod: &[u8],
+    zip: &[u8],
+) -> Result<Outcome> {
+    let stated = serde_json::from_slice::<serde_json::Value>(info)
+        .ok()
+        .and_then(|j| j["Version"].as_str().map(str::to_owned));
+    if stated.as_deref() != Some(t.version.as_str()) {
+        return Err(CoreError::validation(format!(
+            "{}.info does not describe {}",
+            t.version, t.version
+        )));
+    }
+    let checked = check_zip(&t.module, &t.version, zip)?;
+    if let Some(inside) = &checked.go_mod {
+        if inside.as_slice() != go_mod {
+            return Err(CoreError::validation(
+                "the zip's go.mod differs from the .mod file",
+            ));
+        }
+    }
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    let files = [
+        NewFile {
+            file_name: format!("{}.info", t.version),
+            digests: blobs.put_bytes(info)?,
+            h1: None,
+        },
+        NewFile {
+            file_name: format!("{}.mod", t.version),
+            digests: blobs.put_bytes(go_mod)?,
+            h1: Some(go_mod_hash(go_mod)),
+        },
+        NewFile {
+            file_name: format!("{}.zip", t.version),
+            digests: blobs.put_bytes(zip)?,
+            h1: Some(checked.h1),
+        },
+    ];
+    if store::store_version(
+        ctx.sql,
+        ctx.now(),
+        Owner::Registry(registry),
+        &t.module,
+        &t.version,
+        &files,
+    )? {
+        Ok(Outcome::Stored)
+    } else {
+        Ok(Outcome::AlreadyStored)
+    }
+}

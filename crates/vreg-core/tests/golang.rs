@@ -1,0 +1,374 @@
+//! The Go module proxy and the sync worker, natively: the real handlers,
+//! real SQLite, a GOPROXY-layout origin served on 127.0.0.1.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::{App, ADMIN};
+use http::Method;
+use serde_json::json;
+use vreg_core::golang::sync::Outcome;
+use vreg_core::lease::take_lease;
+use vreg_native::{MemoryKv, RecordingPublisher, StaticServer};
+
+fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut out);
+        for (name, contents) in files {
+            writer
+                .start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(contents).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// Writes `module@version` in GOPROXY layout under `root`.
+fn publish_origin(root: &Path, module: &str, version: &str, go_mod: &str) -> Vec<u8> {
+    let dir = root
+        .join(vreg_core::golang::module::escape(module))
+        .join("@v");
+    std::fs::create_dir_all(&dir).unwrap();
+    let prefix = format!("{module}@{version}/");
+    let zip = make_zip(&[
+        (&format!("{prefix}go.mod"), go_mod.as_bytes()),
+        (&format!("{prefix}lib.go"), b"package lib\n"),
+    ]);
+    std::fs::write(dir.join(format!("{version}.zip")), &zip).unwrap();
+    std::fs::write(dir.join(format!("{version}.mod")), go_mod).unwrap();
+    std::fs::write(
+        dir.join(format!("{version}.info")),
+        json!({"Version": version, "Time": "2026-01-01T00:00:00Z"}).to_string(),
+    )
+    .unwrap();
+    let list = dir.join("list");
+    let mut existing = std::fs::read_to_string(&list).unwrap_or_default();
+    existing.push_str(&format!("{version}\n"));
+    std::fs::write(list, existing).unwrap();
+    zip
+}
+
+struct Proxy {
+    app: App,
+    origin: Option<StaticServer>,
+    dir: tempfile::TempDir,
+    registry: i64,
+    project: i64,
+    publisher: RecordingPublisher,
+}
+
+fn proxy() -> Proxy {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let dir = tempfile::tempdir().unwrap();
+    let origin = StaticServer::start(dir.path());
+    let group = app.ok(
+        Method::POST,
+        "/groups",
+        Some(json!({"name": "acme", "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let project = app.ok(
+        Method::POST,
+        "/projects",
+        Some(json!({"name": "mods", "namespace_id": group, "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let registry = app.registry(group, "go", "go");
+    let local = app
+        .create_upstream(
+            group,
+            "go",
+            json!({"name": "local", "mode": "local", "target_project_id": project}),
+        )
+        .id();
+    let remote = app
+        .create_upstream(group, "go", json!({"name": "origin", "url": origin.url()}))
+        .id();
+    assert_eq!(app.link("go", registry, local).status, 201);
+    assert_eq!(app.link("go", registry, remote).status, 201);
+    Proxy {
+        app,
+        origin: Some(origin),
+        dir,
+        registry,
+        project,
+        publisher: RecordingPublisher::default(),
+    }
+}
+
+impl Proxy {
+    fn get(&self, path: &str) -> vreg_core::io::CollectedResponse {
+        self.app.go(
+            Method::GET,
+            &format!("/virtual_registries/packages/go/{}/{path}", self.registry),
+            None,
+            &[],
+            &self.publisher,
+        )
+    }
+}
+
+#[test]
+fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
+    let mut p = proxy();
+    let zip = publish_origin(
+        p.dir.path(),
+        "example.com/Upper/lib",
+        "v1.2.0",
+        "module example.com/Upper/lib\n",
+    );
+    let first = p.get("example.com/!upper/lib/@v/v1.2.0.zip");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body, zip);
+    for _ in 0..5 {
+        assert_eq!(p.get("example.com/!upper/lib/@v/v1.2.0.zip").status, 200);
+        assert_eq!(
+            p.get("example.com/!upper/lib/@v/v1.2.0.mod").body,
+            b"module example.com/Upper/lib\n"
+        );
+    }
+    let messages = p.publisher.messages.lock().unwrap().clone();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one trigger for the version, whatever the requests"
+    );
+    assert_eq!(messages[0].0, "vreg-sync");
+    assert_eq!(p.app.count("sync_jobs"), 1);
+
+    // The worker stores it; a second run (or a duplicate message) stores nothing twice.
+    assert_eq!(
+        p.app.sync(&messages[0].1, &p.publisher).unwrap(),
+        Outcome::Stored
+    );
+    assert_eq!(
+        p.app.sync(&messages[0].1, &p.publisher).unwrap(),
+        Outcome::AlreadyStored
+    );
+    assert_eq!(p.app.count("packages"), 1);
+    assert_eq!(p.app.count("package_files"), 3);
+    let state = p.app.sql_text("SELECT state FROM sync_jobs");
+    assert_eq!(state, "done");
+    let h1 = p
+        .app
+        .sql_text("SELECT h1 FROM package_files WHERE file_name = 'v1.2.0.zip'");
+    assert_eq!(
+        h1,
+        vreg_core::golang::zipcheck::check_zip("example.com/Upper/lib", "v1.2.0", &zip)
+            .unwrap()
+            .h1
+    );
+
+    // With the origin gone, the store answers.
+    p.origin = None;
+    assert_eq!(p.get("example.com/!upper/lib/@v/v1.2.0.zip").body, zip);
+    assert_eq!(p.get("example.com/!upper/lib/@v/v1.2.0.info").status, 200);
+    assert_eq!(p.get("example.com/!upper/lib/@v/v9.9.9.zip").status, 502);
+}
+
+#[test]
+fn list_and_latest_merge_origin_and_store() {
+    let p = proxy();
+    for v in [
+        "v1.0.0",
+        "v1.1.0-rc.1",
+        "v2.0.0+incompatible",
+        "v0.0.0-20260101000000-abcdef123456",
+    ] {
+        publish_origin(p.dir.path(), "example.com/m", v, "module example.com/m\n");
+    }
+    let list = String::from_utf8(p.get("example.com/m/@v/list").body).unwrap();
+    assert_eq!(
+        list, "v1.0.0\nv1.1.0-rc.1\nv2.0.0+incompatible\n",
+        "no pseudo-versions, in order"
+    );
+    let latest: serde_json::Value =
+        serde_json::from_slice(&p.get("example.com/m/@latest").body).unwrap();
+    assert_eq!(latest["Version"], "v2.0.0+incompatible");
+    assert_eq!(p.get("example.com/none/@v/list").body, b"");
+    assert_eq!(p.get("example.com/none/@latest").status, 404);
+}
+
+#[test]
+fn bad_paths_and_versions_are_refused_as_go_expects() {
+    let p = proxy();
+    for (path, status) in [
+        ("example.com/m/@v/v1.0.zip", 404),
+        ("example.com/m/@v/latest.info", 404),
+        ("example.com/Upper/@v/list", 400),
+        ("nodot/@v/list", 400),
+        ("example.com/../x/@v/list", 400),
+        ("example.com/m/@v/v1.0.0.exe", 404),
+        ("example.com/m", 404),
+    ] {
+        let r = p.get(path);
+        assert_eq!(r.status, status, "{path}");
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn with_redis_down_requests_succeed_and_the_job_is_retried() {
+    let p = proxy();
+    publish_origin(
+        p.dir.path(),
+        "example.com/m",
+        "v1.0.0",
+        "module example.com/m\n",
+    );
+    p.publisher
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.zip").status, 200);
+    assert_eq!(p.app.sql_text("SELECT state FROM sync_jobs"), "pending");
+    p.publisher
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // Once the retry interval has passed, any later miss republishes due jobs.
+    p.app.clock.advance(31_000);
+    publish_origin(
+        p.dir.path(),
+        "example.com/other",
+        "v1.0.0",
+        "module example.com/other\n",
+    );
+    assert_eq!(p.get("example.com/other/@v/v1.0.0.mod").status, 200);
+    let keys: Vec<String> = p
+        .publisher
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, m)| {
+            serde_json::from_slice::<serde_json::Value>(m).unwrap()["module"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(keys.contains(&"example.com/m".to_owned()), "{keys:?}");
+}
+
+#[test]
+fn a_zip_whose_go_mod_differs_fails_the_job_and_frees_the_lease() {
+    let p = proxy();
+    publish_origin(
+        p.dir.path(),
+        "example.com/m",
+        "v1.0.0",
+        "module example.com/m\n",
+    );
+    std::fs::write(
+        p.dir.path().join("example.com/m/@v/v1.0.0.mod"),
+        "module example.com/other\n",
+    )
+    .unwrap();
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.info").status, 200);
+    let message = p.publisher.messages.lock().unwrap()[0].1.clone();
+    assert!(p.app.sync(&message, &p.publisher).is_err());
+    assert_eq!(p.app.sql_text("SELECT state FROM sync_jobs"), "failed");
+    assert!(p
+        .app
+        .sql_text("SELECT last_error FROM sync_jobs")
+        .contains("go.mod differs"));
+    assert_eq!(p.app.count("packages"), 0, "nothing half-written");
+    assert!(matches!(
+        p.app.sync(b"not json", &p.publisher).unwrap(),
+        Outcome::Ignored(_)
+    ));
+}
+
+#[test]
+fn modules_published_to_a_project_are_served_and_immutable() {
+    let p = proxy();
+    let zip = make_zip(&[
+        (
+            "example.com/local@v0.1.0/go.mod",
+            b"module example.com/local\n",
+        ),
+        ("example.com/local@v0.1.0/a.go", b"package local\n"),
+    ]);
+    let put = |body: &[u8], token: Option<&str>| {
+        p.app.go(
+            Method::PUT,
+            &format!(
+                "/projects/{}/packages/go/example.com/local/@v/v0.1.0.zip",
+                p.project
+            ),
+            token,
+            body,
+            &p.publisher,
+        )
+    };
+    assert_eq!(put(&zip, None).status, 401);
+    assert_eq!(put(b"not a zip", Some(ADMIN)).status, 422);
+    assert_eq!(put(&zip, Some(ADMIN)).status, 200);
+    assert_eq!(put(&zip, Some(ADMIN)).status, 409);
+    let project = format!("/projects/{}/packages/go/example.com/local", p.project);
+    assert_eq!(
+        p.app
+            .go(
+                Method::GET,
+                &format!("{project}/@v/list"),
+                None,
+                &[],
+                &p.publisher
+            )
+            .body,
+        b"v0.1.0\n"
+    );
+    assert_eq!(
+        p.app
+            .go(
+                Method::GET,
+                &format!("{project}/@v/v0.1.0.mod"),
+                None,
+                &[],
+                &p.publisher
+            )
+            .body,
+        b"module example.com/local\n"
+    );
+    // Through the registry, from the local upstream, without any sync.
+    assert_eq!(p.get("example.com/local/@v/v0.1.0.zip").body, zip);
+    assert_eq!(p.get("example.com/local/@v/list").body, b"v0.1.0\n");
+    assert!(p.publisher.messages.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_lease_is_taken_once_by_a_hundred_concurrent_callers() {
+    let kv = MemoryKv::default();
+    let winners = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..100)
+            .map(|_| scope.spawn(|| take_lease(&kv, "contested", 1000, 60_000).unwrap()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    });
+    assert_eq!(winners, 1);
+    assert!(
+        !take_lease(&kv, "contested", 2000, 60_000).unwrap(),
+        "held until it expires"
+    );
+    assert!(
+        take_lease(&kv, "contested", 61_001, 60_000).unwrap(),
+        "expired leases can be taken again"
+    );
+}
