@@ -253,6 +253,11 @@ impl DevHost {
         }
     }
 
+    /// The state directory (SQLite files) of this devhost.
+    pub fn state_dir(&self) -> &Path {
+        self._state.path()
+    }
+
     /// What devhost and its components printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -1,0 +1,336 @@
+//! The Go proxy as `go` sees it: modules in GOPROXY layout on a static
+//! server (the remote upstream) and one published to a project (the local
+//! upstream), resolved by Debian's `go` through devhost, synced by the
+//! sync worker over a real redis-server, then served from the store with
+//! the origin gone.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use vreg_core::store::{Sql, Value};
+use vreg_native::{NativeSql, StaticServer};
+use vreg_tests::{json, DevHost, Json, RedisServer};
+
+const ADMIN: &str = "go-e2e-admin";
+
+fn zip(files: &[(String, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut out);
+        for (name, contents) in files {
+            writer
+                .start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(contents).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// `module@version` in GOPROXY layout; `go_mod` None for a pre-modules (+incompatible) version.
+fn origin_module(root: &Path, module: &str, version: &str, go_mod: Option<&str>) {
+    let escaped: String = module
+        .chars()
+        .map(|c| {
+            if c.is_ascii_uppercase() {
+                format!("!{}", c.to_ascii_lowercase())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    let dir = root.join(escaped).join("@v");
+    std::fs::create_dir_all(&dir).unwrap();
+    let prefix = format!("{module}@{version}/");
+    let mut files = vec![(format!("{prefix}lib.go"), b"package lib\n".as_slice())];
+    if let Some(m) = go_mod {
+        files.push((format!("{prefix}go.mod"), m.as_bytes()));
+    }
+    std::fs::write(dir.join(format!("{version}.zip")), zip(&files)).unwrap();
+    std::fs::write(
+        dir.join(format!("{version}.mod")),
+        go_mod
+            .map(str::to_owned)
+            .unwrap_or(format!("module {module}\n")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{version}.info")),
+        json!({"Version": version, "Time": "2026-01-01T00:00:00Z"}).to_string(),
+    )
+    .unwrap();
+    let list = dir.join("list");
+    let mut text = std::fs::read_to_string(&list).unwrap_or_default();
+    text.push_str(&format!("{version}\n"));
+    std::fs::write(list, text).unwrap();
+}
+
+fn admin(host: &DevHost, method: &str, path: &str, body: Json) -> Json {
+    let reply = host.request(
+        method,
+        &format!("/api/v4{path}"),
+        &[
+            ("private-token", ADMIN),
+            ("content-type", "application/json"),
+        ],
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    assert!(
+        (200..300).contains(&reply.status),
+        "{path}: {} {}",
+        reply.status,
+        reply.text()
+    );
+    reply.json()
+}
+
+struct Go {
+    proxy: String,
+    work: std::path::PathBuf,
+}
+
+impl Go {
+    fn run(&self, cache: &str, args: &[&str]) -> String {
+        let output = Command::new("timeout")
+            .arg("300")
+            .arg("go")
+            .args(args)
+            .current_dir(self.work.join("main"))
+            .env("GOPROXY", &self.proxy)
+            .env("GOSUMDB", "off")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GO111MODULE", "on")
+            .env("GOTOOLCHAIN", "local")
+            .env("GONOPROXY", "")
+            .env("GOPRIVATE", "")
+            .env("GOMODCACHE", self.work.join(cache))
+            .env("GOPATH", self.work.join("gopath"))
+            .env("GOCACHE", self.work.join("gocache"))
+            .env("HOME", &self.work)
+            .output()
+            .expect("run go (scripts/test installs Debian's golang-go)");
+        assert!(
+            output.status.success(),
+            "go {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+fn text(db: &NativeSql, statement: &str, params: &[Value]) -> Vec<String> {
+    db.execute(statement, params)
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|r| match &r[0] {
+            Value::Text(t) => t.clone(),
+            Value::Integer(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
+    let origin_dir = tempfile::tempdir().unwrap();
+    let upper = "example.com/Upper/greet";
+    origin_module(
+        origin_dir.path(),
+        upper,
+        "v1.0.0",
+        Some("module example.com/Upper/greet\n"),
+    );
+    origin_module(
+        origin_dir.path(),
+        upper,
+        "v1.1.0-rc.1",
+        Some("module example.com/Upper/greet\n"),
+    );
+    origin_module(
+        origin_dir.path(),
+        "example.com/old",
+        "v2.0.0+incompatible",
+        None,
+    );
+    let origin = StaticServer::start(origin_dir.path());
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let host = DevHost::start(
+        "spin.toml",
+        &[
+            ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+            ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
+            ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+            ("SPIN_VARIABLE_REDIS_URL", &redis_url),
+        ],
+    );
+
+    let group = admin(
+        &host,
+        "POST",
+        "/groups",
+        json!({"name": "acme", "visibility": "public"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let project = admin(
+        &host,
+        "POST",
+        "/projects",
+        json!({"name": "mods", "namespace_id": group, "visibility": "public"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let registry = admin(
+        &host,
+        "POST",
+        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
+        json!({"name": "go"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let upstreams = format!("/virtual_registries/packages/go/registries/{registry}/upstreams");
+    admin(
+        &host,
+        "POST",
+        &upstreams,
+        json!({"name": "local", "mode": "local", "target_project_id": project}),
+    );
+    admin(
+        &host,
+        "POST",
+        &upstreams,
+        json!({"name": "origin", "url": origin.url()}),
+    );
+
+    // A module published to the project: the local upstream.
+    let local_zip = zip(&[
+        (
+            "example.com/local@v0.1.0/go.mod".into(),
+            b"module example.com/local\n".as_slice(),
+        ),
+        (
+            "example.com/local@v0.1.0/local.go".into(),
+            b"package local\n".as_slice(),
+        ),
+    ]);
+    let put = host.request(
+        "PUT",
+        &format!("/api/v4/projects/{project}/packages/go/example.com/local/@v/v0.1.0.zip"),
+        &[("private-token", ADMIN)],
+        &local_zip,
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("main")).unwrap();
+    std::fs::write(
+        work.path().join("main/go.mod"),
+        "module example.com/main\n\ngo 1.19\n",
+    )
+    .unwrap();
+    let go = Go {
+        proxy: format!(
+            "{}/api/v4/virtual_registries/packages/go/{registry}",
+            host.base
+        ),
+        work: work.path().to_path_buf(),
+    };
+
+    // 1. Downloads and version lists for both kinds of upstream.
+    let mut sums = Vec::new();
+    for target in [
+        format!("{upper}@v1.0.0"),
+        format!("{upper}@v1.1.0-rc.1"),
+        "example.com/old@v2.0.0+incompatible".into(),
+        "example.com/local@v0.1.0".into(),
+    ] {
+        let out: Json =
+            serde_json::from_str(&go.run("cache-live", &["mod", "download", "-json", &target]))
+                .unwrap();
+        assert!(out.get("Error").is_none(), "{out}");
+        sums.push(out);
+    }
+    assert_eq!(
+        go.run("cache-live", &["list", "-m", "-versions", upper])
+            .trim(),
+        format!("{upper} v1.0.0 v1.1.0-rc.1")
+    );
+    assert_eq!(
+        go.run(
+            "cache-live",
+            &["list", "-m", "-versions", "example.com/local"]
+        )
+        .trim(),
+        "example.com/local v0.1.0"
+    );
+
+    // 2. Each remote version was a miss: exactly one sync job each, and the worker stored them.
+    let db = NativeSql::open(&host.state_dir().join("sqlite_db.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states = text(&db, "SELECT state FROM sync_jobs ORDER BY id", &[]);
+        if states.len() == 3 && states.iter().all(|s| s == "done") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs: {states:?}\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let synced = text(&db, "SELECT name || '@' || version FROM packages WHERE registry_id IS NOT NULL ORDER BY name, version", &[]);
+    assert_eq!(
+        synced,
+        [
+            format!("{upper}@v1.0.0"),
+            format!("{upper}@v1.1.0-rc.1"),
+            "example.com/old@v2.0.0+incompatible".into()
+        ]
+    );
+    assert_eq!(
+        text(&db, "SELECT COUNT(*) FROM package_files", &[]),
+        ["12"],
+        "three files for each of four versions"
+    );
+
+    // 4. The h1: hashes go wrote are the ones vreg computed.
+    for out in &sums {
+        let (module, version) = (
+            out["Path"].as_str().unwrap(),
+            out["Version"].as_str().unwrap(),
+        );
+        let zip_h1 = text(&db, "SELECT f.h1 FROM packages p JOIN package_files f ON f.package_id = p.id WHERE p.name = ? AND p.version = ? AND f.file_name LIKE '%.zip'", &[module.into(), version.into()]);
+        let mod_h1 = text(&db, "SELECT f.h1 FROM packages p JOIN package_files f ON f.package_id = p.id WHERE p.name = ? AND p.version = ? AND f.file_name LIKE '%.mod'", &[module.into(), version.into()]);
+        assert_eq!(zip_h1, [out["Sum"].as_str().unwrap()], "{module}@{version}");
+        assert_eq!(
+            mod_h1,
+            [out["GoModSum"].as_str().unwrap()],
+            "{module}@{version}"
+        );
+    }
+
+    // 3. With the origin stopped, a fresh module cache still gets the synced version.
+    drop(origin);
+    let again: Json = serde_json::from_str(&go.run(
+        "cache-offline",
+        &["mod", "download", "-json", &format!("{upper}@v1.0.0")],
+    ))
+    .unwrap();
+    assert_eq!(again["Sum"], sums[0]["Sum"]);
+    assert_eq!(
+        text(&db, "SELECT COUNT(*) FROM sync_jobs", &[]),
+        ["3"],
+        "no new sync for stored versions"
+    );
+    let log = host.log();
+    assert!(log.contains("[sync-worker] sync: Stored"), "{log}");
+    assert!(!log.contains(" 500 "), "{log}");
+    drop(redis);
+}
