@@ -338,7 +338,12 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
 #[test]
 fn a_hundred_concurrent_misses_take_the_lease_once() {
     let origin_dir = tempfile::tempdir().unwrap();
-    origin_module(origin_dir.path(), "example.com/hot", "v1.0.0", Some("module example.com/hot\n"));
+    origin_module(
+        origin_dir.path(),
+        "example.com/hot",
+        "v1.0.0",
+        Some("module example.com/hot\n"),
+    );
     let origin = StaticServer::start(origin_dir.path());
     // No redis-server: triggers cannot be published, the requests must still succeed.
     let closed = format!("redis://127.0.0.1:{}", vreg_tests::free_port());
@@ -351,18 +356,59 @@ fn a_hundred_concurrent_misses_take_the_lease_once() {
             ("SPIN_VARIABLE_REDIS_URL", &closed),
         ],
     );
-    let group = admin(&host, "POST", "/groups", json!({"name": "acme", "visibility": "public"}))["id"].as_i64().unwrap();
-    let registry = admin(&host, "POST", &format!("/groups/{group}/-/virtual_registries/packages/go/registries"), json!({"name": "go"}))["id"].as_i64().unwrap();
-    admin(&host, "POST", &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"), json!({"name": "origin", "url": origin.url()}));
-    let url = format!("{}/api/v4/virtual_registries/packages/go/{registry}/example.com/hot/@v/v1.0.0.mod", host.base);
+    let group = admin(
+        &host,
+        "POST",
+        "/groups",
+        json!({"name": "acme", "visibility": "public"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let registry = admin(
+        &host,
+        "POST",
+        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
+        json!({"name": "go"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    admin(
+        &host,
+        "POST",
+        &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
+        json!({"name": "origin", "url": origin.url()}),
+    );
+    let url = format!(
+        "{}/api/v4/virtual_registries/packages/go/{registry}/example.com/hot/@v/v1.0.0.mod",
+        host.base
+    );
     let ok = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..100)
-            .map(|_| scope.spawn(|| ureq::get(&url).call().map(|r| r.into_string().unwrap()).ok()))
+            .map(|_| {
+                scope.spawn(|| {
+                    ureq::get(&url)
+                        .call()
+                        .map(|r| r.into_string().unwrap())
+                        .ok()
+                })
+            })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().unwrap()).filter(|body| body == "module example.com/hot\n").count()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .filter(|body| body == "module example.com/hot\n")
+            .count()
     });
     assert_eq!(ok, 100, "every request is answered from the origin");
     let db = NativeSql::open(&host.state_dir().join("sqlite_db.db")).unwrap();
-    assert_eq!(text(&db, "SELECT COUNT(*) FROM sync_jobs", &[]), ["1"], "exactly one request took the lease");
-    assert_eq!(text(&db, "SELECT state FROM sync_jobs", &[]), ["pending"], "kept for its retry while Redis is down");
+    assert_eq!(
+        text(&db, "SELECT COUNT(*) FROM sync_jobs", &[]),
+        ["1"],
+        "exactly one request took the lease"
+    );
+    assert_eq!(
+        text(&db, "SELECT state FROM sync_jobs", &[]),
+        ["pending"],
+        "kept for its retry while Redis is down"
+    );
 }

@@ -238,15 +238,11 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
     p.publisher
         .fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    // Once the retry interval has passed, any later miss republishes due jobs.
+    // Before the retry interval nothing is resent; after it, any request does.
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert!(p.publisher.messages.lock().unwrap().is_empty());
     p.app.clock.advance(31_000);
-    publish_origin(
-        p.dir.path(),
-        "example.com/other",
-        "v1.0.0",
-        "module example.com/other\n",
-    );
-    assert_eq!(p.get("example.com/other/@v/v1.0.0.mod").status, 200);
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
     let keys: Vec<String> = p
         .publisher
         .messages
@@ -260,7 +256,9 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
                 .to_owned()
         })
         .collect();
-    assert!(keys.contains(&"example.com/m".to_owned()), "{keys:?}");
+    assert_eq!(keys, ["example.com/m"], "resent once per interval");
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
 }
 
 #[test]

@@ -322,6 +322,9 @@ fn serve_registry(
 ) -> Result<()> {
     let (view, group_id) = registry_view(ctx.sql, id)?;
     authorize_registry(ctx, who, group_id)?;
+    // Every registry request also resends triggers that were lost or failed
+    // and are due: the retry loop rides on traffic (Spin has no timers).
+    retry_due(ctx, publisher);
     let scope = Scope {
         registry: Some(view.id),
         projects: &view.local_projects,
