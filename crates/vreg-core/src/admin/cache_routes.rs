@@ -10,13 +10,10 @@ use super::Call;
 use crate::api::{json_response, no_content, paged_response, query_params, Page, Response};
 use crate::auth::require_api;
 use crate::cache::{self, entry_id, parse_entry_id};
-use crate::crypto::PasswordSealer;
 use crate::error::{CoreError, Result};
-use crate::io::FetchRequest;
 use crate::model::{PackageType, UpstreamMode};
 use crate::timefmt::iso8601;
 use crate::upstreams;
-use crate::validate::is_local_host;
 
 pub fn list(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response> {
     let upstream = visible_upstream(call, kind, upstream_id, false)?;
@@ -100,29 +97,14 @@ pub fn test_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result
             crate::maven::path::MavenPath::parse(&path)?.to_url_path()
         )
     };
-    let base = upstream.url.clone().unwrap_or_default();
-    let url = format!("{base}{path}");
-    let host = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    if !call.ctx.config.allow_local_upstreams && is_local_host(&host) {
-        return Ok(failure(
-            "Error: requests to the local network are not allowed",
-        ));
-    }
-    let mut headers = vec![];
-    if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
-        use base64::Engine;
-        let password = PasswordSealer::new(&call.ctx.config.secret_key).open(sealed)?;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.push(("authorization".to_owned(), format!("Basic {token}")));
-    }
-    let request = FetchRequest {
-        method: Method::HEAD,
-        url,
-        headers,
-        timeout: std::time::Duration::from_secs(call.ctx.config.upstream_timeout_seconds.min(30)),
+    let request = match upstreams::fetch_request(
+        call.ctx.config,
+        &upstream,
+        path.trim_start_matches('/'),
+        Method::HEAD,
+    ) {
+        Ok(request) => request,
+        Err(e) => return Ok(failure(&format!("Error: {e}"))),
     };
     Ok(match call.fetch.fetch(&request) {
         Ok(r) if (200..300).contains(&r.status) || r.status == 404 => {

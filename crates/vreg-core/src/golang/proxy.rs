@@ -17,7 +17,7 @@ use crate::api::Context;
 use crate::auth::{authenticate, Principal};
 use crate::blobs::BlobStore;
 use crate::error::{CoreError, Result};
-use crate::io::{read_to_end, BodyReader, Fetch, FetchRequest, ResponseSink};
+use crate::io::{read_to_end, BodyReader, Fetch, ResponseSink};
 use crate::lease::take_lease;
 use crate::maven::{authorize_read, projects_in_group};
 use crate::model::{PackageType, UpstreamMode};
@@ -391,40 +391,6 @@ fn serve_registry(
     }
 }
 
-fn upstream_request(
-    ctx: &Context,
-    upstream: &Upstream,
-    suffix: &str,
-) -> std::result::Result<FetchRequest, String> {
-    let base = upstream.url.as_deref().ok_or("no URL")?;
-    let url = format!("{base}/{suffix}");
-    let host = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    if !ctx.config.allow_local_upstreams && crate::validate::is_local_host(&host) {
-        return Err("requests to the local network are not allowed".into());
-    }
-    let mut headers = vec![(
-        "user-agent".to_owned(),
-        format!("vreg/{}", env!("CARGO_PKG_VERSION")),
-    )];
-    if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
-        use base64::Engine;
-        let password = crate::crypto::PasswordSealer::new(&ctx.config.secret_key)
-            .open(sealed)
-            .map_err(|e| e.to_string())?;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.push(("authorization".to_owned(), format!("Basic {token}")));
-    }
-    Ok(FetchRequest {
-        method: Method::GET,
-        url,
-        headers,
-        timeout: std::time::Duration::from_secs(ctx.config.upstream_timeout_seconds),
-    })
-}
-
 /// The first remote upstream, in position order, that answers 200.
 fn first_origin<'u>(
     ctx: &Context,
@@ -434,7 +400,7 @@ fn first_origin<'u>(
 ) -> Result<(&'u Upstream, crate::io::FetchResponse)> {
     let mut failures = Vec::new();
     for upstream in remotes {
-        let request = match upstream_request(ctx, upstream, suffix) {
+        let request = match upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET) {
             Ok(r) => r,
             Err(e) => {
                 failures.push(format!("{} ({e})", upstream.name));
@@ -465,7 +431,7 @@ fn get_small(
     upstream: &Upstream,
     suffix: &str,
 ) -> std::result::Result<Option<Vec<u8>>, String> {
-    let request = upstream_request(ctx, upstream, suffix)?;
+    let request = upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET)?;
     let mut response = fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
         200 => read_to_end(response.body.as_mut(), 4 << 20)

@@ -13,7 +13,7 @@ use super::zipcheck::{self, check_zip, go_mod_hash};
 use crate::api::Context;
 use crate::blobs::BlobStore;
 use crate::error::{CoreError, Result};
-use crate::io::{read_to_end, Fetch, FetchRequest};
+use crate::io::{read_to_end, Fetch};
 use crate::lease::release_lease;
 use crate::model::{PackageType, UpstreamMode};
 use crate::schema::ensure_schema;
@@ -94,38 +94,12 @@ fn sync(ctx: &Context, fetch: &dyn Fetch, t: &SyncTrigger) -> Result<Outcome> {
     let mut failures = Vec::new();
     for (_, upstream) in links.iter().filter(|(_, u)| u.mode == UpstreamMode::Remote) {
         let get = |ext: &str, limit: u64| -> std::result::Result<Option<Vec<u8>>, String> {
-            let url = format!(
-                "{}/{base}{ext}",
-                upstream.url.as_deref().unwrap_or_default()
-            );
-            let host = url::Url::parse(&url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default();
-            if !ctx.config.allow_local_upstreams && crate::validate::is_local_host(&host) {
-                return Err("requests to the local network are not allowed".into());
-            }
-            let mut headers = Vec::new();
-            if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
-                use base64::Engine;
-                let password = crate::crypto::PasswordSealer::new(&ctx.config.secret_key)
-                    .open(sealed)
-                    .map_err(|e| e.to_string())?;
-                headers.push((
-                    "authorization".to_owned(),
-                    format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD
-                            .encode(format!("{user}:{password}"))
-                    ),
-                ));
-            }
-            let request = FetchRequest {
-                method: http::Method::GET,
-                url,
-                headers,
-                timeout: std::time::Duration::from_secs(ctx.config.upstream_timeout_seconds),
-            };
+            let request = upstreams::fetch_request(
+                ctx.config,
+                upstream,
+                &format!("{base}{ext}"),
+                http::Method::GET,
+            )?;
             let mut response = fetch.fetch(&request).map_err(|e| e.to_string())?;
             match response.status {
                 200 => read_to_end(response.body.as_mut(), limit as usize)

@@ -12,9 +12,6 @@
 //! 3. If remote upstreams fail, a stale copy is served; failing that, 502
 //!    names the failing upstreams; nothing anywhere is a 404.
 
-use std::time::Duration;
-
-use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::path::{content_type, MavenPath};
@@ -24,7 +21,7 @@ use crate::api::Context;
 use crate::auth::Principal;
 use crate::blobs::{BlobStore, Digests};
 use crate::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
-use crate::crypto::{sha256_hex, PasswordSealer};
+use crate::crypto::sha256_hex;
 use crate::error::{CoreError, Result};
 use crate::groups;
 use crate::io::{Fetch, FetchRequest, ResponseSink};
@@ -33,7 +30,6 @@ use crate::registries;
 use crate::store::Sql;
 use crate::tokens::Scope;
 use crate::upstreams::{self, Upstream};
-use crate::validate::is_local_host;
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
 /// How many remote upstreams are asked at once.
@@ -193,7 +189,8 @@ pub fn serve(
             if remembered_missing(ctx, candidate, &relative)? {
                 continue;
             }
-            match upstream_request(ctx, candidate, path, Method::GET) {
+            match upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::GET)
+            {
                 Ok(request) => batch.push((candidate, request)),
                 Err(message) => failures.push(format!("{} ({message})", candidate.name)),
             }
@@ -258,40 +255,6 @@ enum Fetched {
     Missing,
 }
 
-fn upstream_request(
-    ctx: &Context,
-    upstream: &Upstream,
-    path: &MavenPath,
-    method: Method,
-) -> std::result::Result<FetchRequest, String> {
-    let base = upstream.url.as_deref().ok_or("no URL")?;
-    let url = format!("{base}/{}", path.to_url_path());
-    let host = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    if !ctx.config.allow_local_upstreams && is_local_host(&host) {
-        return Err("requests to the local network are not allowed".into());
-    }
-    let mut headers = vec![(
-        "user-agent".to_owned(),
-        format!("vreg/{}", env!("CARGO_PKG_VERSION")),
-    )];
-    if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
-        let password = PasswordSealer::new(&ctx.config.secret_key)
-            .open(sealed)
-            .map_err(|e| e.to_string())?;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.push(("authorization".to_owned(), format!("Basic {token}")));
-    }
-    Ok(FetchRequest {
-        method,
-        url,
-        headers,
-        timeout: Duration::from_secs(ctx.config.upstream_timeout_seconds),
-    })
-}
-
 fn etag_of(headers: &HeaderMap) -> Option<String> {
     headers
         .get("etag")
@@ -310,7 +273,8 @@ fn revalidate(
     let Some(etag) = &entry.upstream_etag else {
         return Ok(false);
     };
-    let request = upstream_request(ctx, upstream, path, Method::HEAD)?;
+    let request =
+        upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::HEAD)?;
     let response = fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
         200 => Ok(etag_of(&response.headers).as_deref() == Some(etag.as_str())),
@@ -329,7 +293,7 @@ fn fetch_remote(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> std::result::Result<Fetched, String> {
-    let request = upstream_request(ctx, upstream, path, Method::GET)?;
+    let request = upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::GET)?;
     let response = fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
         200 => store_response(ctx, blobs, upstream, path, response, head, sink)
