@@ -303,4 +303,24 @@ impl DevHost {
     pub fn get(&self, path: &str) -> Reply {
         self.request("GET", path, &[], &[])
     }
+
+    /// An admin API call under `/api/v4` with a JSON body that must succeed.
+    pub fn admin(&self, token: &str, method: &str, path: &str, body: Json) -> Json {
+        let reply = self.request(
+            method,
+            &format!("/api/v4{path}"),
+            &[
+                ("private-token", token),
+                ("content-type", "application/json"),
+            ],
+            &serde_json::to_vec(&body).unwrap(),
+        );
+        assert!(
+            (200..300).contains(&reply.status),
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        reply.json()
+    }
 }

@@ -68,25 +68,6 @@ fn origin_module(root: &Path, module: &str, version: &str, go_mod: Option<&str>)
     std::fs::write(list, text).unwrap();
 }
 
-fn admin(host: &DevHost, method: &str, path: &str, body: Json) -> Json {
-    let reply = host.request(
-        method,
-        &format!("/api/v4{path}"),
-        &[
-            ("private-token", ADMIN),
-            ("content-type", "application/json"),
-        ],
-        &serde_json::to_vec(&body).unwrap(),
-    );
-    assert!(
-        (200..300).contains(&reply.status),
-        "{path}: {} {}",
-        reply.status,
-        reply.text()
-    );
-    reply.json()
-}
-
 struct Go {
     proxy: String,
     work: std::path::PathBuf,
@@ -170,24 +151,24 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         ],
     );
 
-    let group = admin(
-        &host,
+    let group = host.admin(
+        ADMIN,
         "POST",
         "/groups",
         json!({"name": "acme", "visibility": "public"}),
     )["id"]
         .as_i64()
         .unwrap();
-    let project = admin(
-        &host,
+    let project = host.admin(
+        ADMIN,
         "POST",
         "/projects",
         json!({"name": "mods", "namespace_id": group, "visibility": "public"}),
     )["id"]
         .as_i64()
         .unwrap();
-    let registry = admin(
-        &host,
+    let registry = host.admin(
+        ADMIN,
         "POST",
         &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
         json!({"name": "go"}),
@@ -195,14 +176,14 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         .as_i64()
         .unwrap();
     let upstreams = format!("/virtual_registries/packages/go/registries/{registry}/upstreams");
-    admin(
-        &host,
+    host.admin(
+        ADMIN,
         "POST",
         &upstreams,
         json!({"name": "local", "mode": "local", "target_project_id": project}),
     );
-    admin(
-        &host,
+    host.admin(
+        ADMIN,
         "POST",
         &upstreams,
         json!({"name": "origin", "url": origin.url()}),
@@ -356,24 +337,24 @@ fn a_hundred_concurrent_misses_take_the_lease_once() {
             ("SPIN_VARIABLE_REDIS_URL", &closed),
         ],
     );
-    let group = admin(
-        &host,
+    let group = host.admin(
+        ADMIN,
         "POST",
         "/groups",
         json!({"name": "acme", "visibility": "public"}),
     )["id"]
         .as_i64()
         .unwrap();
-    let registry = admin(
-        &host,
+    let registry = host.admin(
+        ADMIN,
         "POST",
         &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
         json!({"name": "go"}),
     )["id"]
         .as_i64()
         .unwrap();
-    admin(
-        &host,
+    host.admin(
+        ADMIN,
         "POST",
         &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
         json!({"name": "origin", "url": origin.url()}),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use vreg_native::StaticServer;
-use vreg_tests::{json, DevHost, Json};
+use vreg_tests::{json, DevHost};
 
 const ADMIN: &str = "maven-e2e-admin";
 const DEBIAN_REPO: &str = "/usr/share/maven-repo";
@@ -21,25 +21,6 @@ fn start() -> DevHost {
             ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
         ],
     )
-}
-
-fn admin(host: &DevHost, method: &str, path: &str, body: Json) -> Json {
-    let reply = host.request(
-        method,
-        &format!("/api/v4{path}"),
-        &[
-            ("private-token", ADMIN),
-            ("content-type", "application/json"),
-        ],
-        &serde_json::to_vec(&body).unwrap(),
-    );
-    assert!(
-        (200..300).contains(&reply.status),
-        "{path}: {} {}",
-        reply.status,
-        reply.text()
-    );
-    reply.json()
 }
 
 fn mvn(settings: &Path, local_repo: &Path, args: &[&str]) {
@@ -77,19 +58,19 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
     let host = start();
     let debian = StaticServer::start(Path::new(DEBIAN_REPO));
 
-    let group = admin(&host, "POST", "/groups", json!({"name": "acme"}))["id"]
+    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "acme"}))["id"]
         .as_i64()
         .unwrap();
-    let project = admin(
-        &host,
+    let project = host.admin(
+        ADMIN,
         "POST",
         "/projects",
         json!({"name": "libs", "namespace_id": group}),
     )["id"]
         .as_i64()
         .unwrap();
-    let registry = admin(
-        &host,
+    let registry = host.admin(
+        ADMIN,
         "POST",
         &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
         json!({"name": "all"}),
@@ -97,20 +78,20 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
         .as_i64()
         .unwrap();
     let upstreams = format!("/virtual_registries/packages/maven/registries/{registry}/upstreams");
-    admin(
-        &host,
+    host.admin(
+        ADMIN,
         "POST",
         &upstreams,
         json!({"name": "libs", "mode": "local", "target_project_id": project}),
     );
-    admin(
-        &host,
+    host.admin(
+        ADMIN,
         "POST",
         &upstreams,
         json!({"name": "debian", "url": debian.url(), "cache_validity_hours": 0}),
     );
-    let token = admin(
-        &host,
+    let token = host.admin(
+        ADMIN,
         "POST",
         "/personal_access_tokens",
         json!({"name": "mvn", "scopes": ["read_registry", "write_registry"], "group_id": group}),
@@ -219,11 +200,11 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
 #[test]
 fn a_200_mib_file_streams_in_and_out_with_bounded_component_memory() {
     let host = start();
-    let group = admin(&host, "POST", "/groups", json!({"name": "big"}))["id"]
+    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "big"}))["id"]
         .as_i64()
         .unwrap();
-    let project = admin(
-        &host,
+    let project = host.admin(
+        ADMIN,
         "POST",
         "/projects",
         json!({"name": "files", "namespace_id": group}),

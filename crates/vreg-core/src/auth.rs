@@ -152,3 +152,25 @@ pub fn require_api(principal: Option<&Principal>, write: bool) -> Result<&Princi
         Err(CoreError::Forbidden)
     }
 }
+
+/// Reading through a virtual registry: open when its group is public,
+/// otherwise a token with `read_registry` (or `write_registry`, or `api`)
+/// that reaches the group.
+pub fn authorize_registry_read(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    group_id: i64,
+) -> Result<()> {
+    let group = groups::get(sql, group_id)?;
+    if group.visibility == crate::model::Visibility::Public {
+        return Ok(());
+    }
+    let who = who.ok_or_else(|| unauthorized(""))?;
+    if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
+        return Err(CoreError::Forbidden);
+    }
+    if !who.reaches_group(sql, group_id)? {
+        return Err(CoreError::NotFound("Registry"));
+    }
+    Ok(())
+}

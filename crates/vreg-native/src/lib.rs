@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -304,7 +304,7 @@ pub struct StaticServer {
 
 impl StaticServer {
     pub fn start(root: &Path) -> StaticServer {
-        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::atomic::AtomicBool;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -319,9 +319,7 @@ impl StaticServer {
                         let root = root.clone();
                         let count = count.clone();
                         std::thread::spawn(move || {
-                            if serve_one(stream, &root).is_ok() {
-                                count.fetch_add(1, Ordering::SeqCst);
-                            }
+                            let _ = serve_one(stream, &root, &count);
                         });
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
@@ -355,7 +353,13 @@ impl Drop for StaticServer {
     }
 }
 
-fn serve_one(mut stream: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
+/// Answers one request. The request is counted before the answer is sent,
+/// so a client that has its answer always sees it counted.
+fn serve_one(
+    mut stream: std::net::TcpStream,
+    root: &Path,
+    count: &AtomicUsize,
+) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Write};
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -368,6 +372,7 @@ fn serve_one(mut stream: std::net::TcpStream, root: &Path) -> std::io::Result<()
             break;
         }
     }
+    count.fetch_add(1, Ordering::SeqCst);
     let mut words = line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
     let path = target.split('?').next().unwrap_or("/");

@@ -4,7 +4,6 @@
 
 use std::cell::OnceCell;
 
-use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Method};
 use spin_sdk::{key_value, sqlite, variables};
 use vreg_core::api::{error_response, Config, Context, Request, Response};
@@ -152,38 +151,10 @@ pub fn config() -> Config {
 
 /// Reads a Spin request into the core's shape, refusing bodies over `limit`
 /// bytes without buffering them.
-pub async fn read_request(incoming: IncomingRequest, limit: usize) -> Result<Request, CoreError> {
-    let method = match incoming.method() {
-        Method::Get => http::Method::GET,
-        Method::Post => http::Method::POST,
-        Method::Put => http::Method::PUT,
-        Method::Delete => http::Method::DELETE,
-        Method::Patch => http::Method::PATCH,
-        Method::Head => http::Method::HEAD,
-        Method::Options => http::Method::OPTIONS,
-        Method::Connect => http::Method::CONNECT,
-        Method::Trace => http::Method::TRACE,
-        Method::Other(other) => http::Method::from_bytes(other.as_bytes())
-            .map_err(|_| CoreError::BadRequest("invalid method".into()))?,
-    };
-    let uri = incoming.path_with_query().unwrap_or_else(|| "/".into());
-    let mut builder = http::Request::builder().method(method).uri(uri.as_str());
-    for (name, value) in incoming.headers().entries() {
-        builder = builder.header(name, value);
-    }
-    let mut body = Vec::new();
-    let mut stream = incoming.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| CoreError::BadRequest("request body could not be read".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(CoreError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    builder
-        .body(body)
-        .map_err(|_| CoreError::BadRequest("malformed request".into()))
+pub fn read_request(incoming: IncomingRequest, limit: usize) -> Result<Request, CoreError> {
+    let (parts, mut body) = split_request(incoming)?;
+    let bytes = vreg_core::io::read_to_end(&mut body, limit)?;
+    Ok(http::Request::from_parts(parts, bytes))
 }
 
 /// Runs a core handler for a Spin request with the default stores.
@@ -192,7 +163,7 @@ pub async fn serve(
     body_limit: usize,
     handler: impl FnOnce(&Context, &dyn Fetch, &Request) -> Response,
 ) -> Response {
-    let request = match read_request(incoming, body_limit).await {
+    let request = match read_request(incoming, body_limit) {
         Ok(request) => request,
         Err(e) => return error_response(&e),
     };

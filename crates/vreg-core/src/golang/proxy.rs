@@ -262,21 +262,6 @@ fn sorted_release_list(versions: Vec<String>) -> String {
     parsed.iter().map(|v| format!("{}\n", v.text)).collect()
 }
 
-fn authorize_registry(ctx: &Context, who: Option<&Principal>, group_id: i64) -> Result<()> {
-    let group = crate::groups::get(ctx.sql, group_id)?;
-    if group.visibility == crate::model::Visibility::Public {
-        return Ok(());
-    }
-    let who = who.ok_or_else(|| CoreError::Unauthorized("401 Unauthorized".into()))?;
-    if !(who.has(TokenScope::ReadRegistry) || who.has(TokenScope::WriteRegistry)) {
-        return Err(CoreError::Forbidden);
-    }
-    if !who.reaches_group(ctx.sql, group_id)? {
-        return Err(CoreError::NotFound("Registry"));
-    }
-    Ok(())
-}
-
 struct RegistryView {
     id: i64,
     remotes: Vec<Upstream>,
@@ -321,7 +306,7 @@ fn serve_registry(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let (view, group_id) = registry_view(ctx.sql, id)?;
-    authorize_registry(ctx, who, group_id)?;
+    crate::auth::authorize_registry_read(ctx.sql, who, group_id)?;
     // Every registry request also resends triggers that were lost or failed
     // and are due: the retry loop rides on traffic (Spin has no timers).
     retry_due(ctx, publisher);

@@ -23,12 +23,10 @@ use crate::blobs::{BlobStore, Digests};
 use crate::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
 use crate::crypto::sha256_hex;
 use crate::error::{CoreError, Result};
-use crate::groups;
 use crate::io::{Fetch, FetchRequest, ResponseSink};
-use crate::model::{PackageType, UpstreamMode, Visibility};
+use crate::model::{PackageType, UpstreamMode};
 use crate::registries;
 use crate::store::Sql;
-use crate::tokens::Scope;
 use crate::upstreams::{self, Upstream};
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
@@ -49,21 +47,6 @@ fn is_fresh(upstream: &Upstream, entry: &CacheEntry, metadata: bool, now: i64) -
     now < entry
         .upstream_checked_at
         .saturating_add(hours.saturating_mul(HOUR_MILLIS))
-}
-
-fn authorize(ctx: &Context, who: Option<&Principal>, group_id: i64) -> Result<()> {
-    let group = groups::get(ctx.sql, group_id)?;
-    if group.visibility == Visibility::Public {
-        return Ok(());
-    }
-    let who = who.ok_or_else(|| CoreError::Unauthorized("401 Unauthorized".into()))?;
-    if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
-        return Err(CoreError::Forbidden);
-    }
-    if !who.reaches_group(ctx.sql, group_id)? {
-        return Err(CoreError::NotFound("Registry"));
-    }
-    Ok(())
 }
 
 fn local_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
@@ -123,7 +106,7 @@ pub fn serve(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let registry = registries::get(ctx.sql, PackageType::Maven, registry_id)?;
-    authorize(ctx, who, registry.group_id)?;
+    crate::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
