@@ -167,15 +167,20 @@ pub async fn serve(
         Ok(request) => request,
         Err(e) => return error_response(&e),
     };
+    with_context(|ctx| handler(ctx, &SpinFetch, &request))
+}
+
+/// Runs `f` with the default stores (opened on first use), the system
+/// clock and the component's configuration.
+pub fn with_context<T>(f: impl FnOnce(&Context) -> T) -> T {
     let (sql, kv) = (SpinSql::default(), SpinKv::default());
     let config = config();
-    let ctx = Context {
+    f(&Context {
         sql: &sql,
         kv: &kv,
         clock: &SystemClock,
         config: &config,
-    };
-    handler(&ctx, &SpinFetch, &request)
+    })
 }
 
 // ---- Streaming: request bodies in, response bodies out, upstream fetches.
@@ -499,13 +504,5 @@ pub fn serve_streaming(
             return;
         }
     };
-    let (sql, kv) = (SpinSql::default(), SpinKv::default());
-    let config = config();
-    let ctx = Context {
-        sql: &sql,
-        kv: &kv,
-        clock: &SystemClock,
-        config: &config,
-    };
-    handler(&ctx, &SpinFetch, &parts, &mut body, &mut sink);
+    with_context(|ctx| handler(ctx, &SpinFetch, &parts, &mut body, &mut sink));
 }
