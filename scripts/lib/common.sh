@@ -66,6 +66,16 @@ build_devhost() {
 }
 DEVHOST="$ROOT/target/devhost/devhost"
 
+# The real `spin` CLI: SPIN_BIN, else `spin` on PATH; empty when neither.
+find_spin() {
+    if [ -n "${SPIN_BIN:-}" ]; then
+        [ -x "$SPIN_BIN" ] || die "SPIN_BIN=$SPIN_BIN is not an executable"
+        echo "$SPIN_BIN"
+    else
+        command -v spin 2>/dev/null || true
+    fi
+}
+
 ensure_redis_server() {
     need_apt redis-server redis-server
 }

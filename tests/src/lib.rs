@@ -1,7 +1,9 @@
-//! The end-to-end harness: a real `redis-server` and devhost, each on a free
-//! port of 127.0.0.1 with a fresh state directory, running the freshly built
-//! `.wasm` components; both are stopped when dropped, so a test leaves no
-//! process behind.
+//! The end-to-end harness: a real `redis-server`, and vreg's two apps (the
+//! serving app `spin.toml` and the sync app `spin-worker.toml`) on one fresh
+//! state directory, run by devhost or, with `VREG_E2E_HOST=spin`, by the real
+//! `spin` CLI (`SPIN_BIN`, or `spin` on PATH), each on a free port of
+//! 127.0.0.1 with the freshly built `.wasm` components. Everything is stopped
+//! when dropped, so a test leaves no process behind.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,6 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use serde_json::{json, Value as Json};
+
+pub mod goproxy;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -84,45 +88,67 @@ impl Drop for Guard {
 
 pub struct RedisServer {
     pub port: u16,
-    _process: Guard,
+    process: Option<Guard>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(process) = Self::spawn_on(port) {
+                return RedisServer {
+                    port,
+                    process: Some(process),
+                };
+            }
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn spawn_on(port: u16) -> Option<Guard> {
         let binary = which("redis-server").expect(
             "redis-server is not installed: run scripts/test (it installs Debian's redis-server), \
              or install it yourself",
         );
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new(&binary)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            let guard = Guard(child);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG")) {
-                    return RedisServer {
-                        port,
-                        _process: guard,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        let child = Command::new(&binary)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let guard = Guard(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG")) {
+                return Some(guard);
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("redis-server did not start");
+        None
+    }
+
+    /// Stops the server (an outage); [`RedisServer::restart`] brings it back
+    /// on the same port, empty.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.process.is_none(), "redis-server is running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.process.is_none() {
+            self.process = Self::spawn_on(self.port);
+            assert!(Instant::now() < deadline, "redis-server did not restart");
+        }
     }
 
     pub fn url(&self) -> String {
@@ -156,11 +182,116 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A devhost serving a manifest on a free port with its own state directory.
-pub struct DevHost {
+/// The host that runs the apps under test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostKind {
+    DevHost,
+    /// The real `spin` CLI at this path.
+    Spin(PathBuf),
+}
+
+impl HostKind {
+    /// `VREG_E2E_HOST=spin` picks the real `spin` CLI (`SPIN_BIN`, else
+    /// `spin` on PATH); anything else, devhost.
+    pub fn from_env() -> HostKind {
+        if std::env::var("VREG_E2E_HOST").as_deref() != Ok("spin") {
+            return HostKind::DevHost;
+        }
+        let binary = std::env::var_os("SPIN_BIN")
+            .map(PathBuf::from)
+            .or_else(|| which("spin"))
+            .expect("VREG_E2E_HOST=spin needs SPIN_BIN or a `spin` on PATH");
+        HostKind::Spin(binary)
+    }
+
+    pub fn is_devhost(&self) -> bool {
+        *self == HostKind::DevHost
+    }
+
+    /// The command that runs `manifest` with the state in `state`.
+    fn command(&self, manifest: &str, state: &Path, listen: Option<&str>) -> Command {
+        let mut command = match self {
+            HostKind::DevHost => {
+                let mut c = Command::new(devhost_binary());
+                c.args(["up", "--from"]).arg(root().join(manifest));
+                c.arg("--cache-dir")
+                    .arg(root().join("target/devhost-cache"));
+                c
+            }
+            HostKind::Spin(binary) => {
+                let mut c = Command::new(binary);
+                c.args(["up", "--from"]).arg(root().join(manifest));
+                c.env("SPIN_DISABLE_TELEMETRY", "1");
+                c
+            }
+        };
+        command.arg("--state-dir").arg(state);
+        if let Some(listen) = listen {
+            command.args(["--listen", listen]);
+        }
+        command
+    }
+}
+
+/// A child process whose output is collected into a log.
+struct Process {
+    log: Arc<Mutex<String>>,
+    guard: Guard,
+    /// Lines of stdout, for start-up banners.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Process {
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Process {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start the host");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (lines_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for (reader, tx) in [
+            (Box::new(stdout) as Box<dyn Read + Send>, Some(lines_tx)),
+            (Box::new(stderr), None),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(line.clone());
+                    }
+                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            });
+        }
+        Process {
+            log,
+            guard: Guard(child),
+            lines,
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.guard.0.try_wait(), Ok(None))
+    }
+
+    fn text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// What the end-to-end tests talk to: a base URL, and the host's log.
+pub struct Http {
     pub base: String,
     log: Arc<Mutex<String>>,
-    process: Guard,
+}
+
+/// A devhost serving a manifest on a free port with its own state directory.
+pub struct DevHost {
+    http: Http,
+    process: Process,
     _state: tempfile::TempDir,
 }
 
@@ -199,58 +330,27 @@ impl DevHost {
     pub fn try_start(manifest: &str, env: &[(&str, &str)]) -> Result<DevHost, String> {
         build_once();
         let state = tempfile::tempdir().unwrap();
-        let mut command = Command::new(devhost_binary());
-        command
-            .args(["up", "--from"])
-            .arg(root().join(manifest))
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state.path())
-            .args(["--cache-dir"])
-            .arg(root().join("target/devhost-cache"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start devhost");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let process = Guard(child);
+        let command = HostKind::DevHost.command(manifest, state.path(), Some("127.0.0.1:0"));
+        let process = Process::spawn(command, env);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while let Ok(line) = process
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Some(address) = line.split(" on http://").nth(1) {
-                        let _ = ready_tx.send(address.trim().to_owned());
-                    }
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
-                }
-            });
-        }
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
-                }
-            });
-        }
-        match ready_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(address) => Ok(DevHost {
-                base: format!("http://{address}"),
-                log,
-                process,
-                _state: state,
-            }),
-            Err(_) => {
-                drop(process);
-                std::thread::sleep(Duration::from_millis(100));
-                let text = log.lock().unwrap().clone();
-                Err(text)
+            if let Some(address) = line.split(" on http://").nth(1) {
+                return Ok(DevHost {
+                    http: Http {
+                        base: format!("http://{}", address.trim()),
+                        log: process.log.clone(),
+                    },
+                    process,
+                    _state: state,
+                });
             }
         }
+        let text = process.text();
+        drop(process);
+        Err(text)
     }
 
     /// The state directory (SQLite files) of this devhost.
@@ -258,14 +358,136 @@ impl DevHost {
         self._state.path()
     }
 
-    /// What devhost and its components printed so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.process.0.try_wait(), Ok(None))
+        self.process.is_running()
+    }
+}
+
+impl std::ops::Deref for DevHost {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+/// vreg as users run it: the serving app and the sync app, started by the
+/// host `HostKind::from_env()` picks, sharing one state directory.
+pub struct Vreg {
+    pub host: HostKind,
+    http: Http,
+    serving: Process,
+    worker: Option<Process>,
+    env: Vec<(String, String)>,
+    state: tempfile::TempDir,
+}
+
+impl Vreg {
+    /// Starts the serving app and waits until it answers. The sync app is
+    /// started by [`Vreg::start_worker`] (it needs Redis).
+    pub fn start(env: &[(&str, &str)]) -> Vreg {
+        build_once();
+        let host = HostKind::from_env();
+        let state = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let serving = Process::spawn(host.command("spin.toml", state.path(), Some(&listen)), env);
+        let vreg = Vreg {
+            host,
+            http: Http {
+                base: format!("http://{listen}"),
+                log: serving.log.clone(),
+            },
+            serving,
+            worker: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            state,
+        };
+        vreg.wait_until_serving()
+    }
+
+    fn wait_until_serving(mut self) -> Vreg {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let url = format!("{}/api/v4/version", self.base);
+        while ureq::get(&url)
+            .timeout(Duration::from_secs(2))
+            .call()
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline && self.serving.is_running(),
+                "{:?} did not serve:\n{}",
+                self.host,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self
+    }
+
+    /// Starts the sync app and waits until its trigger subscribed to
+    /// `channel` on `redis`.
+    pub fn start_worker(&mut self, redis: &RedisServer, channel: &str) {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let command = self
+            .host
+            .command("spin-worker.toml", self.state.path(), None);
+        let mut worker = Process::spawn(command, &env);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let reply = redis.command(&["PUBSUB", "NUMSUB", channel]);
+            if !reply.trim_end().ends_with(":0") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline && worker.is_running(),
+                "the sync app did not subscribe:\n{}",
+                worker.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.worker = Some(worker);
+    }
+
+    /// Whether the sync app is still running.
+    pub fn worker_running(&mut self) -> bool {
+        self.worker.as_mut().is_some_and(Process::is_running)
+    }
+
+    /// What the sync app printed.
+    pub fn worker_log(&self) -> String {
+        self.worker.as_ref().map(Process::text).unwrap_or_default()
+    }
+
+    /// Whether the serving app is still running.
+    pub fn serving_running(&mut self) -> bool {
+        self.serving.is_running()
+    }
+
+    /// The state directory (SQLite files) both apps share.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+}
+
+impl std::ops::Deref for Vreg {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+impl Http {
+    /// What the host and its components printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn request(
@@ -283,7 +505,7 @@ impl DevHost {
         let response = match request.send_bytes(body) {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}\n--- devhost log ---\n{}", self.log()),
+            Err(e) => panic!("{method} {path}: {e}\n--- host log ---\n{}", self.log()),
         };
         let status = response.status();
         let headers = response

@@ -1,72 +1,18 @@
 //! The Go proxy as `go` sees it: modules in GOPROXY layout on a static
 //! server (the remote upstream) and one published to a project (the local
-//! upstream), resolved by Debian's `go` through devhost, synced by the
-//! sync worker over a real redis-server, then served from the store with
+//! upstream), resolved by Debian's `go` through devhost (or real Spin),
+//! synced by the sync app over a real redis-server, then served from the store with
 //! the origin gone.
 
-use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vreg_core::store::{Sql, Value};
 use vreg_native::{NativeSql, StaticServer};
-use vreg_tests::{json, DevHost, Json, RedisServer};
+use vreg_tests::goproxy::{origin_module, zip};
+use vreg_tests::{json, Json, RedisServer, Vreg};
 
 const ADMIN: &str = "go-e2e-admin";
-
-fn zip(files: &[(String, &[u8])]) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    {
-        let mut writer = zip::ZipWriter::new(&mut out);
-        for (name, contents) in files {
-            writer
-                .start_file(name.as_str(), zip::write::SimpleFileOptions::default())
-                .unwrap();
-            writer.write_all(contents).unwrap();
-        }
-        writer.finish().unwrap();
-    }
-    out.into_inner()
-}
-
-/// `module@version` in GOPROXY layout; `go_mod` None for a pre-modules (+incompatible) version.
-fn origin_module(root: &Path, module: &str, version: &str, go_mod: Option<&str>) {
-    let escaped: String = module
-        .chars()
-        .map(|c| {
-            if c.is_ascii_uppercase() {
-                format!("!{}", c.to_ascii_lowercase())
-            } else {
-                c.to_string()
-            }
-        })
-        .collect();
-    let dir = root.join(escaped).join("@v");
-    std::fs::create_dir_all(&dir).unwrap();
-    let prefix = format!("{module}@{version}/");
-    let mut files = vec![(format!("{prefix}lib.go"), b"package lib\n".as_slice())];
-    if let Some(m) = go_mod {
-        files.push((format!("{prefix}go.mod"), m.as_bytes()));
-    }
-    std::fs::write(dir.join(format!("{version}.zip")), zip(&files)).unwrap();
-    std::fs::write(
-        dir.join(format!("{version}.mod")),
-        go_mod
-            .map(str::to_owned)
-            .unwrap_or(format!("module {module}\n")),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join(format!("{version}.info")),
-        json!({"Version": version, "Time": "2026-01-01T00:00:00Z"}).to_string(),
-    )
-    .unwrap();
-    let list = dir.join("list");
-    let mut text = std::fs::read_to_string(&list).unwrap_or_default();
-    text.push_str(&format!("{version}\n"));
-    std::fs::write(list, text).unwrap();
-}
 
 struct Go {
     proxy: String,
@@ -141,15 +87,13 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
     let origin = StaticServer::start(origin_dir.path());
     let redis = RedisServer::start();
     let redis_url = redis.url();
-    let host = DevHost::start(
-        "spin.toml",
-        &[
-            ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
-            ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
-            ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
-            ("SPIN_VARIABLE_REDIS_URL", &redis_url),
-        ],
-    );
+    let mut host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
+        ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+        ("SPIN_VARIABLE_REDIS_URL", &redis_url),
+    ]);
+    host.start_worker(&redis, "vreg-sync");
 
     let group = host.admin(
         ADMIN,
@@ -261,8 +205,9 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         }
         assert!(
             Instant::now() < deadline,
-            "jobs: {states:?}\n{}",
-            host.log()
+            "jobs: {states:?}\n{}\n{}",
+            host.log(),
+            host.worker_log()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -310,9 +255,9 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         ["3"],
         "no new sync for stored versions"
     );
-    let log = host.log();
-    assert!(log.contains("[sync-worker] sync: Stored"), "{log}");
-    assert!(!log.contains(" 500 "), "{log}");
+    let worker = host.worker_log();
+    assert!(worker.contains("sync: Stored"), "{worker}");
+    assert!(!host.log().contains(" 500 "), "{}", host.log());
     drop(redis);
 }
 
@@ -328,15 +273,12 @@ fn a_hundred_concurrent_misses_take_the_lease_once() {
     let origin = StaticServer::start(origin_dir.path());
     // No redis-server: triggers cannot be published, the requests must still succeed.
     let closed = format!("redis://127.0.0.1:{}", vreg_tests::free_port());
-    let host = DevHost::start(
-        "spin.toml",
-        &[
-            ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
-            ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
-            ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
-            ("SPIN_VARIABLE_REDIS_URL", &closed),
-        ],
-    );
+    let host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
+        ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+        ("SPIN_VARIABLE_REDIS_URL", &closed),
+    ]);
     let group = host.admin(
         ADMIN,
         "POST",

@@ -9,11 +9,16 @@ use std::time::{Duration, Instant};
 use vreg_tests::{free_port, DevHost, Json, RedisServer};
 
 const PROBE: &str = "tests/fixtures/probe.toml";
+const PROBE_REDIS: &str = "tests/fixtures/probe-redis.toml";
 
 fn probe(extra: &[(&str, &str)]) -> DevHost {
+    start(PROBE, extra)
+}
+
+fn start(manifest: &str, extra: &[(&str, &str)]) -> DevHost {
     let mut env = vec![("SPIN_VARIABLE_TOKEN", "t0ken")];
     env.extend_from_slice(extra);
-    DevHost::start(PROBE, &env)
+    DevHost::start(manifest, &env)
 }
 
 fn route_headers(host: &DevHost, path: &str) -> Json {
@@ -197,7 +202,7 @@ fn wait_for(host: &DevHost, path: &str, expected: &str) -> String {
 fn redis_messages_reach_the_trigger_component() {
     let redis = RedisServer::start();
     let url = redis.url();
-    let host = probe(&[("SPIN_VARIABLE_REDIS_URL", &url)]);
+    let host = start(PROBE_REDIS, &[("SPIN_VARIABLE_REDIS_URL", &url)]);
     // The trigger subscribes asynchronously; publish until a subscriber hears it.
     let deadline = Instant::now() + Duration::from_secs(20);
     while redis.command(&["PUBLISH", "probe-channel", "first"]).trim() == ":0" {
@@ -231,14 +236,63 @@ fn redis_messages_reach_the_trigger_component() {
     );
 }
 
+fn wait_for_exit(host: &mut DevHost) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host.is_running() {
+        assert!(Instant::now() < deadline, "still running:\n{}", host.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    host.log()
+}
+
+/// As `spin up` does: a Redis trigger that cannot connect ends the app,
+/// HTTP included (so vreg keeps its worker in an app of its own).
 #[test]
-fn http_keeps_answering_while_redis_is_down() {
+fn an_app_whose_redis_trigger_cannot_connect_ends() {
     let closed = format!("redis://127.0.0.1:{}", free_port());
-    let host = probe(&[("SPIN_VARIABLE_REDIS_URL", &closed)]);
+    let mut host = start(PROBE_REDIS, &[("SPIN_VARIABLE_REDIS_URL", &closed)]);
+    let log = wait_for_exit(&mut host);
+    assert!(
+        log.contains("A trigger exited unexpectedly. Terminating."),
+        "{log}"
+    );
+    assert!(log.contains("Redis trigger on"), "{log}");
+}
+
+#[test]
+fn an_app_whose_redis_goes_away_ends() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let mut host = start(PROBE_REDIS, &[("SPIN_VARIABLE_REDIS_URL", &url)]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while redis
+        .command(&["PUBSUB", "NUMSUB", "probe-channel"])
+        .trim_end()
+        .ends_with(":0")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never subscribed:\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(host.is_running());
+    redis.stop();
+    let log = wait_for_exit(&mut host);
+    assert!(
+        log.contains("A trigger exited unexpectedly. Terminating."),
+        "{log}"
+    );
+}
+
+/// An app without a Redis trigger does not care whether Redis is up.
+#[test]
+fn an_app_without_a_redis_trigger_serves_with_redis_down() {
+    let mut host = probe(&[]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(host.is_running());
     assert_eq!(host.get("/probe/var/greeting").text(), "hello");
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(host.get("/probe/kv/default").text(), "ok");
-    assert!(host.log().contains("Redis trigger on"), "{}", host.log());
 }
 
 #[test]

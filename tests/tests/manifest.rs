@@ -1,5 +1,6 @@
-//! `spin.toml` must be a manifest the real `spin up` accepts: checked here
-//! field by field against what Spin's manifest (version 2) requires.
+//! `spin.toml` (the serving app) and `spin-worker.toml` (the sync app) must
+//! be manifests the real `spin up` accepts: checked here field by field
+//! against what Spin's manifest (version 2) requires.
 
 use std::path::{Path, PathBuf};
 
@@ -37,9 +38,46 @@ fn is_variable_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The two apps: serving (HTTP only) and the sync worker (Redis only).
+const MANIFESTS: [&str; 2] = ["spin.toml", "spin-worker.toml"];
+
 #[test]
-fn spin_manifest_has_what_spin_requires() {
-    let manifest = load("spin.toml");
+fn spin_manifests_have_what_spin_requires() {
+    for name in MANIFESTS {
+        check_manifest(name);
+    }
+    // Every component crate is in exactly one of the apps.
+    for entry in std::fs::read_dir(root().join("components")).unwrap() {
+        let id = entry.unwrap().file_name().into_string().unwrap();
+        let apps: Vec<_> = MANIFESTS
+            .iter()
+            .filter(|m| load(m)["component"].as_table().unwrap().contains_key(&id))
+            .collect();
+        assert_eq!(apps.len(), 1, "components/{id} is in {apps:?}");
+    }
+}
+
+/// Serving never depends on Redis: under `spin up`, a Redis trigger that
+/// cannot connect or loses its connection ends its whole app, so the serving
+/// app has no Redis trigger and the worker app has nothing but one.
+#[test]
+fn only_the_worker_app_has_a_redis_trigger() {
+    let serving = load("spin.toml");
+    assert!(serving["trigger"].get("redis").is_none());
+    assert!(!serving["trigger"]["http"].as_array().unwrap().is_empty());
+    let worker = load("spin-worker.toml");
+    assert!(worker["trigger"].get("http").is_none());
+    let redis = worker["trigger"]["redis"].as_array().unwrap();
+    assert_eq!(redis.len(), 1);
+    assert_eq!(redis[0]["component"].as_str(), Some("sync-worker"));
+    // Both apps take secret_key, so a worker can decrypt upstream passwords.
+    assert!(worker["variables"]["secret_key"]["required"]
+        .as_bool()
+        .unwrap());
+}
+
+fn check_manifest(name: &str) {
+    let manifest = load(name);
     assert_eq!(manifest["spin_manifest_version"].as_integer(), Some(2));
     let application = manifest["application"].as_table().expect("[application]");
     assert!(is_kebab_id(application["name"].as_str().unwrap()));
@@ -63,21 +101,26 @@ fn spin_manifest_has_what_spin_requires() {
             );
         }
     }
-    assert_eq!(variables["admin_token"]["secret"].as_bool(), Some(true));
-    assert!(variables.contains_key("secret_key"));
+    assert_eq!(variables["secret_key"]["secret"].as_bool(), Some(true));
+    if let Some(admin) = variables.get("admin_token") {
+        assert_eq!(admin["secret"].as_bool(), Some(true));
+    }
 
     let components = manifest["component"].as_table().expect("[component]");
-    let triggers = manifest["trigger"]["http"]
-        .as_array()
-        .expect("[[trigger.http]]");
-    for trigger in triggers {
+    let http = manifest["trigger"].get("http").and_then(Value::as_array);
+    for trigger in http.into_iter().flatten() {
         let route = trigger["route"].as_str().unwrap();
         assert!(route.starts_with('/'), "{route}");
         let component = trigger["component"].as_str().unwrap();
         assert!(
             components.contains_key(component),
-            "route {route} names unknown component {component}"
+            "{name}: route {route} names unknown component {component}"
         );
+    }
+    let redis = manifest["trigger"].get("redis").and_then(Value::as_array);
+    for trigger in redis.into_iter().flatten() {
+        let component = trigger["component"].as_str().unwrap();
+        assert!(components.contains_key(component), "{name}: {component}");
     }
 
     let known_component_keys = [
@@ -160,15 +203,6 @@ fn spin_manifest_has_what_spin_requires() {
             .unwrap()
             .contains(&format!("-p {id}")));
     }
-
-    // Every component crate is in the manifest.
-    for entry in std::fs::read_dir(root().join("components")).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(
-            components.contains_key(&name),
-            "components/{name} is not in spin.toml"
-        );
-    }
 }
 
 #[test]
@@ -186,9 +220,12 @@ fn runtime_config_uses_spin_store_types() {
 /// component (not a core module). `scripts/test` sets VREG_REQUIRE_WASM=1.
 #[test]
 fn built_components_are_wasm_components() {
-    let manifest = load("spin.toml");
     let required = std::env::var("VREG_REQUIRE_WASM").is_ok_and(|v| v == "1");
-    for (id, component) in manifest["component"].as_table().unwrap() {
+    let manifests: Vec<_> = MANIFESTS.iter().map(|m| load(m)).collect();
+    let components = manifests
+        .iter()
+        .flat_map(|m| m["component"].as_table().unwrap());
+    for (id, component) in components {
         let path = root().join(component["source"].as_str().unwrap());
         let Ok(bytes) = std::fs::read(&path) else {
             assert!(!required, "{id}: {} was not built", path.display());

@@ -89,24 +89,38 @@ async fn run() -> Result<()> {
     let args = parse_args()?;
     let app = Arc::new(app::App::load(&args.options)?);
     let subscriptions = redis::trigger::subscriptions(&app)?;
-    let http = Arc::new(http::HttpTrigger::new(app.clone())?);
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!(
-        "Serving {} on http://{}",
-        app.manifest.application.name,
-        listener.local_addr()?
-    );
-    println!("Available Routes:");
-    for route in http.routes() {
-        println!("{route}");
-    }
     let redis = tokio::spawn(redis::trigger::run(app.clone(), subscriptions));
-    let server = tokio::spawn(http.serve(listener));
+    // Like `spin up`, an app without HTTP triggers listens on no port.
+    let server = if app.manifest.trigger.http.is_empty() {
+        println!(
+            "devhost: {} has no HTTP triggers",
+            app.manifest.application.name
+        );
+        tokio::spawn(std::future::pending::<Result<()>>())
+    } else {
+        let http = Arc::new(http::HttpTrigger::new(app.clone())?);
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        println!(
+            "Serving {} on http://{}",
+            app.manifest.application.name,
+            listener.local_addr()?
+        );
+        println!("Available Routes:");
+        for route in http.routes() {
+            println!("{route}");
+        }
+        tokio::spawn(http.serve(listener))
+    };
     tokio::select! {
         result = server => result??,
-        _ = redis => {}
+        // As `spin up` does: a trigger that ends takes the app with it.
+        error = redis => {
+            let error = error.unwrap_or_else(|e| anyhow::anyhow!("{e}"));
+            eprintln!("devhost: {error:#}");
+            bail!("A trigger exited unexpectedly. Terminating.");
+        }
         _ = shutdown_signal() => println!("devhost: shutting down"),
     }
     Ok(())

@@ -110,7 +110,9 @@ pub trait Kv {
 
 /// Publishes sync triggers (Redis pub/sub in Spin).
 pub trait Publisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError>;
+    /// Returns how many subscribers received the message: 0 means no worker
+    /// is listening right now, and the message is gone.
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError>;
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.

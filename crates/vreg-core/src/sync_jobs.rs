@@ -3,13 +3,16 @@
 //! (with backoff, up to a cap) instead of leaving a version missing.
 
 use crate::error::Result;
-use crate::store::{query_rows, Sql};
+use crate::store::{query_rows, Publisher, Sql};
 
 /// First retry after this long; doubled per attempt, capped at an hour.
 const BASE_BACKOFF_MILLIS: i64 = 30 * 1000;
 const MAX_BACKOFF_MILLIS: i64 = 3600 * 1000;
 /// A job claimed as running but not finished within this time is due again.
 const RUNNING_TIMEOUT_MILLIS: i64 = 15 * 60 * 1000;
+/// A trigger no worker received (Redis down, or the worker app away) is due
+/// again this soon, so the first request after the worker is back resends it.
+pub const UNDELIVERED_RETRY_MILLIS: i64 = 5 * 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -115,4 +118,40 @@ pub fn postpone(sql: &dyn Sql, now: i64, id: i64) -> Result<()> {
         &[(now + BASE_BACKOFF_MILLIS).into(), id.into()],
     )?;
     Ok(())
+}
+
+/// Publishes a job's trigger. When Redis is unreachable or no worker is
+/// subscribed, the message is lost: the job is then due again shortly
+/// instead of after the full backoff. Never fails: the job stays recorded.
+pub fn send_trigger(
+    sql: &dyn Sql,
+    publisher: &dyn Publisher,
+    channel: &str,
+    now: i64,
+    job: &Job,
+) -> bool {
+    let delivered = match publisher.publish(channel, job.payload.as_bytes()) {
+        Ok(0) => {
+            eprintln!(
+                "vreg: no sync worker is listening; {} will be resent",
+                job.key
+            );
+            false
+        }
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!(
+                "vreg: sync trigger for {} not published ({e}); it will be resent",
+                job.key
+            );
+            false
+        }
+    };
+    if !delivered {
+        let _ = sql.execute(
+            "UPDATE sync_jobs SET next_attempt_at = ? WHERE id = ? AND state IN ('pending', 'failed')",
+            &[(now + UNDELIVERED_RETRY_MILLIS).into(), job.id.into()],
+        );
+    }
+    delivered
 }

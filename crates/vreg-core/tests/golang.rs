@@ -261,6 +261,37 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
 }
 
+/// A trigger nobody heard (Redis down, or no worker subscribed) is resent
+/// by the first request after a few seconds, not after the full backoff.
+#[test]
+fn an_undelivered_trigger_is_resent_soon() {
+    let p = proxy();
+    publish_origin(
+        p.dir.path(),
+        "example.com/m",
+        "v1.0.0",
+        "module example.com/m\n",
+    );
+    let failing = |on: bool| {
+        p.publisher
+            .fail
+            .store(on, std::sync::atomic::Ordering::SeqCst)
+    };
+    failing(true);
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.mod").status, 200);
+    failing(false);
+    p.app.clock.advance(4_000);
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert!(p.publisher.messages.lock().unwrap().is_empty(), "not yet");
+    p.app.clock.advance(2_000);
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
+    // Delivered now: the next resend waits for the full retry interval.
+    p.app.clock.advance(6_000);
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
+}
+
 #[test]
 fn a_zip_whose_go_mod_differs_fails_the_job_and_frees_the_lease() {
     let p = proxy();

@@ -140,7 +140,7 @@ pub struct RedisPublisher {
 }
 
 impl vreg_core::store::Publisher for RedisPublisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
         use std::io::{Read, Write};
         let failed = |e: std::io::Error| StoreError::Other(format!("redis: {e}"));
         let mut stream = std::net::TcpStream::connect(&self.address).map_err(failed)?;
@@ -158,13 +158,13 @@ impl vreg_core::store::Publisher for RedisPublisher {
         stream.write_all(&command).map_err(failed)?;
         let mut reply = [0u8; 64];
         let n = stream.read(&mut reply).map_err(failed)?;
-        if reply[..n].starts_with(b":") {
-            Ok(())
-        } else {
-            Err(StoreError::Other(format!(
-                "redis: {}",
-                String::from_utf8_lossy(&reply[..n])
-            )))
+        let reply = String::from_utf8_lossy(&reply[..n]);
+        match reply
+            .strip_prefix(':')
+            .and_then(|r| r.trim_end().parse().ok())
+        {
+            Some(receivers) => Ok(receivers),
+            None => Err(StoreError::Other(format!("redis: {reply}"))),
         }
     }
 }
@@ -177,7 +177,8 @@ pub struct RecordingPublisher {
 }
 
 impl vreg_core::store::Publisher for RecordingPublisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+    /// One receiver: the test stands in for the worker.
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Other("redis is down".into()));
         }
@@ -185,7 +186,7 @@ impl vreg_core::store::Publisher for RecordingPublisher {
             .lock()
             .unwrap()
             .push((channel.to_owned(), payload.to_vec()));
-        Ok(())
+        Ok(1)
     }
 }
 

@@ -135,12 +135,27 @@ pub struct SpinPublisher {
 }
 
 impl vreg_core::store::Publisher for SpinPublisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
-        let connection = spin_sdk::redis::Connection::open(&self.address)
-            .map_err(|e| StoreError::Other(format!("redis: {e:?}")))?;
-        connection
-            .publish(channel, payload)
-            .map_err(|e| StoreError::Other(format!("redis: {e:?}")))
+    /// PUBLISH through `execute`, which (unlike `publish`) returns how many
+    /// subscribers got the message, so a trigger no worker heard is resent.
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
+        use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+        let failed = |e| StoreError::Other(format!("redis: {e:?}"));
+        let connection = Connection::open(&self.address).map_err(failed)?;
+        let reply = connection
+            .execute(
+                "PUBLISH",
+                &[
+                    RedisParameter::Binary(channel.as_bytes().to_vec()),
+                    RedisParameter::Binary(payload.to_vec()),
+                ],
+            )
+            .map_err(failed)?;
+        match reply.first() {
+            Some(RedisResult::Int64(n)) => Ok((*n).max(0) as u64),
+            other => Err(StoreError::Other(format!(
+                "redis: PUBLISH answered {other:?}"
+            ))),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The Redis trigger: subscribes to each `[[trigger.redis]]` channel and
 //! calls the component's `handle-message` with a fresh instance per
-//! message. A lost connection is retried with backoff; the rest of the app
-//! keeps serving meanwhile.
+//! message. As under `spin up`, a trigger that cannot connect, or loses its
+//! connection, ends: the caller then ends the whole app, so an app that
+//! must keep serving while Redis is away has no Redis trigger (vreg runs its
+//! worker as an app of its own, restarted from outside).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,34 +60,31 @@ pub fn subscriptions(app: &App) -> Result<Vec<Subscription>> {
         .collect()
 }
 
-/// Runs every subscription until the process ends.
-pub async fn run(app: Arc<App>, subscriptions: Vec<Subscription>) {
+/// Runs every subscription; returns the first one's failure, the moment a
+/// connection fails or is lost. With no subscriptions it never returns.
+pub async fn run(app: Arc<App>, subscriptions: Vec<Subscription>) -> anyhow::Error {
     let mut by_address: BTreeMap<String, Vec<Subscription>> = BTreeMap::new();
     for s in subscriptions {
         by_address.entry(s.address.clone()).or_default().push(s);
     }
-    let tasks: Vec<_> = by_address
-        .into_iter()
-        .map(|(address, subs)| tokio::spawn(listen(app.clone(), address, Arc::new(subs))))
-        .collect();
-    for task in tasks {
-        let _ = task.await;
+    if by_address.is_empty() {
+        return std::future::pending().await;
     }
-    // Listeners never finish; with none, there is nothing to do but wait.
-    std::future::pending::<()>().await;
-}
-
-async fn listen(app: Arc<App>, address: String, subs: Arc<Vec<Subscription>>) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match subscribe_and_dispatch(&app, &address, &subs).await {
-            Ok(()) => eprintln!("devhost: Redis {address} closed the subscription; reconnecting"),
-            Err(e) => {
-                eprintln!("devhost: Redis trigger on {address}: {e:#}; retrying in {backoff:?}")
+    let mut listeners = tokio::task::JoinSet::new();
+    for (address, subs) in by_address {
+        let app = app.clone();
+        listeners.spawn(async move {
+            let outcome = subscribe_and_dispatch(&app, &address, &Arc::new(subs)).await;
+            match outcome {
+                Ok(()) => anyhow::anyhow!("Redis {address} closed the subscription"),
+                Err(e) => e.context(format!("Redis trigger on {address}")),
             }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        });
+    }
+    match listeners.join_next().await {
+        Some(Ok(error)) => error,
+        Some(Err(panic)) => anyhow::anyhow!("Redis trigger task failed: {panic}"),
+        None => anyhow::anyhow!("no Redis trigger"),
     }
 }
 

@@ -532,9 +532,13 @@ fn request_sync(
         })
         .to_string();
         sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
-        if let Err(e) = publisher.publish(&ctx.config.sync_channel, payload.as_bytes()) {
-            eprintln!(
-                "vreg: sync trigger for {module}@{version} not published ({e}); it will be retried"
+        if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &name)? {
+            sync_jobs::send_trigger(
+                ctx.sql,
+                publisher,
+                &ctx.config.sync_channel,
+                ctx.now(),
+                &job,
             );
         }
         Ok(())
@@ -551,13 +555,20 @@ pub fn retry_due(ctx: &Context, publisher: &dyn Publisher) {
         return;
     };
     for job in jobs {
-        if !take_lease(ctx.kv, &format!("retry:{}", job.id), ctx.now(), 30_000).unwrap_or(false) {
+        // One resend per job however many requests see it due at once.
+        let lease = format!("retry:{}", job.id);
+        let ttl = sync_jobs::UNDELIVERED_RETRY_MILLIS;
+        if !take_lease(ctx.kv, &lease, ctx.now(), ttl).unwrap_or(false) {
             continue;
         }
         let _ = sync_jobs::postpone(ctx.sql, ctx.now(), job.id);
-        if let Err(e) = publisher.publish(&ctx.config.sync_channel, job.payload.as_bytes()) {
-            eprintln!("vreg: retry of {} not published ({e})", job.key);
-        }
+        sync_jobs::send_trigger(
+            ctx.sql,
+            publisher,
+            &ctx.config.sync_channel,
+            ctx.now(),
+            &job,
+        );
     }
 }
 
