@@ -5,8 +5,8 @@
 //! 127.0.0.1 with the freshly built `.wasm` components. Everything is stopped
 //! when dropped, so a test leaves no process behind.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -162,16 +162,9 @@ impl RedisServer {
 }
 
 fn redis_command(port: u16, args: &[&str]) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut request = format!("*{}\r\n", args.len());
-    for arg in args {
-        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(request.as_bytes())?;
-    let mut reply = [0u8; 512];
-    let n = stream.read(&mut reply)?;
-    Ok(String::from_utf8_lossy(&reply[..n]).into_owned())
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let reply = vreg_testkit::redis::command(&format!("127.0.0.1:{port}"), &args)?;
+    Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
 fn which(name: &str) -> Option<PathBuf> {

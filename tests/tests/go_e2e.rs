@@ -7,8 +7,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vreg_core::store::{Sql, Value};
-use vreg_native::{NativeSql, StaticServer};
+use vreg_core::storage::{Sql, Value};
+use vreg_testkit::{NativeSql, StaticServer};
 use vreg_tests::goproxy::{origin_module, zip};
 use vreg_tests::{json, Json, RedisServer, Vreg};
 

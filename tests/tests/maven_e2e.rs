@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vreg_native::StaticServer;
+use vreg_testkit::StaticServer;
 use vreg_tests::{json, Vreg};
 
 const ADMIN: &str = "maven-e2e-admin";

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vreg_core::store::{Sql, Value};
-use vreg_native::{NativeSql, StaticServer};
+use vreg_core::storage::{Sql, Value};
+use vreg_testkit::{NativeSql, StaticServer};
 use vreg_tests::goproxy::origin_module;
 use vreg_tests::{json, RedisServer, Vreg};
 

@@ -6,15 +6,7 @@ use spin_sdk::redis_component;
 #[redis_component]
 fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
     vreg_spin::with_context(|ctx| {
-        let publisher = vreg_spin::SpinPublisher {
-            address: ctx.config.redis_url.clone(),
-        };
-        match vreg_core::golang::sync::handle_message(
-            ctx,
-            &vreg_spin::SpinFetch,
-            &publisher,
-            &message,
-        ) {
+        match vreg_core::golang::sync::handle_message(ctx, &message) {
             Ok(outcome) => println!("sync: {outcome:?}"),
             // Recorded on the job, which will be retried; the message itself is done.
             Err(e) => eprintln!("sync failed: {e}"),

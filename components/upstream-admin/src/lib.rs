@@ -3,9 +3,9 @@
 
 use spin_sdk::http::IncomingRequest;
 use spin_sdk::http_component;
-use vreg_core::api::MAX_API_BODY;
+use vreg_core::http::MAX_API_BODY;
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> http::Response<Vec<u8>> {
-    vreg_spin::serve(request, MAX_API_BODY, vreg_core::admin::handle).await
+    vreg_spin::serve(request, MAX_API_BODY, vreg_core::http::admin::handle).await
 }

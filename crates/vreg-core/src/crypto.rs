@@ -85,7 +85,7 @@ impl PasswordSealer {
     /// Fails when the value was sealed with another key or was tampered with.
     pub fn open(&self, sealed: &[u8]) -> Result<String> {
         let bad = || {
-            CoreError::Store(crate::store::StoreError::Other(
+            CoreError::Store(crate::storage::StoreError::Other(
                 "upstream password cannot be decrypted (was secret_key changed?)".into(),
             ))
         };

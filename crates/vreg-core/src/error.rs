@@ -1,7 +1,7 @@
 //! Typed errors of the core. They become HTTP responses in exactly one place:
-//! [`crate::api::error_response`].
+//! [`crate::http::error_response`].
 
-use crate::store::StoreError;
+use crate::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {

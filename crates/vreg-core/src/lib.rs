@@ -1,29 +1,24 @@
-//! vreg's core: the domain model, validation, storage traits and request
-//! handling, in plain Rust so that everything runs natively in tests.
-//! Components call into it; nothing here knows about spin-sdk.
+//! vreg's core, in plain Rust so that everything runs natively in tests;
+//! components call into it and nothing here knows about spin-sdk.
+//!
+//! - [`http`]: the HTTP surface (routing, parameters, responses, streaming
+//!   bodies, outbound fetches, the admin routes, the one error mapping);
+//! - [`domain`]: the records and their rules (groups, projects, registries,
+//!   upstreams, packages, cache entries, tokens, authorization);
+//! - [`storage`]: the storage traits and what is built on them (SQL helpers,
+//!   schema, blobs, leases, short-lived keys, sync jobs);
+//! - [`maven`] and [`golang`]: the two ecosystems, peers that never import
+//!   each other.
 
-pub mod admin;
-pub mod api;
-pub mod auth;
-pub mod blobs;
-pub mod cache;
+pub mod context;
 pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod golang;
-pub mod groups;
-pub mod io;
-pub mod lease;
+pub mod http;
 pub mod maven;
-pub mod model;
-pub mod params;
-pub mod projects;
-pub mod registries;
-pub mod schema;
-pub mod store;
-pub mod sync_jobs;
+pub mod storage;
 pub mod timefmt;
-pub mod tokens;
-pub mod upstreams;
-pub mod validate;
 
+pub use context::{Config, Context};
 pub use error::{CoreError, Result};

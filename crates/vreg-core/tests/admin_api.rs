@@ -5,7 +5,7 @@ mod common;
 use common::{App, ADMIN};
 use http::{Method, StatusCode};
 use serde_json::{json, Value as Json};
-use vreg_core::store::Sql;
+use vreg_core::storage::Sql;
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -551,7 +551,7 @@ fn upstream_passwords_are_encrypted_and_never_returned() {
             &[id.into()],
         )
         .unwrap();
-    let vreg_core::store::Value::Blob(sealed) = &stored.rows[0][0] else {
+    let vreg_core::storage::Value::Blob(sealed) = &stored.rows[0][0] else {
         panic!("not a blob")
     };
     assert!(!sealed.windows(11).any(|w| w == b"s3cret-pass"));
@@ -1015,7 +1015,7 @@ fn tokens_are_scoped_hashed_and_revocable() {
         .unwrap();
     assert_eq!(
         stored.rows[0][0],
-        vreg_core::store::Value::Blob(vreg_core::crypto::sha256(group_token.as_bytes()).to_vec())
+        vreg_core::storage::Value::Blob(vreg_core::crypto::sha256(group_token.as_bytes()).to_vec())
     );
     let listed = app.admin(GET, "/personal_access_tokens", None);
     assert!(!String::from_utf8_lossy(&listed.raw).contains(&group_token));

@@ -10,8 +10,8 @@ use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
 use vreg_core::golang::sync::Outcome;
-use vreg_core::lease::take_lease;
-use vreg_native::{MemoryKv, RecordingPublisher, StaticServer};
+use vreg_core::storage::lease::take_lease;
+use vreg_testkit::{MemoryKv, RecordingPublisher, StaticServer};
 
 fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
@@ -105,7 +105,7 @@ fn proxy() -> Proxy {
 }
 
 impl Proxy {
-    fn get(&self, path: &str) -> vreg_core::io::CollectedResponse {
+    fn get(&self, path: &str) -> vreg_core::http::body::CollectedResponse {
         self.app.go(
             Method::GET,
             &format!("/virtual_registries/packages/go/{}/{path}", self.registry),

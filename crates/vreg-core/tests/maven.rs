@@ -6,8 +6,8 @@ mod common;
 use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
-use vreg_core::blobs::digests_of;
-use vreg_native::StaticServer;
+use vreg_core::storage::blobs::digests_of;
+use vreg_testkit::StaticServer;
 
 const JAR: &str = "org/example/demo/1.0/demo-1.0.jar";
 
@@ -26,11 +26,11 @@ fn get(
     prefix: &str,
     path: &str,
     token: Option<&str>,
-) -> vreg_core::io::CollectedResponse {
+) -> vreg_core::http::body::CollectedResponse {
     app.maven(Method::GET, &format!("{prefix}/{path}"), token, &[])
 }
 
-fn header(r: &vreg_core::io::CollectedResponse, name: &str) -> String {
+fn header(r: &vreg_core::http::body::CollectedResponse, name: &str) -> String {
     r.headers
         .get(name)
         .and_then(|v| v.to_str().ok())

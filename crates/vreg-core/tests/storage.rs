@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 
-use vreg_core::schema::{current_version, ensure_schema, latest_version};
-use vreg_core::store::{transaction, Kv, Sql, StoreError, Value};
+use vreg_core::storage::schema::{current_version, ensure_schema, latest_version};
+use vreg_core::storage::{transaction, Kv, Sql, StoreError, Value};
 use vreg_core::CoreError;
-use vreg_native::{MemoryKv, NativeSql};
+use vreg_testkit::{MemoryKv, NativeSql};
 
 struct TempDb(PathBuf);
 

@@ -6,9 +6,10 @@ use std::cell::OnceCell;
 
 use spin_sdk::http::{IncomingRequest, Method};
 use spin_sdk::{key_value, sqlite, variables};
-use vreg_core::api::{error_response, Config, Context, Request, Response};
-use vreg_core::store::{Kv, Rows, Sql, StoreError, SystemClock, Value};
+use vreg_core::http::{error_response, Request, Response};
+use vreg_core::storage::{Kv, Rows, Sql, StoreError, SystemClock, Value};
 use vreg_core::CoreError;
+use vreg_core::{Config, Context};
 
 /// Spin's SQLite database `default`, one connection per request, opened on
 /// first use so requests that never touch the database do not pay for it.
@@ -134,7 +135,7 @@ pub struct SpinPublisher {
     pub address: String,
 }
 
-impl vreg_core::store::Publisher for SpinPublisher {
+impl vreg_core::storage::Publisher for SpinPublisher {
     /// PUBLISH through `execute`, which (unlike `publish`) returns how many
     /// subscribers got the message, so a trigger no worker heard is resent.
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
@@ -168,7 +169,7 @@ pub fn config() -> Config {
 /// bytes without buffering them.
 pub fn read_request(incoming: IncomingRequest, limit: usize) -> Result<Request, CoreError> {
     let (parts, mut body) = split_request(incoming)?;
-    let bytes = vreg_core::io::read_to_end(&mut body, limit)?;
+    let bytes = vreg_core::http::body::read_to_end(&mut body, limit)?;
     Ok(http::Request::from_parts(parts, bytes))
 }
 
@@ -176,25 +177,31 @@ pub fn read_request(incoming: IncomingRequest, limit: usize) -> Result<Request, 
 pub async fn serve(
     incoming: IncomingRequest,
     body_limit: usize,
-    handler: impl FnOnce(&Context, &dyn Fetch, &Request) -> Response,
+    handler: impl FnOnce(&Context, &Request) -> Response,
 ) -> Response {
     let request = match read_request(incoming, body_limit) {
         Ok(request) => request,
         Err(e) => return error_response(&e),
     };
-    with_context(|ctx| handler(ctx, &SpinFetch, &request))
+    with_context(|ctx| handler(ctx, &request))
 }
 
 /// Runs `f` with the default stores (opened on first use), the system
-/// clock and the component's configuration.
+/// clock, outbound HTTP, Redis for sync triggers and the component's
+/// configuration: the one place a component's context is built.
 pub fn with_context<T>(f: impl FnOnce(&Context) -> T) -> T {
     let (sql, kv) = (SpinSql::default(), SpinKv::default());
     let config = config();
+    let publisher = SpinPublisher {
+        address: config.redis_url.clone(),
+    };
     f(&Context {
         sql: &sql,
         kv: &kv,
         clock: &SystemClock,
         config: &config,
+        fetch: &SpinFetch,
+        publisher: &publisher,
     })
 }
 
@@ -203,9 +210,8 @@ pub fn with_context<T>(f: impl FnOnce(&Context) -> T) -> T {
 use spin_sdk::http::ResponseOutparam;
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types as wasi_http;
-use vreg_core::io::{
-    BodyReader, BodyWriter, Fetch, FetchError, FetchRequest, FetchResponse, ResponseSink,
-};
+use vreg_core::http::body::{BodyReader, BodyWriter, ResponseSink};
+use vreg_core::http::fetch::{Fetch, FetchError, FetchRequest, FetchResponse};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// Bytes per read from a WASI input stream.
@@ -503,13 +509,7 @@ fn error_code(code: wasi_http::ErrorCode) -> FetchError {
 pub fn serve_streaming(
     incoming: IncomingRequest,
     outparam: ResponseOutparam,
-    handler: impl FnOnce(
-        &Context,
-        &dyn Fetch,
-        &http::request::Parts,
-        &mut dyn BodyReader,
-        &mut dyn ResponseSink,
-    ),
+    handler: impl FnOnce(&Context, &http::request::Parts, &mut dyn BodyReader, &mut dyn ResponseSink),
 ) {
     let mut sink = SpinResponseSink::new(outparam);
     let (parts, mut body) = match split_request(incoming) {
@@ -519,5 +519,5 @@ pub fn serve_streaming(
             return;
         }
     };
-    with_context(|ctx| handler(ctx, &SpinFetch, &parts, &mut body, &mut sink));
+    with_context(|ctx| handler(ctx, &parts, &mut body, &mut sink));
 }

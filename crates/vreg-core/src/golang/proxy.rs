@@ -13,20 +13,23 @@ use serde_json::json;
 use super::module::{check_module_path, escape, latest, unescape, Version};
 use super::store::{self, Owner, Scope};
 use super::zipcheck;
-use crate::api::Context;
-use crate::auth::{authenticate, Principal};
-use crate::blobs::BlobStore;
+use crate::context::Context;
+use crate::domain::auth::{authenticate, Principal};
+use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::projects::{self, Project};
+use crate::domain::registries;
+use crate::domain::tokens::Scope as TokenScope;
+use crate::domain::upstreams::{self, Upstream};
 use crate::error::{CoreError, Result};
-use crate::io::{read_to_end, BodyReader, Fetch, ResponseSink};
-use crate::lease::take_lease;
+use crate::http::body::{read_to_end, BodyReader, ResponseSink};
+use crate::http::fetch::FetchResponse;
 use crate::maven::{authorize_read, projects_in_group};
-use crate::model::{PackageType, UpstreamMode};
-use crate::projects::{self, Project};
-use crate::schema::ensure_schema;
-use crate::store::{Publisher, Sql};
-use crate::tokens::Scope as TokenScope;
-use crate::upstreams::{self, Upstream};
-use crate::{registries, sync_jobs, timefmt};
+use crate::storage::blobs::BlobStore;
+use crate::storage::lease::take_lease;
+use crate::storage::schema::ensure_schema;
+use crate::storage::sync_jobs;
+use crate::storage::Sql;
+use crate::timefmt;
 
 pub const SYNC_KIND: &str = "go_sync";
 
@@ -110,14 +113,12 @@ fn send_bytes(sink: &mut dyn ResponseSink, kind: &str, body: &[u8], head: bool) 
 
 pub fn handle(
     ctx: &Context,
-    fetch: &dyn Fetch,
-    publisher: &dyn Publisher,
     request: &http::request::Parts,
     body: &mut dyn BodyReader,
     sink: &mut dyn ResponseSink,
 ) {
-    if let Err(e) = route(ctx, fetch, publisher, request, body, sink) {
-        let status = crate::api::status_of(&e);
+    if let Err(e) = route(ctx, request, body, sink) {
+        let status = crate::http::status_of(&e);
         let message = match &e {
             CoreError::Store(_) => "internal error".to_owned(),
             other => other.to_string(),
@@ -128,8 +129,6 @@ pub fn handle(
 
 fn route(
     ctx: &Context,
-    fetch: &dyn Fetch,
-    publisher: &dyn Publisher,
     request: &http::request::Parts,
     body: &mut dyn BodyReader,
     sink: &mut dyn ResponseSink,
@@ -146,17 +145,7 @@ fn route(
             return Err(CoreError::MethodNotAllowed);
         }
         let (module, query) = parse(rest)?;
-        return serve_registry(
-            ctx,
-            fetch,
-            publisher,
-            who.as_ref(),
-            id,
-            &module,
-            query,
-            head,
-            sink,
-        );
+        return serve_registry(ctx, who.as_ref(), id, &module, query, head, sink);
     }
     if let Some(rest) = path.strip_prefix("/api/v4/projects/") {
         let (id, rest) = rest
@@ -237,7 +226,7 @@ fn send_blob(
     blobs: &BlobStore,
     sink: &mut dyn ResponseSink,
     ext: &str,
-    digests: &crate::blobs::Digests,
+    digests: &crate::storage::blobs::Digests,
     head: bool,
 ) -> Result<()> {
     let mut headers = HeaderMap::new();
@@ -296,8 +285,6 @@ fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, i64)> {
 #[allow(clippy::too_many_arguments)]
 fn serve_registry(
     ctx: &Context,
-    fetch: &dyn Fetch,
-    publisher: &dyn Publisher,
     who: Option<&Principal>,
     id: i64,
     module: &str,
@@ -306,10 +293,10 @@ fn serve_registry(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let (view, group_id) = registry_view(ctx.sql, id)?;
-    crate::auth::authorize_registry_read(ctx.sql, who, group_id)?;
+    crate::domain::auth::authorize_registry_read(ctx.sql, who, group_id)?;
     // Every registry request also resends triggers that were lost or failed
     // and are due: the retry loop rides on traffic (Spin has no timers).
-    retry_due(ctx, publisher);
+    retry_due(ctx);
     let scope = Scope {
         registry: Some(view.id),
         projects: &view.local_projects,
@@ -328,13 +315,13 @@ fn serve_registry(
                 return send_blob(&blobs, sink, ext, &file.digests, head);
             }
             let suffix = format!("{}/@v/{}{ext}", escape(module), escape(&version));
-            let (_, response) = first_origin(ctx, fetch, &view.remotes, &suffix)?;
+            let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
             // The origin has this version: schedule the sync (once, through the lease).
-            request_sync(ctx, publisher, view.id, module, &version);
+            request_sync(ctx, view.id, module, &version);
             stream_through(sink, ext, response, head)
         }
         Query::List => {
-            let versions = merged_versions(ctx, fetch, &view, &scope, module)?;
+            let versions = merged_versions(ctx, &view, &scope, module)?;
             send_bytes(
                 sink,
                 "text/plain; charset=utf-8",
@@ -343,10 +330,10 @@ fn serve_registry(
             )
         }
         Query::Latest => {
-            let mut candidates = merged_versions(ctx, fetch, &view, &scope, module)?;
+            let mut candidates = merged_versions(ctx, &view, &scope, module)?;
             for upstream in &view.remotes {
                 if let Ok(Some(body)) =
-                    get_small(ctx, fetch, upstream, &format!("{}/@latest", escape(module)))
+                    get_small(ctx, upstream, &format!("{}/@latest", escape(module)))
                 {
                     if let Some(v) = serde_json::from_slice::<serde_json::Value>(&body)
                         .ok()
@@ -370,7 +357,7 @@ fn serve_registry(
                 return send_blob(&blobs, sink, ".info", &file.digests, head);
             }
             let suffix = format!("{}/@v/{}.info", escape(module), escape(&best));
-            let (_, response) = first_origin(ctx, fetch, &view.remotes, &suffix)?;
+            let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
             stream_through(sink, ".info", response, head)
         }
     }
@@ -379,10 +366,9 @@ fn serve_registry(
 /// The first remote upstream, in position order, that answers 200.
 fn first_origin<'u>(
     ctx: &Context,
-    fetch: &dyn Fetch,
     remotes: &'u [Upstream],
     suffix: &str,
-) -> Result<(&'u Upstream, crate::io::FetchResponse)> {
+) -> Result<(&'u Upstream, FetchResponse)> {
     let mut failures = Vec::new();
     for upstream in remotes {
         let request = match upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET) {
@@ -392,7 +378,7 @@ fn first_origin<'u>(
                 continue;
             }
         };
-        match fetch.fetch(&request) {
+        match ctx.fetch.fetch(&request) {
             Ok(response) if response.status == 200 => return Ok((upstream, response)),
             Ok(response) if matches!(response.status, 404 | 410) => {}
             Ok(response) => failures.push(format!("{} (HTTP {})", upstream.name, response.status)),
@@ -412,12 +398,11 @@ fn first_origin<'u>(
 /// A small upstream document (a list, an @latest answer); `None` on 404.
 fn get_small(
     ctx: &Context,
-    fetch: &dyn Fetch,
     upstream: &Upstream,
     suffix: &str,
 ) -> std::result::Result<Option<Vec<u8>>, String> {
     let request = upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET)?;
-    let mut response = fetch.fetch(&request).map_err(|e| e.to_string())?;
+    let mut response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
         200 => read_to_end(response.body.as_mut(), 4 << 20)
             .map(Some)
@@ -430,7 +415,6 @@ fn get_small(
 /// Versions the store and every remote upstream know, cached briefly.
 fn merged_versions(
     ctx: &Context,
-    fetch: &dyn Fetch,
     view: &RegistryView,
     scope: &Scope,
     module: &str,
@@ -458,7 +442,7 @@ fn merged_versions(
     let mut versions = store::versions(ctx.sql, scope, module)?;
     let mut failures = Vec::new();
     for upstream in &view.remotes {
-        match get_small(ctx, fetch, upstream, &format!("{}/@v/list", escape(module))) {
+        match get_small(ctx, upstream, &format!("{}/@v/list", escape(module))) {
             Ok(Some(body)) => versions.extend(
                 String::from_utf8_lossy(&body)
                     .lines()
@@ -486,7 +470,7 @@ fn merged_versions(
 fn stream_through(
     sink: &mut dyn ResponseSink,
     ext: &str,
-    mut response: crate::io::FetchResponse,
+    mut response: FetchResponse,
     head: bool,
 ) -> Result<()> {
     let mut headers = HeaderMap::new();
@@ -511,13 +495,7 @@ pub fn lease_name(registry: i64, module: &str, version: &str) -> String {
 /// Takes the lease and, if this request got it, records the job and
 /// publishes the trigger. Never fails the request: with Redis down the job
 /// waits in `sync_jobs` for its retry.
-fn request_sync(
-    ctx: &Context,
-    publisher: &dyn Publisher,
-    registry: i64,
-    module: &str,
-    version: &str,
-) {
+fn request_sync(ctx: &Context, registry: i64, module: &str, version: &str) {
     let name = lease_name(registry, module, version);
     let outcome = (|| -> Result<()> {
         if !take_lease(ctx.kv, &name, ctx.now(), ctx.config.lease_seconds * 1000)? {
@@ -535,7 +513,7 @@ fn request_sync(
         if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &name)? {
             sync_jobs::send_trigger(
                 ctx.sql,
-                publisher,
+                ctx.publisher,
                 &ctx.config.sync_channel,
                 ctx.now(),
                 &job,
@@ -546,11 +524,11 @@ fn request_sync(
     if let Err(e) = outcome {
         eprintln!("vreg: could not schedule the sync of {module}@{version}: {e}");
     }
-    retry_due(ctx, publisher);
+    retry_due(ctx);
 }
 
 /// Republishes jobs whose trigger was lost or that failed, once per retry interval.
-pub fn retry_due(ctx: &Context, publisher: &dyn Publisher) {
+pub fn retry_due(ctx: &Context) {
     let Ok(jobs) = sync_jobs::due(ctx.sql, ctx.now(), 5) else {
         return;
     };
@@ -564,7 +542,7 @@ pub fn retry_due(ctx: &Context, publisher: &dyn Publisher) {
         let _ = sync_jobs::postpone(ctx.sql, ctx.now(), job.id);
         sync_jobs::send_trigger(
             ctx.sql,
-            publisher,
+            ctx.publisher,
             &ctx.config.sync_channel,
             ctx.now(),
             &job,

@@ -2,9 +2,9 @@
 //! project, or synced from upstreams into a registry. Each has three files,
 //! `<version>.info`, `<version>.mod` and `<version>.zip`.
 
-use crate::blobs::Digests;
 use crate::error::{CoreError, Result};
-use crate::store::{query_one, query_rows, transaction, Sql, StoreError, Value};
+use crate::storage::blobs::Digests;
+use crate::storage::{query_one, query_rows, transaction, Sql, StoreError, Value};
 
 /// Who a version belongs to.
 #[derive(Debug, Clone, Copy, PartialEq)]

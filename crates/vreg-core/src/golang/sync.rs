@@ -10,15 +10,15 @@ use super::module::{check_module_path, escape, Version};
 use super::proxy::{lease_name, retry_due, SYNC_KIND};
 use super::store::{self, NewFile, Owner, Scope};
 use super::zipcheck::{self, check_zip, go_mod_hash};
-use crate::api::Context;
-use crate::blobs::BlobStore;
+use crate::context::Context;
+use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::{registries, upstreams};
 use crate::error::{CoreError, Result};
-use crate::io::{read_to_end, Fetch};
-use crate::lease::release_lease;
-use crate::model::{PackageType, UpstreamMode};
-use crate::schema::ensure_schema;
-use crate::store::Publisher;
-use crate::{registries, sync_jobs, upstreams};
+use crate::http::body::read_to_end;
+use crate::storage::blobs::BlobStore;
+use crate::storage::lease::release_lease;
+use crate::storage::schema::ensure_schema;
+use crate::storage::sync_jobs;
 
 #[derive(Debug, Deserialize)]
 pub struct SyncTrigger {
@@ -38,12 +38,7 @@ pub enum Outcome {
 
 /// Handles one trigger message. Errors are recorded on the job (and
 /// returned); malformed messages are ignored.
-pub fn handle_message(
-    ctx: &Context,
-    fetch: &dyn Fetch,
-    publisher: &dyn Publisher,
-    payload: &[u8],
-) -> Result<Outcome> {
+pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
     ensure_schema(ctx.sql, ctx.now())?;
     let trigger: SyncTrigger = match serde_json::from_slice(payload) {
         Ok(t) => t,
@@ -58,7 +53,7 @@ pub fn handle_message(
     let key = lease_name(trigger.registry_id, &trigger.module, &trigger.version);
     let text = String::from_utf8_lossy(payload).into_owned();
     sync_jobs::start(ctx.sql, ctx.now(), SYNC_KIND, &key, &text)?;
-    let outcome = sync(ctx, fetch, &trigger);
+    let outcome = sync(ctx, &trigger);
     match &outcome {
         Ok(_) => sync_jobs::finish(ctx.sql, ctx.now(), SYNC_KIND, &key)?,
         Err(e) => {
@@ -67,11 +62,11 @@ pub fn handle_message(
             release_lease(ctx.kv, &key)?;
         }
     }
-    retry_due(ctx, publisher);
+    retry_due(ctx);
     outcome
 }
 
-fn sync(ctx: &Context, fetch: &dyn Fetch, t: &SyncTrigger) -> Result<Outcome> {
+fn sync(ctx: &Context, t: &SyncTrigger) -> Result<Outcome> {
     let registry = registries::get(ctx.sql, PackageType::Golang, t.registry_id)?;
     let scope = Scope {
         registry: Some(registry.id),
@@ -100,7 +95,7 @@ fn sync(ctx: &Context, fetch: &dyn Fetch, t: &SyncTrigger) -> Result<Outcome> {
                 &format!("{base}{ext}"),
                 http::Method::GET,
             )?;
-            let mut response = fetch.fetch(&request).map_err(|e| e.to_string())?;
+            let mut response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
             match response.status {
                 200 => read_to_end(response.body.as_mut(), limit as usize)
                     .map(Some)

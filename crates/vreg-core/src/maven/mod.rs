@@ -10,17 +10,18 @@ mod virtual_registry;
 
 use http::{Method, StatusCode};
 
-use crate::api::{error_response, Context};
-use crate::auth::{authenticate, Principal};
-use crate::blobs::BlobStore;
+use crate::context::Context;
+use crate::domain::auth::{authenticate, Principal};
+use crate::domain::groups::{self, SUBTREE_IDS};
+use crate::domain::model::Visibility;
+use crate::domain::projects::{self, Project};
+use crate::domain::tokens::Scope;
 use crate::error::{CoreError, Result};
-use crate::groups::{self, SUBTREE_IDS};
-use crate::io::{read_to_end, BodyReader, Fetch, ResponseSink};
-use crate::model::Visibility;
-use crate::projects::{self, Project};
-use crate::schema::ensure_schema;
-use crate::store::{query_rows, Sql};
-use crate::tokens::Scope;
+use crate::http::body::{read_to_end, BodyReader, ResponseSink};
+use crate::http::error_response;
+use crate::storage::blobs::BlobStore;
+use crate::storage::schema::ensure_schema;
+use crate::storage::{query_rows, Sql};
 use path::{Checksum, Coordinates, MavenPath};
 use respond::{send_digest, send_file, send_text};
 
@@ -30,19 +31,17 @@ const MAX_CHECKSUM_BYTES: usize = 1024;
 /// Handles one Maven request. Errors become JSON responses; nothing panics.
 pub fn handle(
     ctx: &Context,
-    fetch: &dyn Fetch,
     request: &http::request::Parts,
     body: &mut dyn BodyReader,
     sink: &mut dyn ResponseSink,
 ) {
-    if let Err(e) = route(ctx, fetch, request, body, sink) {
+    if let Err(e) = route(ctx, request, body, sink) {
         let _ = sink.send(error_response(&e));
     }
 }
 
 fn route(
     ctx: &Context,
-    fetch: &dyn Fetch,
     request: &http::request::Parts,
     body: &mut dyn BodyReader,
     sink: &mut dyn ResponseSink,
@@ -91,7 +90,7 @@ fn route(
             }
             let path = MavenPath::parse(&path.join("/"))?;
             let id = numeric(id).ok_or(CoreError::NotFound("Registry"))?;
-            virtual_registry::serve(ctx, fetch, who.as_ref(), id, &path, head, sink)
+            virtual_registry::serve(ctx, who.as_ref(), id, &path, head, sink)
         }
         _ => Err(CoreError::NotFound("")),
     }
@@ -181,10 +180,10 @@ pub(crate) enum LocalHit {
 }
 
 impl LocalHit {
-    pub(crate) fn digests(&self) -> crate::blobs::Digests {
+    pub(crate) fn digests(&self) -> crate::storage::blobs::Digests {
         match self {
             LocalHit::File(file) => file.digests.clone(),
-            LocalHit::Generated(bytes) => crate::blobs::digests_of(bytes),
+            LocalHit::Generated(bytes) => crate::storage::blobs::digests_of(bytes),
         }
     }
 

@@ -2,10 +2,10 @@
 //! version, with its files. Files are recorded only after their blob is
 //! stored, in one transaction with the package.
 
-use crate::blobs::Digests;
 use crate::error::{CoreError, Result};
 use crate::maven::path::FileCoordinates;
-use crate::store::{query_one, query_rows, transaction, RowReader, Sql, StoreError, Value};
+use crate::storage::blobs::Digests;
+use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFile {

@@ -34,7 +34,7 @@ impl Checksum {
         }
     }
 
-    pub fn of(self, digests: &crate::blobs::Digests) -> &str {
+    pub fn of(self, digests: &crate::storage::blobs::Digests) -> &str {
         match self {
             Checksum::Sha1 => &digests.sha1,
             Checksum::Md5 => &digests.md5,

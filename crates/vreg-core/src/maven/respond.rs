@@ -7,9 +7,9 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::path::{content_type, Checksum};
-use crate::blobs::{BlobStore, Digests};
 use crate::error::Result;
-use crate::io::ResponseSink;
+use crate::http::body::ResponseSink;
+use crate::storage::blobs::{BlobStore, Digests};
 
 fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {

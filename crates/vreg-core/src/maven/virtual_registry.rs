@@ -17,17 +17,18 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use super::path::{content_type, MavenPath};
 use super::respond::{send_digest, send_file};
 use super::{find_local, projects_in_group};
-use crate::api::Context;
-use crate::auth::Principal;
-use crate::blobs::{BlobStore, Digests};
-use crate::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
+use crate::context::Context;
 use crate::crypto::sha256_hex;
+use crate::domain::auth::Principal;
+use crate::domain::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
+use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::registries;
+use crate::domain::upstreams::{self, Upstream};
 use crate::error::{CoreError, Result};
-use crate::io::{Fetch, FetchRequest, ResponseSink};
-use crate::model::{PackageType, UpstreamMode};
-use crate::registries;
-use crate::store::Sql;
-use crate::upstreams::{self, Upstream};
+use crate::http::body::ResponseSink;
+use crate::http::fetch::{FetchRequest, FetchResponse};
+use crate::storage::blobs::{BlobStore, Digests};
+use crate::storage::Sql;
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
 /// How many remote upstreams are asked at once.
@@ -98,7 +99,6 @@ fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<()
 
 pub fn serve(
     ctx: &Context,
-    fetch: &dyn Fetch,
     who: Option<&Principal>,
     registry_id: i64,
     path: &MavenPath,
@@ -106,7 +106,7 @@ pub fn serve(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let registry = registries::get(ctx.sql, PackageType::Maven, registry_id)?;
-    crate::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
+    crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
@@ -133,12 +133,12 @@ pub fn serve(
             return serve_entry(&blobs, sink, path, entry, head);
         }
         // Stale: ask the upstream whether it changed.
-        match revalidate(ctx, fetch, upstream, path, entry) {
+        match revalidate(ctx, upstream, path, entry) {
             Ok(true) => {
                 touch_entry(ctx.sql, entry, Some(now))?;
                 return serve_entry(&blobs, sink, path, entry, head);
             }
-            Ok(false) => match fetch_remote(ctx, fetch, &blobs, upstream, path, head, sink) {
+            Ok(false) => match fetch_remote(ctx, &blobs, upstream, path, head, sink) {
                 Ok(Fetched::Served) => return Ok(()),
                 Ok(Fetched::Missing) | Err(_) => {}
             },
@@ -180,7 +180,7 @@ pub fn serve(
         }
         let requests: Vec<FetchRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
         let mut winner = None;
-        for ((candidate, _), outcome) in batch.iter().zip(fetch.fetch_all(&requests)) {
+        for ((candidate, _), outcome) in batch.iter().zip(ctx.fetch.fetch_all(&requests)) {
             match outcome {
                 Ok(response) if response.status == 200 => {
                     if winner.is_none() {
@@ -248,7 +248,6 @@ fn etag_of(headers: &HeaderMap) -> Option<String> {
 /// Whether a stale entry is still what the upstream has (same ETag).
 fn revalidate(
     ctx: &Context,
-    fetch: &dyn Fetch,
     upstream: &Upstream,
     path: &MavenPath,
     entry: &CacheEntry,
@@ -258,7 +257,7 @@ fn revalidate(
     };
     let request =
         upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::HEAD)?;
-    let response = fetch.fetch(&request).map_err(|e| e.to_string())?;
+    let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
         200 => Ok(etag_of(&response.headers).as_deref() == Some(etag.as_str())),
         404 | 410 => Ok(false),
@@ -269,7 +268,6 @@ fn revalidate(
 /// Fetches a file from one remote upstream (refetching a stale entry).
 fn fetch_remote(
     ctx: &Context,
-    fetch: &dyn Fetch,
     blobs: &BlobStore,
     upstream: &Upstream,
     path: &MavenPath,
@@ -277,7 +275,7 @@ fn fetch_remote(
     sink: &mut dyn ResponseSink,
 ) -> std::result::Result<Fetched, String> {
     let request = upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::GET)?;
-    let response = fetch.fetch(&request).map_err(|e| e.to_string())?;
+    let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
     match response.status {
         200 => store_response(ctx, blobs, upstream, path, response, head, sink)
             .map(|()| Fetched::Served),
@@ -293,7 +291,7 @@ fn store_response(
     blobs: &BlobStore,
     upstream: &Upstream,
     path: &MavenPath,
-    mut response: crate::io::FetchResponse,
+    mut response: FetchResponse,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> std::result::Result<(), String> {
@@ -317,7 +315,7 @@ fn store_response(
         let mut writer = sink
             .start(StatusCode::OK, &headers)
             .map_err(|e| e.to_string())?;
-        let tee: Option<&mut dyn crate::io::BodyWriter> =
+        let tee: Option<&mut dyn crate::http::body::BodyWriter> =
             if head { None } else { Some(writer.as_mut()) };
         blobs
             .put_stream(response.body.as_mut(), tee, ctx.config.max_file_bytes)

@@ -5,8 +5,9 @@
 
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value as Json};
-use vreg_core::api::{Config, Context};
-use vreg_native::{ManualClock, MemoryKv, NativeSql};
+use vreg_core::storage::Publisher;
+use vreg_core::{Config, Context};
+use vreg_testkit::{HttpFetch, ManualClock, MemoryKv, NativeSql, RecordingPublisher};
 
 pub const ADMIN: &str = "admin-secret-token";
 /// 2026-01-15T10:00:00Z
@@ -74,13 +75,8 @@ impl App {
             builder = builder.header(*k, *v);
         }
         let request = builder.body(body).unwrap();
-        let ctx = Context {
-            sql: &self.sql,
-            kv: &self.kv,
-            clock: &self.clock,
-            config: &self.config,
-        };
-        let response = vreg_core::admin::handle(&ctx, &vreg_native::HttpFetch, &request);
+        let publisher = RecordingPublisher::default();
+        let response = vreg_core::http::admin::handle(&self.context(&publisher), &request);
         let (parts, raw) = response.into_parts();
         let body = if raw.is_empty() {
             Json::Null
@@ -184,7 +180,7 @@ impl App {
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        use vreg_core::store::Sql;
+        use vreg_core::storage::Sql;
         self.sql
             .execute(&format!("SELECT COUNT(*) FROM {table}"), &[])
             .unwrap()
@@ -201,7 +197,7 @@ impl App {
         path: &str,
         token: Option<&str>,
         body: &[u8],
-    ) -> vreg_core::io::CollectedResponse {
+    ) -> vreg_core::http::body::CollectedResponse {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(format!("/api/v4{path}"));
@@ -211,21 +207,10 @@ impl App {
             builder = builder.header("authorization", format!("Basic {basic}"));
         }
         let (parts, ()) = builder.body(()).unwrap().into_parts();
-        let ctx = Context {
-            sql: &self.sql,
-            kv: &self.kv,
-            clock: &self.clock,
-            config: &self.config,
-        };
-        let mut sink = vreg_core::io::CollectedResponse::default();
-        let mut reader = vreg_core::io::BytesReader::new(body.to_vec());
-        vreg_core::maven::handle(
-            &ctx,
-            &vreg_native::HttpFetch,
-            &parts,
-            &mut reader,
-            &mut sink,
-        );
+        let publisher = RecordingPublisher::default();
+        let mut sink = vreg_core::http::body::CollectedResponse::default();
+        let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
+        vreg_core::maven::handle(&self.context(&publisher), &parts, &mut reader, &mut sink);
         sink
     }
 }
@@ -238,8 +223,8 @@ impl App {
         path: &str,
         token: Option<&str>,
         body: &[u8],
-        publisher: &dyn vreg_core::store::Publisher,
-    ) -> vreg_core::io::CollectedResponse {
+        publisher: &dyn Publisher,
+    ) -> vreg_core::http::body::CollectedResponse {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(format!("/api/v4{path}"));
@@ -247,44 +232,37 @@ impl App {
             builder = builder.header("private-token", t);
         }
         let (parts, ()) = builder.body(()).unwrap().into_parts();
-        let ctx = Context {
-            sql: &self.sql,
-            kv: &self.kv,
-            clock: &self.clock,
-            config: &self.config,
-        };
-        let mut sink = vreg_core::io::CollectedResponse::default();
-        let mut reader = vreg_core::io::BytesReader::new(body.to_vec());
-        vreg_core::golang::proxy::handle(
-            &ctx,
-            &vreg_native::HttpFetch,
-            publisher,
-            &parts,
-            &mut reader,
-            &mut sink,
-        );
+        let mut sink = vreg_core::http::body::CollectedResponse::default();
+        let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
+        vreg_core::golang::proxy::handle(&self.context(publisher), &parts, &mut reader, &mut sink);
         sink
     }
 
     pub fn sync(
         &self,
         payload: &[u8],
-        publisher: &dyn vreg_core::store::Publisher,
+        publisher: &dyn Publisher,
     ) -> vreg_core::Result<vreg_core::golang::sync::Outcome> {
-        let ctx = Context {
-            sql: &self.sql,
-            kv: &self.kv,
-            clock: &self.clock,
-            config: &self.config,
-        };
-        vreg_core::golang::sync::handle_message(&ctx, &vreg_native::HttpFetch, publisher, payload)
+        vreg_core::golang::sync::handle_message(&self.context(publisher), payload)
     }
 }
 
 impl App {
+    /// The request context over this app's stores, with real outbound HTTP.
+    pub fn context<'a>(&'a self, publisher: &'a dyn Publisher) -> Context<'a> {
+        Context {
+            sql: &self.sql,
+            kv: &self.kv,
+            clock: &self.clock,
+            config: &self.config,
+            fetch: &HttpFetch,
+            publisher,
+        }
+    }
+
     /// The first column of the first row, as text.
     pub fn sql_text(&self, statement: &str) -> String {
-        use vreg_core::store::{Sql, Value};
+        use vreg_core::storage::{Sql, Value};
         match self
             .sql
             .execute(statement, &[])

@@ -1,0 +1,176 @@
+//! Who is calling: credentials from `Authorization: Bearer`, `Private-Token`
+//! or Basic (token as password), checked against the bootstrap admin token
+//! and the stored tokens.
+
+use base64::Engine;
+
+use http::HeaderMap;
+
+use crate::context::Context;
+use crate::crypto::{constant_time_eq, sha256};
+use crate::domain::groups;
+use crate::domain::projects::Project;
+use crate::domain::tokens::{self, Reach, Scope};
+use crate::error::{CoreError, Result};
+use crate::storage::Sql;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// `None` for the bootstrap admin token.
+    pub token_id: Option<i64>,
+    pub scopes: Vec<Scope>,
+    pub reach: Reach,
+}
+
+impl Principal {
+    pub fn admin() -> Self {
+        Principal {
+            token_id: None,
+            scopes: Scope::ALL.to_vec(),
+            reach: Reach::All,
+        }
+    }
+
+    /// Whether the principal holds `scope`; `api` holds every other scope, as in GitLab.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Api)
+    }
+
+    pub fn can_read_api(&self) -> bool {
+        self.has(Scope::Api) || self.has(Scope::ReadApi)
+    }
+
+    pub fn can_write_api(&self) -> bool {
+        self.has(Scope::Api)
+    }
+
+    /// Whether the group lies within this principal's reach.
+    pub fn reaches_group(&self, sql: &dyn Sql, group_id: i64) -> Result<bool> {
+        match self.reach {
+            Reach::All => Ok(true),
+            Reach::Group(root) => Ok(groups::lineage_ids(sql, group_id)?.contains(&root)),
+            Reach::Project(_) => Ok(false),
+        }
+    }
+
+    pub fn reaches_project(&self, sql: &dyn Sql, project: &Project) -> Result<bool> {
+        match self.reach {
+            Reach::Project(id) => Ok(id == project.id),
+            _ => self.reaches_group(sql, project.group_id),
+        }
+    }
+
+    /// Whether everything `other` can touch, this principal can too.
+    pub fn covers(&self, sql: &dyn Sql, other: Reach) -> Result<bool> {
+        match other {
+            Reach::All => Ok(self.reach == Reach::All),
+            Reach::Group(g) => self.reaches_group(sql, g),
+            Reach::Project(p) => match crate::domain::projects::find(sql, p)? {
+                Some(project) => self.reaches_project(sql, &project),
+                None => Ok(false),
+            },
+        }
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The secret a request carries, if any.
+pub fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(token) = header(headers, "private-token") {
+        return Some(token.trim().to_owned());
+    }
+    let authorization = header(headers, "authorization")?.trim();
+    let (scheme, rest) = authorization.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (_user, password) = decoded.split_once(':')?;
+        return Some(password.to_owned());
+    }
+    None
+}
+
+fn unauthorized(reason: &str) -> CoreError {
+    CoreError::Unauthorized(format!("401 Unauthorized{reason}"))
+}
+
+/// `Ok(None)` for an anonymous request; an error for bad credentials.
+pub fn authenticate(ctx: &Context, headers: &HeaderMap) -> Result<Option<Principal>> {
+    let Some(secret) = credential(headers) else {
+        if headers.contains_key("authorization") {
+            return Err(unauthorized(": unsupported Authorization header"));
+        }
+        return Ok(None);
+    };
+    if secret.is_empty() {
+        return Err(unauthorized(""));
+    }
+    if let Some(admin) = &ctx.config.admin_token {
+        // Compare digests so the time taken says nothing about the length.
+        if constant_time_eq(&sha256(secret.as_bytes()), &sha256(admin.as_bytes())) {
+            return Ok(Some(Principal::admin()));
+        }
+    }
+    let Some(token) = tokens::find_by_secret(ctx.sql, &secret)? else {
+        return Err(unauthorized(""));
+    };
+    let now = ctx.now();
+    if token.revoked {
+        return Err(unauthorized(": token has been revoked"));
+    }
+    if !token.is_active(now) {
+        return Err(unauthorized(": token has expired"));
+    }
+    tokens::touch(ctx.sql, &token, now)?;
+    Ok(Some(Principal {
+        token_id: Some(token.id),
+        scopes: token.scopes,
+        reach: token.reach,
+    }))
+}
+
+/// The admin API needs credentials, and `api` to write or `read_api`/`api` to read.
+pub fn require_api(principal: Option<&Principal>, write: bool) -> Result<&Principal> {
+    let principal = principal.ok_or_else(|| unauthorized(""))?;
+    let allowed = if write {
+        principal.can_write_api()
+    } else {
+        principal.can_read_api()
+    };
+    if allowed {
+        Ok(principal)
+    } else {
+        Err(CoreError::Forbidden)
+    }
+}
+
+/// Reading through a virtual registry: open when its group is public,
+/// otherwise a token with `read_registry` (or `write_registry`, or `api`)
+/// that reaches the group.
+pub fn authorize_registry_read(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    group_id: i64,
+) -> Result<()> {
+    let group = groups::get(sql, group_id)?;
+    if group.visibility == crate::domain::model::Visibility::Public {
+        return Ok(());
+    }
+    let who = who.ok_or_else(|| unauthorized(""))?;
+    if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
+        return Err(CoreError::Forbidden);
+    }
+    if !who.reaches_group(sql, group_id)? {
+        return Err(CoreError::NotFound("Registry"));
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The records vreg keeps and the rules they follow, independent of HTTP
+//! and of either ecosystem.
+
+pub mod auth;
+pub mod cache;
+pub mod groups;
+pub mod model;
+pub mod packages;
+pub mod projects;
+pub mod registries;
+pub mod tokens;
+pub mod upstreams;
+pub mod validate;

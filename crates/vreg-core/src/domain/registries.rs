@@ -1,0 +1,194 @@
+//! Virtual registries: an ordered list of upstreams, owned by a top-level group.
+
+use crate::domain::groups;
+use crate::domain::model::PackageType;
+use crate::domain::validate::{Errors, DESCRIPTION_MAX, NAME_MAX};
+use crate::error::{CoreError, Result};
+use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
+
+pub const MAX_PER_GROUP: i64 = 20;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    pub id: i64,
+    pub group_id: i64,
+    pub package_type: PackageType,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, group_id, package_type, name, description, created_at, updated_at";
+
+fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
+    Ok(Registry {
+        id: r.i64()?,
+        group_id: r.i64()?,
+        package_type: PackageType::parse_stored(&r.text()?)
+            .map_err(|e| StoreError::Decode(e.to_string()))?,
+        name: r.text()?,
+        description: r.text()?,
+        created_at: r.i64()?,
+        updated_at: r.i64()?,
+    })
+}
+
+/// A registry of the given type; one of another type counts as absent.
+pub fn get(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<Registry> {
+    query_one(
+        sql,
+        &format!("SELECT {COLUMNS} FROM registries WHERE id = ? AND package_type = ?"),
+        &[id.into(), package_type.as_str().into()],
+        decode,
+    )?
+    .ok_or(CoreError::NotFound("Registry"))
+}
+
+pub fn list(
+    sql: &dyn Sql,
+    group_id: i64,
+    package_type: PackageType,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Registry>, i64)> {
+    let params = [group_id.into(), package_type.as_str().into()];
+    let total = sql
+        .execute(
+            "SELECT COUNT(*) FROM registries WHERE group_id = ? AND package_type = ?",
+            &params,
+        )?
+        .scalar_i64()
+        .unwrap_or(0);
+    let registries = query_rows(
+        sql,
+        &format!(
+            "SELECT {COLUMNS} FROM registries WHERE group_id = ? AND package_type = ? ORDER BY id LIMIT ? OFFSET ?"
+        ),
+        &[params[0].clone(), params[1].clone(), limit.into(), offset.into()],
+        decode,
+    )?;
+    Ok((registries, total))
+}
+
+fn validate(sql: &dyn Sql, registry: &Registry) -> Result<()> {
+    let mut errors = Errors::default();
+    if errors.required("Name", Some(&registry.name)) {
+        errors.max_len("Name", Some(&registry.name), NAME_MAX);
+    }
+    errors.max_len("Description", Some(&registry.description), DESCRIPTION_MAX);
+    let taken = sql
+        .execute(
+            "SELECT COUNT(*) FROM registries WHERE group_id = ? AND package_type = ? AND name = ? AND id != ?",
+            &[
+                registry.group_id.into(),
+                registry.package_type.as_str().into(),
+                registry.name.as_str().into(),
+                registry.id.into(),
+            ],
+        )?
+        .scalar_i64()
+        .unwrap_or(0);
+    if taken > 0 {
+        errors.add("Name has already been taken");
+    }
+    errors.finish()
+}
+
+pub fn create(
+    sql: &dyn Sql,
+    now: i64,
+    group_id: i64,
+    package_type: PackageType,
+    name: String,
+    description: String,
+) -> Result<Registry> {
+    transaction(sql, || {
+        let group = groups::get(sql, group_id)?;
+        if group.parent_id.is_some() {
+            return Err(CoreError::validation("Group must be a top level Group"));
+        }
+        let count = sql
+            .execute(
+                "SELECT COUNT(*) FROM registries WHERE group_id = ? AND package_type = ?",
+                &[group_id.into(), package_type.as_str().into()],
+            )?
+            .scalar_i64()
+            .unwrap_or(0);
+        if count >= MAX_PER_GROUP {
+            return Err(CoreError::validation(format!(
+                "{MAX_PER_GROUP} registries is the maximum allowed per top-level group."
+            )));
+        }
+        let mut registry = Registry {
+            id: 0,
+            group_id,
+            package_type,
+            name,
+            description,
+            created_at: now,
+            updated_at: now,
+        };
+        validate(sql, &registry)?;
+        registry.id = sql
+            .execute(
+                "INSERT INTO registries (group_id, package_type, name, description, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                &[
+                    group_id.into(),
+                    package_type.as_str().into(),
+                    registry.name.as_str().into(),
+                    registry.description.as_str().into(),
+                    now.into(),
+                    now.into(),
+                ],
+            )?
+            .scalar_i64()
+            .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
+        Ok(registry)
+    })
+}
+
+pub fn update(
+    sql: &dyn Sql,
+    now: i64,
+    package_type: PackageType,
+    id: i64,
+    name: Option<String>,
+    description: Option<String>,
+) -> Result<Registry> {
+    transaction(sql, || {
+        let mut registry = get(sql, package_type, id)?;
+        if let Some(v) = name {
+            registry.name = v;
+        }
+        if let Some(v) = description {
+            registry.description = v;
+        }
+        registry.updated_at = now;
+        validate(sql, &registry)?;
+        sql.execute(
+            "UPDATE registries SET name = ?, description = ?, updated_at = ? WHERE id = ?",
+            &[
+                registry.name.as_str().into(),
+                registry.description.as_str().into(),
+                now.into(),
+                id.into(),
+            ],
+        )?;
+        Ok(registry)
+    })
+}
+
+/// Deletes the registry and its links; the upstreams stay with their group.
+pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
+    transaction(sql, || {
+        get(sql, package_type, id)?;
+        sql.execute(
+            "DELETE FROM registry_upstreams WHERE registry_id = ?",
+            &[id.into()],
+        )?;
+        sql.execute("DELETE FROM registries WHERE id = ?", &[id.into()])?;
+        Ok(())
+    })
+}

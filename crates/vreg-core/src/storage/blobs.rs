@@ -1,0 +1,275 @@
+//! File contents in the key-value store, content-addressed. A blob is split
+//! into chunks, each stored under the SHA-256 of its bytes (`chunk:<hex>`), so
+//! chunks can be written while the body is still streaming in; the blob's
+//! manifest (`blob:<sha256 of the whole>`) is written last, and only after
+//! it exists does a metadata row point at the blob. A reader therefore never
+//! sees half a file.
+
+use md5::Md5;
+use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::crypto::hex;
+use crate::error::{CoreError, Result};
+use crate::http::body::{BodyReader, BodyWriter};
+use crate::storage::{Kv, StoreError};
+
+/// Default chunk size: under DynamoDB's 400 KB item limit, the smallest of
+/// Spin's key-value backends.
+pub const DEFAULT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// The digests of a file, lower-case hex, as Maven and Go clients expect them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digests {
+    pub size: u64,
+    pub sha1: String,
+    pub md5: String,
+    pub sha256: String,
+    pub sha512: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    size: u64,
+    chunks: Vec<String>,
+}
+
+pub struct BlobStore<'a> {
+    kv: &'a dyn Kv,
+    chunk_bytes: usize,
+}
+
+struct Hashers {
+    sha1: Sha1,
+    md5: Md5,
+    sha256: Sha256,
+    sha512: Sha512,
+    size: u64,
+}
+
+impl Hashers {
+    fn new() -> Self {
+        Hashers {
+            sha1: Sha1::new(),
+            md5: Md5::new(),
+            sha256: Sha256::new(),
+            sha512: Sha512::new(),
+            size: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.sha1.update(bytes);
+        self.md5.update(bytes);
+        self.sha256.update(bytes);
+        self.sha512.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    fn finish(self) -> Digests {
+        Digests {
+            size: self.size,
+            sha1: hex(&self.sha1.finalize()),
+            md5: hex(&self.md5.finalize()),
+            sha256: hex(&self.sha256.finalize()),
+            sha512: hex(&self.sha512.finalize()),
+        }
+    }
+}
+
+impl Digests {
+    /// Reads `size, sha1, md5, sha256, sha512` columns, in that order.
+    pub fn decode(r: &mut crate::storage::RowReader) -> Result<Digests, StoreError> {
+        Ok(Digests {
+            size: r.i64()? as u64,
+            sha1: r.opt_text()?.unwrap_or_default(),
+            md5: r.opt_text()?.unwrap_or_default(),
+            sha256: r.opt_text()?.unwrap_or_default(),
+            sha512: r.opt_text()?.unwrap_or_default(),
+        })
+    }
+}
+
+/// Digests of bytes already in memory.
+pub fn digests_of(bytes: &[u8]) -> Digests {
+    let mut h = Hashers::new();
+    h.update(bytes);
+    h.finish()
+}
+
+fn manifest_key(sha256: &str) -> String {
+    format!("blob:{sha256}")
+}
+
+impl<'a> BlobStore<'a> {
+    pub fn new(kv: &'a dyn Kv, chunk_bytes: usize) -> Self {
+        BlobStore {
+            kv,
+            chunk_bytes: chunk_bytes.clamp(1024, 4 * 1024 * 1024),
+        }
+    }
+
+    fn put_chunk(&self, chunk: &[u8]) -> Result<String> {
+        let key = format!("chunk:{}", hex(&Sha256::digest(chunk)));
+        self.kv.set(&key, chunk)?;
+        Ok(key)
+    }
+
+    /// Stores a body as it streams in, copying each piece to `tee` (the
+    /// client, when proxying) as soon as it arrives. Refuses bodies over
+    /// `max_bytes` (nothing is recorded for them).
+    pub fn put_stream(
+        &self,
+        reader: &mut dyn BodyReader,
+        mut tee: Option<&mut dyn BodyWriter>,
+        max_bytes: u64,
+    ) -> Result<Digests> {
+        let mut hashers = Hashers::new();
+        let mut pending: Vec<u8> = Vec::with_capacity(self.chunk_bytes);
+        let mut chunks = Vec::new();
+        while let Some(piece) = reader.next_chunk()? {
+            if hashers.size + piece.len() as u64 > max_bytes {
+                return Err(CoreError::PayloadTooLarge(
+                    max_bytes.min(usize::MAX as u64) as usize
+                ));
+            }
+            hashers.update(&piece);
+            if let Some(tee) = tee.as_deref_mut() {
+                tee.write(&piece)?;
+            }
+            let mut rest = piece.as_slice();
+            while !rest.is_empty() {
+                let take = (self.chunk_bytes - pending.len()).min(rest.len());
+                pending.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if pending.len() == self.chunk_bytes {
+                    chunks.push(self.put_chunk(&pending)?);
+                    pending.clear();
+                }
+            }
+        }
+        if !pending.is_empty() {
+            chunks.push(self.put_chunk(&pending)?);
+        }
+        let digests = hashers.finish();
+        let manifest = Manifest {
+            size: digests.size,
+            chunks,
+        };
+        self.kv.set(
+            &manifest_key(&digests.sha256),
+            &serde_json::to_vec(&manifest).map_err(|e| StoreError::Other(e.to_string()))?,
+        )?;
+        Ok(digests)
+    }
+
+    /// Stores bytes already in memory.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digests> {
+        let mut reader = crate::http::body::BytesReader::new(bytes.to_vec());
+        self.put_stream(&mut reader, None, u64::MAX)
+    }
+
+    fn manifest(&self, sha256: &str) -> Result<Option<Manifest>> {
+        match self.kv.get(&manifest_key(sha256))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Decode(format!("blob manifest {sha256}: {e}")).into()),
+        }
+    }
+
+    pub fn exists(&self, sha256: &str) -> Result<bool> {
+        Ok(self.manifest(sha256)?.is_some())
+    }
+
+    /// Streams a blob to `writer`, one chunk in memory at a time.
+    pub fn read(&self, sha256: &str, writer: &mut dyn BodyWriter) -> Result<u64> {
+        let manifest = self
+            .manifest(sha256)?
+            .ok_or_else(|| StoreError::Other(format!("blob {sha256} is missing")))?;
+        let mut written = 0u64;
+        for key in &manifest.chunks {
+            let chunk = self.kv.get(key)?.ok_or_else(|| {
+                StoreError::Other(format!("blob {sha256}: chunk {key} is missing"))
+            })?;
+            written += chunk.len() as u64;
+            writer.write(&chunk)?;
+        }
+        Ok(written)
+    }
+
+    /// A small blob, whole.
+    pub fn read_bytes(&self, sha256: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read(sha256, &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::body::BytesReader;
+
+    #[derive(Default)]
+    struct MapKv(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+    impl Kv for MapKv {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.0.lock().unwrap().insert(key.into(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.0.lock().unwrap().remove(key);
+            Ok(())
+        }
+        fn compare_and_swap(
+            &self,
+            _: &str,
+            _: Option<&[u8]>,
+            _: &[u8],
+        ) -> Result<bool, StoreError> {
+            unreachable!("blobs never swap")
+        }
+    }
+
+    #[test]
+    fn round_trips_in_chunks_with_known_digests() {
+        let kv = MapKv::default();
+        let store = BlobStore::new(&kv, 1024);
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut teed = Vec::new();
+        let digests = store
+            .put_stream(
+                &mut BytesReader::new(data.clone()),
+                Some(&mut teed),
+                u64::MAX,
+            )
+            .unwrap();
+        assert_eq!(teed, data);
+        assert_eq!(digests.size, 5000);
+        assert_eq!(digests, digests_of(&data));
+        assert_eq!(store.read_bytes(&digests.sha256).unwrap(), data);
+        // 5 chunks of 1024 (the last shorter) plus the manifest.
+        assert_eq!(kv.0.lock().unwrap().len(), 6);
+        assert_eq!(
+            digests_of(b"abc").sha1,
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(digests_of(b"abc").md5, "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_without_a_manifest() {
+        let kv = MapKv::default();
+        let store = BlobStore::new(&kv, 1024);
+        let result = store.put_stream(&mut BytesReader::new(vec![1; 4096]), None, 100);
+        assert!(matches!(result, Err(CoreError::PayloadTooLarge(_))));
+        assert!(kv.0.lock().unwrap().keys().all(|k| !k.starts_with("blob:")));
+        assert!(!store.exists(&digests_of(&[1; 4096]).sha256).unwrap());
+    }
+}

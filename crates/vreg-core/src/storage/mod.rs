@@ -1,0 +1,141 @@
+//! Storage: the traits the core talks through (`vreg-spin` implements them
+//! with spin-sdk; the test kit with rusqlite, an in-process map and a real
+//! Redis), and what is built on them: SQL helpers, the schema, blobs,
+//! leases, short-lived keys and the sync-job outbox.
+
+pub mod blobs;
+pub mod lease;
+pub mod schema;
+mod sql;
+pub mod sync_jobs;
+
+pub use sql::{query_one, query_rows, transaction, RowReader};
+
+/// A SQLite value, mirroring Spin's `sqlite` interface.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    /// The first column of the first row as an integer (COUNT, MAX, RETURNING id).
+    pub fn scalar_i64(&self) -> Option<i64> {
+        match self.rows.first()?.first()? {
+            Value::Integer(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The database is locked by another writer; worth retrying.
+    #[error("database is busy")]
+    Busy,
+    /// A UNIQUE/CHECK/FOREIGN KEY constraint refused the statement.
+    #[error("constraint failed: {0}")]
+    Constraint(String),
+    /// The store or database is not granted to this component.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    Other(String),
+    /// A row did not have the shape the code expected.
+    #[error("unexpected row shape: {0}")]
+    Decode(String),
+}
+
+impl StoreError {
+    /// Classifies a backend's error text (Spin reports SQLite errors as text).
+    pub fn from_message(message: String) -> Self {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("database is locked") || lower.contains("busy") {
+            StoreError::Busy
+        } else if lower.contains("constraint failed") {
+            StoreError::Constraint(message)
+        } else {
+            StoreError::Other(message)
+        }
+    }
+}
+
+/// One SQL statement at a time, on one connection for the life of a request,
+/// so `BEGIN`/`COMMIT` issued through it bracket the statements between them.
+pub trait Sql {
+    fn execute(&self, statement: &str, params: &[Value]) -> Result<Rows, StoreError>;
+}
+
+/// A byte-valued key-value store.
+pub trait Kv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Sets `key` to `new` only if it still holds `expected` (absent when
+    /// `None`), in one atomic step. Returns whether it did.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+/// Publishes sync triggers (Redis pub/sub in Spin).
+pub trait Publisher {
+    /// Returns how many subscribers received the message: 0 means no worker
+    /// is listening right now, and the message is gone.
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError>;
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub trait Clock {
+    fn now_millis(&self) -> i64;
+}
+
+/// The system clock; `std::time` works the same natively and on wasip2.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,221 @@
+//! The SQLite schema as numbered migrations, applied on first use.
+//!
+//! Safe when many instances start at once: `CREATE TABLE IF NOT EXISTS` for
+//! the bookkeeping table, then each applier takes the write lock
+//! (`BEGIN IMMEDIATE`) and applies only the versions still missing, so a second
+//! applier finds nothing left to do.
+
+use crate::error::Result;
+use crate::storage::{transaction, Sql, Value};
+
+struct Migration {
+    version: i64,
+    /// One statement per entry: Spin's `execute` runs a single statement.
+    statements: &'static [&'static str],
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    statements: &[
+        "CREATE TABLE groups (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            parent_id INTEGER REFERENCES groups(id),
+            visibility TEXT NOT NULL CHECK (visibility IN ('private', 'internal', 'public')),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX groups_sibling_path ON groups (COALESCE(parent_id, 0), path COLLATE NOCASE)",
+        "CREATE TABLE projects (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            group_id INTEGER NOT NULL REFERENCES groups(id),
+            visibility TEXT NOT NULL CHECK (visibility IN ('private', 'internal', 'public')),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX projects_group_path ON projects (group_id, path COLLATE NOCASE)",
+        "CREATE TABLE packages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            package_type TEXT NOT NULL CHECK (package_type IN ('maven', 'golang')),
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'default',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX packages_identity ON packages (project_id, package_type, name, version)",
+        "CREATE TABLE package_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            package_id INTEGER NOT NULL REFERENCES packages(id),
+            file_name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha1 TEXT,
+            md5 TEXT,
+            sha256 TEXT,
+            sha512 TEXT,
+            blob_digest TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX package_files_name ON package_files (package_id, file_name)",
+        "CREATE TABLE registries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_id INTEGER NOT NULL REFERENCES groups(id),
+            package_type TEXT NOT NULL CHECK (package_type IN ('maven', 'golang')),
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX registries_group_name ON registries (group_id, package_type, name)",
+        "CREATE TABLE upstreams (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_id INTEGER NOT NULL REFERENCES groups(id),
+            package_type TEXT NOT NULL CHECK (package_type IN ('maven', 'golang')),
+            mode TEXT NOT NULL CHECK (mode IN ('remote', 'local')),
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            url TEXT,
+            username TEXT,
+            password_encrypted BLOB,
+            target_project_id INTEGER REFERENCES projects(id),
+            target_group_id INTEGER REFERENCES groups(id),
+            cache_validity_hours INTEGER NOT NULL DEFAULT 24,
+            metadata_cache_validity_hours INTEGER NOT NULL DEFAULT 24,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE INDEX upstreams_group ON upstreams (group_id, package_type)",
+        "CREATE TABLE registry_upstreams (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            registry_id INTEGER NOT NULL REFERENCES registries(id),
+            upstream_id INTEGER NOT NULL REFERENCES upstreams(id),
+            position INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX registry_upstreams_link ON registry_upstreams (registry_id, upstream_id)",
+        "CREATE UNIQUE INDEX registry_upstreams_position ON registry_upstreams (registry_id, position)",
+        "CREATE INDEX registry_upstreams_upstream ON registry_upstreams (upstream_id)",
+        "CREATE TABLE cache_entries (
+            upstream_id INTEGER NOT NULL REFERENCES upstreams(id),
+            relative_path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content_type TEXT NOT NULL,
+            sha1 TEXT,
+            md5 TEXT,
+            sha256 TEXT,
+            sha512 TEXT,
+            blob_digest TEXT NOT NULL,
+            upstream_etag TEXT,
+            upstream_checked_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            downloads_count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (upstream_id, relative_path)
+        )",
+        "CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            token_sha256 BLOB NOT NULL UNIQUE,
+            scopes TEXT NOT NULL,
+            group_id INTEGER REFERENCES groups(id),
+            project_id INTEGER REFERENCES projects(id),
+            expires_at INTEGER NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER
+        )",
+        "CREATE TABLE sync_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE UNIQUE INDEX sync_jobs_identity ON sync_jobs (kind, key)",
+        "CREATE INDEX sync_jobs_due ON sync_jobs (state, next_attempt_at)",
+    ],
+},
+Migration {
+    version: 2,
+    statements: &[
+        // Packages synced from upstreams belong to a registry rather than a
+        // project: exactly one of the two owns a package.
+        "CREATE TABLE packages_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id INTEGER REFERENCES projects(id),
+            registry_id INTEGER REFERENCES registries(id),
+            package_type TEXT NOT NULL CHECK (package_type IN ('maven', 'golang')),
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'default',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            CHECK ((project_id IS NULL) != (registry_id IS NULL))
+        )",
+        "INSERT INTO packages_v2 (id, project_id, registry_id, package_type, name, version, status, created_at, updated_at)
+         SELECT id, project_id, NULL, package_type, name, version, status, created_at, updated_at FROM packages",
+        "DROP TABLE packages",
+        "ALTER TABLE packages_v2 RENAME TO packages",
+        "CREATE UNIQUE INDEX packages_identity ON packages (project_id, package_type, name, version)",
+        "CREATE UNIQUE INDEX packages_registry_identity ON packages (registry_id, package_type, name, version)",
+        // The `h1:` hash go.sum records, for Go files.
+        "ALTER TABLE package_files ADD COLUMN h1 TEXT",
+    ],
+}];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The version recorded in the database; 0 when nothing was applied yet.
+pub fn current_version(sql: &dyn Sql) -> Result<i64> {
+    Ok(sql
+        .execute(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .scalar_i64()
+        .unwrap_or(0))
+}
+
+/// Brings the schema up to date. Costs one read when it already is.
+pub fn ensure_schema(sql: &dyn Sql, now_millis: i64) -> Result<()> {
+    if matches!(current_version(sql), Ok(v) if v >= latest_version()) {
+        return Ok(());
+    }
+    sql.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        )",
+        &[],
+    )?;
+    transaction(sql, || {
+        let current = current_version(sql)?;
+        for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+            for statement in migration.statements {
+                sql.execute(statement, &[])?;
+            }
+            sql.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                &[
+                    Value::Integer(migration.version),
+                    Value::Integer(now_millis),
+                ],
+            )?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,123 @@
+//! Reading rows and running transactions over the [`Sql`] trait.
+
+use super::{Sql, StoreError, Value};
+use crate::error::{CoreError, Result};
+
+/// Reads a row's values left to right, checking each one's type.
+pub struct RowReader<'a> {
+    values: std::slice::Iter<'a, Value>,
+}
+
+impl<'a> RowReader<'a> {
+    pub fn new(row: &'a [Value]) -> Self {
+        RowReader { values: row.iter() }
+    }
+
+    fn next(&mut self) -> Result<&'a Value, StoreError> {
+        self.values
+            .next()
+            .ok_or_else(|| StoreError::Decode("row has too few columns".into()))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, StoreError> {
+        match self.next()? {
+            Value::Integer(v) => Ok(*v),
+            other => Err(StoreError::Decode(format!(
+                "expected integer, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn opt_i64(&mut self) -> Result<Option<i64>, StoreError> {
+        match self.next()? {
+            Value::Integer(v) => Ok(Some(*v)),
+            Value::Null => Ok(None),
+            other => Err(StoreError::Decode(format!(
+                "expected integer, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn text(&mut self) -> Result<String, StoreError> {
+        match self.next()? {
+            Value::Text(v) => Ok(v.clone()),
+            other => Err(StoreError::Decode(format!("expected text, got {other:?}"))),
+        }
+    }
+
+    pub fn opt_text(&mut self) -> Result<Option<String>, StoreError> {
+        match self.next()? {
+            Value::Text(v) => Ok(Some(v.clone())),
+            Value::Null => Ok(None),
+            other => Err(StoreError::Decode(format!("expected text, got {other:?}"))),
+        }
+    }
+
+    pub fn opt_blob(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.next()? {
+            Value::Blob(v) => Ok(Some(v.clone())),
+            Value::Null => Ok(None),
+            other => Err(StoreError::Decode(format!("expected blob, got {other:?}"))),
+        }
+    }
+}
+
+/// Maps every row of a query with `decode`.
+pub fn query_rows<T>(
+    sql: &dyn Sql,
+    statement: &str,
+    params: &[Value],
+    decode: impl Fn(&mut RowReader) -> Result<T, StoreError>,
+) -> Result<Vec<T>> {
+    let rows = sql.execute(statement, params)?;
+    rows.rows
+        .iter()
+        .map(|row| decode(&mut RowReader::new(row)).map_err(CoreError::from))
+        .collect()
+}
+
+/// The first row of a query, if any.
+pub fn query_one<T>(
+    sql: &dyn Sql,
+    statement: &str,
+    params: &[Value],
+    decode: impl Fn(&mut RowReader) -> Result<T, StoreError>,
+) -> Result<Option<T>> {
+    Ok(query_rows(sql, statement, params, decode)?
+        .into_iter()
+        .next())
+}
+
+/// How often and how long to wait for another writer before giving up.
+const BUSY_RETRIES: u32 = 50;
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on any error so a
+/// failed request leaves no partial write. IMMEDIATE takes the write lock up
+/// front, so concurrent writers queue instead of failing half-way.
+pub fn transaction<T>(sql: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match sql.execute("BEGIN IMMEDIATE", &[]) {
+            Ok(_) => break,
+            Err(StoreError::Busy) if attempt < BUSY_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(BUSY_WAIT);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match f() {
+        Ok(value) => match sql.execute("COMMIT", &[]) {
+            Ok(_) => Ok(value),
+            Err(e) => {
+                let _ = sql.execute("ROLLBACK", &[]);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = sql.execute("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
+}

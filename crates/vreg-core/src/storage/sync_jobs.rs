@@ -1,0 +1,157 @@
+//! The outbox of sync triggers. Every trigger is recorded here before it is
+//! published, so a lost message or a failed job is found again and retried
+//! (with backoff, up to a cap) instead of leaving a version missing.
+
+use crate::error::Result;
+use crate::storage::{query_rows, Publisher, Sql};
+
+/// First retry after this long; doubled per attempt, capped at an hour.
+const BASE_BACKOFF_MILLIS: i64 = 30 * 1000;
+const MAX_BACKOFF_MILLIS: i64 = 3600 * 1000;
+/// A job claimed as running but not finished within this time is due again.
+const RUNNING_TIMEOUT_MILLIS: i64 = 15 * 60 * 1000;
+/// A trigger no worker received (Redis down, or the worker app away) is due
+/// again this soon, so the first request after the worker is back resends it.
+pub const UNDELIVERED_RETRY_MILLIS: i64 = 5 * 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub key: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// Records a pending job (once per kind and key; a failed one becomes
+/// pending again, a done one stays done). Its trigger is published now; it
+/// is due for a retry only if it has not finished by the first backoff.
+pub fn record(sql: &dyn Sql, now: i64, kind: &str, key: &str, payload: &str) -> Result<()> {
+    sql.execute(
+        "INSERT INTO sync_jobs (kind, key, payload, state, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'pending', 0, ?5, ?4, ?4)
+         ON CONFLICT (kind, key) DO UPDATE SET state = 'pending', payload = excluded.payload,
+            next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
+         WHERE sync_jobs.state = 'failed'",
+        &[kind.into(), key.into(), payload.into(), now.into(), (now + BASE_BACKOFF_MILLIS).into()],
+    )?;
+    Ok(())
+}
+
+pub fn get(sql: &dyn Sql, kind: &str, key: &str) -> Result<Option<Job>> {
+    Ok(query_rows(
+        sql,
+        "SELECT id, kind, key, payload, state, attempts, last_error FROM sync_jobs WHERE kind = ? AND key = ?",
+        &[kind.into(), key.into()],
+        decode,
+    )?
+    .into_iter()
+    .next())
+}
+
+fn decode(r: &mut crate::storage::RowReader) -> Result<Job, crate::storage::StoreError> {
+    Ok(Job {
+        id: r.i64()?,
+        kind: r.text()?,
+        key: r.text()?,
+        payload: r.text()?,
+        state: r.text()?,
+        attempts: r.i64()?,
+        last_error: r.opt_text()?,
+    })
+}
+
+/// Marks a job running and counts the attempt (creating it if the trigger
+/// came without a record).
+pub fn start(sql: &dyn Sql, now: i64, kind: &str, key: &str, payload: &str) -> Result<()> {
+    sql.execute(
+        "INSERT INTO sync_jobs (kind, key, payload, state, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'running', 1, ?4, ?5, ?5)
+         ON CONFLICT (kind, key) DO UPDATE SET state = 'running', attempts = sync_jobs.attempts + 1,
+            next_attempt_at = ?4, updated_at = ?5",
+        &[kind.into(), key.into(), payload.into(), (now + RUNNING_TIMEOUT_MILLIS).into(), now.into()],
+    )?;
+    Ok(())
+}
+
+pub fn finish(sql: &dyn Sql, now: i64, kind: &str, key: &str) -> Result<()> {
+    sql.execute(
+        "UPDATE sync_jobs SET state = 'done', last_error = NULL, updated_at = ? WHERE kind = ? AND key = ?",
+        &[now.into(), kind.into(), key.into()],
+    )?;
+    Ok(())
+}
+
+/// Marks a job failed; it is due again after a backoff that grows with
+/// each attempt.
+pub fn fail(sql: &dyn Sql, now: i64, kind: &str, key: &str, error: &str) -> Result<()> {
+    let attempts = get(sql, kind, key)?.map_or(1, |j| j.attempts.max(1));
+    let backoff = BASE_BACKOFF_MILLIS
+        .saturating_mul(1i64 << (attempts - 1).clamp(0, 20))
+        .min(MAX_BACKOFF_MILLIS);
+    sql.execute(
+        "UPDATE sync_jobs SET state = 'failed', last_error = ?, next_attempt_at = ?, updated_at = ? WHERE kind = ? AND key = ?",
+        &[error.into(), (now + backoff).into(), now.into(), kind.into(), key.into()],
+    )?;
+    Ok(())
+}
+
+/// Jobs whose trigger should be sent (again): pending or failed ones that
+/// are due, and running ones that never finished.
+pub fn due(sql: &dyn Sql, now: i64, limit: i64) -> Result<Vec<Job>> {
+    query_rows(
+        sql,
+        "SELECT id, kind, key, payload, state, attempts, last_error FROM sync_jobs
+         WHERE state IN ('pending', 'failed', 'running') AND next_attempt_at <= ?
+         ORDER BY next_attempt_at LIMIT ?",
+        &[now.into(), limit.into()],
+        decode,
+    )
+}
+
+/// Pushes a due job's next attempt out, so one retry is sent per interval.
+pub fn postpone(sql: &dyn Sql, now: i64, id: i64) -> Result<()> {
+    sql.execute(
+        "UPDATE sync_jobs SET next_attempt_at = ? WHERE id = ?",
+        &[(now + BASE_BACKOFF_MILLIS).into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// Publishes a job's trigger. When Redis is unreachable or no worker is
+/// subscribed, the message is lost: the job is then due again shortly
+/// instead of after the full backoff. Never fails: the job stays recorded.
+pub fn send_trigger(
+    sql: &dyn Sql,
+    publisher: &dyn Publisher,
+    channel: &str,
+    now: i64,
+    job: &Job,
+) -> bool {
+    let delivered = match publisher.publish(channel, job.payload.as_bytes()) {
+        Ok(0) => {
+            eprintln!(
+                "vreg: no sync worker is listening; {} will be resent",
+                job.key
+            );
+            false
+        }
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!(
+                "vreg: sync trigger for {} not published ({e}); it will be resent",
+                job.key
+            );
+            false
+        }
+    };
+    if !delivered {
+        let _ = sql.execute(
+            "UPDATE sync_jobs SET next_attempt_at = ? WHERE id = ? AND state IN ('pending', 'failed')",
+            &[(now + UNDELIVERED_RETRY_MILLIS).into(), job.id.into()],
+        );
+    }
+    delivered
+}

@@ -1,0 +1,45 @@
+//! [`Kv`] as an in-process map, with compare-and-swap.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use vreg_core::storage::{Kv, StoreError};
+
+/// An in-process key-value store.
+#[derive(Default)]
+pub struct MemoryKv {
+    entries: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl Kv for MemoryKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.entries.lock().unwrap().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.entries.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        entries.insert(key.to_owned(), new.to_vec());
+        Ok(true)
+    }
+}

@@ -1,0 +1,142 @@
+//! A static file server on 127.0.0.1: the remote upstream of the tests.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A plain static file server on 127.0.0.1 for tests: GET and HEAD of files
+/// under a directory, with `Content-Length` and a content `ETag`; it counts
+/// the requests it answers and stops (closing its port) when dropped.
+pub struct StaticServer {
+    pub port: u16,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StaticServer {
+    pub fn start(root: &Path) -> StaticServer {
+        use std::sync::atomic::AtomicBool;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let root = root.to_path_buf();
+        let (count, halt) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !halt.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let root = root.clone();
+                        let count = count.clone();
+                        std::thread::spawn(move || {
+                            let _ = serve_one(stream, &root, &count);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        StaticServer {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many requests it has answered.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Answers one request. The request is counted before the answer is sent,
+/// so a client that has its answer always sees it counted.
+fn serve_one(
+    mut stream: std::net::TcpStream,
+    root: &Path,
+    count: &AtomicUsize,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+    }
+    count.fetch_add(1, Ordering::SeqCst);
+    let mut words = line.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+    let path = target.split('?').next().unwrap_or("/");
+    let decoded: String = url_decode(path);
+    let safe = !decoded.split('/').any(|s| s == "..");
+    let file = root.join(decoded.trim_start_matches('/'));
+    let body = if safe && file.is_file() {
+        std::fs::read(&file).ok()
+    } else {
+        None
+    };
+    match body {
+        Some(body) => {
+            let etag = format!("\"{:016x}\"", fnv(&body));
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            if method != "HEAD" {
+                stream.write_all(&body)?;
+            }
+        }
+        None => write!(
+            stream,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?,
+    }
+    stream.flush()
+}
+
+fn url_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A content hash for ETags (FNV-1a; identity, not security).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
