@@ -9,7 +9,7 @@ use http::HeaderMap;
 use crate::context::Context;
 use crate::crypto::{constant_time_eq, sha256};
 use crate::domain::groups;
-use crate::domain::projects::Project;
+use crate::domain::projects::{self, Project};
 use crate::domain::tokens::{self, Reach, Scope};
 use crate::error::{CoreError, Result};
 use crate::storage::Sql;
@@ -173,4 +173,55 @@ pub fn authorize_registry_read(
         return Err(CoreError::NotFound("Registry"));
     }
     Ok(())
+}
+
+/// Package reads need `read_registry` (or `write_registry`, or `api`) and
+/// reach on private and internal projects; public ones are open.
+pub fn authorize_project_read(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    project: &Project,
+) -> Result<()> {
+    if project.visibility == crate::domain::model::Visibility::Public {
+        return Ok(());
+    }
+    let who = who.ok_or_else(|| unauthorized(""))?;
+    if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
+        return Err(CoreError::Forbidden);
+    }
+    if !who.reaches_project(sql, project)? {
+        return Err(CoreError::NotFound("Project"));
+    }
+    Ok(())
+}
+
+/// Package writes need `write_registry` and reach on the project.
+pub fn authorize_project_write(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    project: &Project,
+) -> Result<()> {
+    let who = who.ok_or_else(|| unauthorized(""))?;
+    if !who.has(Scope::WriteRegistry) {
+        return Err(CoreError::Forbidden);
+    }
+    if !who.reaches_project(sql, project)? {
+        return Err(CoreError::NotFound("Project"));
+    }
+    Ok(())
+}
+
+/// The projects under a group (and its subgroups) the caller may read.
+pub fn readable_projects(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    group_id: i64,
+) -> Result<Vec<i64>> {
+    let mut readable = Vec::new();
+    for id in projects::ids_in_group(sql, group_id)? {
+        if authorize_project_read(sql, who, &projects::get(sql, id)?).is_ok() {
+            readable.push(id);
+        }
+    }
+    Ok(readable)
 }

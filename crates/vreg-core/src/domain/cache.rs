@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::storage::blobs::Digests;
-use crate::storage::{query_rows, RowReader, Sql, StoreError, Value};
+use crate::storage::{query_rows, Filter, Listing, RowReader, Sql, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct CacheEntry {
@@ -100,37 +100,24 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ListedEntry>, i64)> {
-    let mut filter = String::from("upstream_id = ?");
-    let mut params: Vec<Value> = vec![upstream_id.into()];
+    let mut filter = Filter::default();
+    filter.and("upstream_id = ?", [upstream_id.into()]);
     if let Some(term) = search {
-        filter.push_str(" AND relative_path LIKE ? ESCAPE '\\'");
-        params.push(crate::domain::groups::like_pattern(term).into());
+        filter.contains(&["relative_path"], term);
     }
-    let total = sql
-        .execute(
-            &format!("SELECT COUNT(*) FROM cache_entries WHERE {filter}"),
-            &params,
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    params.push(limit.into());
-    params.push(offset.into());
-    let rows = query_rows(
-        sql,
-        &format!(
-            "SELECT {COLUMNS}, downloads_count, updated_at FROM cache_entries WHERE {filter}
-             ORDER BY relative_path LIMIT ? OFFSET ?"
-        ),
-        &params,
-        |r| {
-            Ok(ListedEntry {
-                entry: decode_entry(r)?,
-                downloads_count: r.i64()?,
-                updated_at: r.i64()?,
-            })
-        },
-    )?;
-    Ok((rows, total))
+    let columns = format!("{COLUMNS}, downloads_count, updated_at");
+    let listing = Listing {
+        table: "cache_entries",
+        columns: &columns,
+        order_by: "relative_path",
+    };
+    listing.page(sql, &filter, (limit, offset), |r| {
+        Ok(ListedEntry {
+            entry: decode_entry(r)?,
+            downloads_count: r.i64()?,
+            updated_at: r.i64()?,
+        })
+    })
 }
 
 /// Deletes one entry; whether it existed.

@@ -3,7 +3,9 @@
 use crate::domain::model::Visibility;
 use crate::domain::validate::{check_path, Errors, DESCRIPTION_MAX, NAME_MAX};
 use crate::error::{CoreError, Result};
-use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError, Value};
+use crate::storage::{
+    query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
+};
 
 /// GitLab allows 20 levels of nesting; so do we.
 pub const MAX_DEPTH: usize = 20;
@@ -132,43 +134,19 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Group>, i64)> {
-    let mut filter = String::from("1 = 1");
-    let mut params: Vec<Value> = Vec::new();
+    let mut filter = Filter::default();
     if let Some(root) = within {
-        filter.push_str(&format!(" AND id IN ({SUBTREE_IDS})"));
-        params.push(root.into());
+        filter.and(&format!("id IN ({SUBTREE_IDS})"), [root.into()]);
     }
     if let Some(term) = search {
-        filter.push_str(" AND (name LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')");
-        let pattern = like_pattern(term);
-        params.push(pattern.clone().into());
-        params.push(pattern.into());
+        filter.contains(&["name", "path"], term);
     }
-    let total = sql
-        .execute(
-            &format!("SELECT COUNT(*) FROM groups WHERE {filter}"),
-            &params,
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    params.push(limit.into());
-    params.push(offset.into());
-    let groups = query_rows(
-        sql,
-        &format!("SELECT {COLUMNS} FROM groups WHERE {filter} ORDER BY id LIMIT ? OFFSET ?"),
-        &params,
-        decode,
-    )?;
-    Ok((groups, total))
-}
-
-/// `%term%` with LIKE's wildcards escaped.
-pub fn like_pattern(term: &str) -> String {
-    let escaped = term
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+    let listing = Listing {
+        table: "groups",
+        columns: COLUMNS,
+        order_by: "id",
+    };
+    listing.page(sql, &filter, (limit, offset), decode)
 }
 
 #[derive(Debug, Default)]

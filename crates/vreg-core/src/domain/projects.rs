@@ -4,7 +4,9 @@ use crate::domain::groups::{self, Group, SUBTREE_IDS};
 use crate::domain::model::Visibility;
 use crate::domain::validate::{check_path, Errors, DESCRIPTION_MAX, NAME_MAX};
 use crate::error::{CoreError, Result};
-use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError, Value};
+use crate::storage::{
+    query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
@@ -47,6 +49,30 @@ pub fn get(sql: &dyn Sql, id: i64) -> Result<Project> {
     find(sql, id)?.ok_or(CoreError::NotFound("Project"))
 }
 
+/// A project named by id or by (percent-encoded) full path, as GitLab's
+/// `:id` parameters are.
+pub fn find_by_reference(sql: &dyn Sql, reference: &str) -> Result<Option<Project>> {
+    let decoded = percent_encoding::percent_decode_str(reference).decode_utf8_lossy();
+    match decoded.parse::<i64>() {
+        Ok(id) if id > 0 => find(sql, id),
+        Ok(_) => Ok(None),
+        Err(_) => find_by_full_path(sql, &decoded),
+    }
+}
+
+/// Every project under a group and its subgroups.
+pub fn ids_in_group(sql: &dyn Sql, group_id: i64) -> Result<Vec<i64>> {
+    query_rows(
+        sql,
+        &format!(
+            "SELECT id FROM projects WHERE group_id IN ({}) ORDER BY id",
+            groups::SUBTREE_IDS
+        ),
+        &[group_id.into()],
+        |r| r.i64(),
+    )
+}
+
 /// Looks a project up by `group/sub/project`.
 pub fn find_by_full_path(sql: &dyn Sql, full_path: &str) -> Result<Option<Project>> {
     let Some((group_path, path)) = full_path.rsplit_once('/') else {
@@ -71,38 +97,22 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Project>, i64)> {
-    let mut filter = String::from("1 = 1");
-    let mut params: Vec<Value> = Vec::new();
+    let mut filter = Filter::default();
     if let Some(root) = within_group {
-        filter.push_str(&format!(" AND group_id IN ({SUBTREE_IDS})"));
-        params.push(root.into());
+        filter.and(&format!("group_id IN ({SUBTREE_IDS})"), [root.into()]);
     }
     if let Some(id) = only_project {
-        filter.push_str(" AND id = ?");
-        params.push(id.into());
+        filter.and("id = ?", [id.into()]);
     }
     if let Some(term) = search {
-        filter.push_str(" AND (name LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')");
-        let pattern = groups::like_pattern(term);
-        params.push(pattern.clone().into());
-        params.push(pattern.into());
+        filter.contains(&["name", "path"], term);
     }
-    let total = sql
-        .execute(
-            &format!("SELECT COUNT(*) FROM projects WHERE {filter}"),
-            &params,
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    params.push(limit.into());
-    params.push(offset.into());
-    let projects = query_rows(
-        sql,
-        &format!("SELECT {COLUMNS} FROM projects WHERE {filter} ORDER BY id LIMIT ? OFFSET ?"),
-        &params,
-        decode,
-    )?;
-    Ok((projects, total))
+    let listing = Listing {
+        table: "projects",
+        columns: COLUMNS,
+        order_by: "id",
+    };
+    listing.page(sql, &filter, (limit, offset), decode)
 }
 
 fn validate(sql: &dyn Sql, project: &Project, group: &Group) -> Result<()> {

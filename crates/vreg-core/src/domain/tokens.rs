@@ -4,7 +4,7 @@
 use crate::crypto::{new_token, sha256};
 use crate::domain::groups::SUBTREE_IDS;
 use crate::error::{CoreError, Result};
-use crate::storage::{query_one, query_rows, RowReader, Sql, StoreError, Value};
+use crate::storage::{query_one, Filter, Listing, RowReader, Sql, StoreError, Value};
 use crate::timefmt::DAY_MILLIS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -204,23 +204,15 @@ fn within_filter(within: Reach) -> (String, Vec<Value>) {
 }
 
 pub fn list(sql: &dyn Sql, within: Reach, limit: i64, offset: i64) -> Result<(Vec<Token>, i64)> {
-    let (filter, mut params) = within_filter(within);
-    let total = sql
-        .execute(
-            &format!("SELECT COUNT(*) FROM tokens WHERE {filter}"),
-            &params,
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    params.push(limit.into());
-    params.push(offset.into());
-    let tokens = query_rows(
-        sql,
-        &format!("SELECT {COLUMNS} FROM tokens WHERE {filter} ORDER BY id LIMIT ? OFFSET ?"),
-        &params,
-        decode,
-    )?;
-    Ok((tokens, total))
+    let (condition, params) = within_filter(within);
+    let mut filter = Filter::default();
+    filter.and(&condition, params);
+    let listing = Listing {
+        table: "tokens",
+        columns: COLUMNS,
+        order_by: "id",
+    };
+    listing.page(sql, &filter, (limit, offset), decode)
 }
 
 pub fn revoke(sql: &dyn Sql, id: i64) -> Result<()> {

@@ -9,7 +9,9 @@ use crate::domain::registries::Registry;
 use crate::domain::validate::{normalize_upstream_url, Errors, DESCRIPTION_MAX, NAME_MAX};
 use crate::error::{CoreError, Result};
 use crate::http::params::Field;
-use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError, Value};
+use crate::storage::{
+    query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError, Value,
+};
 
 pub const MAX_PER_REGISTRY: i64 = 20;
 pub const CREDENTIAL_MAX: usize = 510;
@@ -90,28 +92,20 @@ pub fn list_in_group(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Upstream>, i64)> {
-    let mut filter = String::from("group_id = ? AND package_type = ?");
-    let mut params: Vec<Value> = vec![group_id.into(), package_type.as_str().into()];
+    let mut filter = Filter::default();
+    filter.and(
+        "group_id = ? AND package_type = ?",
+        [group_id.into(), package_type.as_str().into()],
+    );
     if let Some(name) = name_filter {
-        filter.push_str(" AND name LIKE ? ESCAPE '\\'");
-        params.push(groups::like_pattern(name).into());
+        filter.contains(&["name"], name);
     }
-    let total = sql
-        .execute(
-            &format!("SELECT COUNT(*) FROM upstreams WHERE {filter}"),
-            &params,
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    params.push(limit.into());
-    params.push(offset.into());
-    let upstreams = query_rows(
-        sql,
-        &format!("SELECT {COLUMNS} FROM upstreams WHERE {filter} ORDER BY id LIMIT ? OFFSET ?"),
-        &params,
-        decode,
-    )?;
-    Ok((upstreams, total))
+    let listing = Listing {
+        table: "upstreams",
+        columns: COLUMNS,
+        order_by: "id",
+    };
+    listing.page(sql, &filter, (limit, offset), decode)
 }
 
 /// The registry's upstreams in position order, each with its link.

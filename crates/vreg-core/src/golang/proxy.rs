@@ -14,17 +14,18 @@ use super::module::{check_module_path, escape, latest, unescape, Version};
 use super::store::{self, Owner, Scope};
 use super::zipcheck;
 use crate::context::Context;
-use crate::domain::auth::{authenticate, Principal};
+use crate::domain::auth::{
+    authenticate, authorize_project_read, authorize_project_write, Principal,
+};
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::projects::{self, Project};
 use crate::domain::registries;
-use crate::domain::tokens::Scope as TokenScope;
 use crate::domain::upstreams::{self, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::{read_to_end, BodyReader, ResponseSink};
 use crate::http::fetch::FetchResponse;
-use crate::maven::{authorize_read, projects_in_group};
 use crate::storage::blobs::BlobStore;
+use crate::storage::expiring;
 use crate::storage::lease::take_lease;
 use crate::storage::schema::ensure_schema;
 use crate::storage::sync_jobs;
@@ -151,13 +152,8 @@ fn route(
         let (id, rest) = rest
             .split_once("/packages/go/")
             .ok_or(CoreError::NotFound(""))?;
-        let project = id
-            .parse::<i64>()
-            .ok()
-            .map(|id| projects::find(ctx.sql, id))
-            .transpose()?
-            .flatten()
-            .ok_or(CoreError::NotFound("Project"))?;
+        let project =
+            projects::find_by_reference(ctx.sql, id)?.ok_or(CoreError::NotFound("Project"))?;
         let (module, query) = parse(rest)?;
         if request.method == Method::PUT {
             return publish(ctx, who.as_ref(), &project, &module, query, body, sink);
@@ -165,7 +161,7 @@ fn route(
         if !read {
             return Err(CoreError::MethodNotAllowed);
         }
-        authorize_read(ctx.sql, who.as_ref(), &project)?;
+        authorize_project_read(ctx.sql, who.as_ref(), &project)?;
         let projects = [project.id];
         let scope = Scope {
             registry: None,
@@ -267,7 +263,7 @@ fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, i64)> {
             UpstreamMode::Remote => remotes.push(upstream),
             UpstreamMode::Local => match (upstream.target_project_id, upstream.target_group_id) {
                 (Some(p), _) => local_projects.push(p),
-                (None, Some(g)) => local_projects.extend(projects_in_group(sql, g)?),
+                (None, Some(g)) => local_projects.extend(projects::ids_in_group(sql, g)?),
                 _ => {}
             },
         }
@@ -424,20 +420,11 @@ fn merged_versions(
         view.id,
         crate::crypto::sha256_hex(module.as_bytes())
     );
-    if let Some(cached) = ctx.kv.get(&key)? {
-        if let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&cached) {
-            if entry["until"]
-                .as_i64()
-                .is_some_and(|until| until > ctx.now())
-            {
-                if let Some(list) = entry["versions"].as_array() {
-                    return Ok(list
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect());
-                }
-            }
-        }
+    if let Some(cached) = expiring::get(ctx.kv, &key, ctx.now())? {
+        return Ok(String::from_utf8_lossy(&cached)
+            .lines()
+            .map(str::to_owned)
+            .collect());
     }
     let mut versions = store::versions(ctx.sql, scope, module)?;
     let mut failures = Vec::new();
@@ -461,9 +448,8 @@ fn merged_versions(
     }
     versions.sort();
     versions.dedup();
-    let entry =
-        json!({ "until": ctx.now() + ctx.config.list_cache_seconds * 1000, "versions": versions });
-    ctx.kv.set(&key, entry.to_string().as_bytes())?;
+    let ttl = ctx.config.list_cache_seconds * 1000;
+    expiring::set(ctx.kv, &key, versions.join("\n").as_bytes(), ctx.now(), ttl)?;
     Ok(versions)
 }
 
@@ -562,13 +548,7 @@ fn publish(
     body: &mut dyn BodyReader,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let who = who.ok_or_else(|| CoreError::Unauthorized("401 Unauthorized".into()))?;
-    if !who.has(TokenScope::WriteRegistry) {
-        return Err(CoreError::Forbidden);
-    }
-    if !who.reaches_project(ctx.sql, project)? {
-        return Err(CoreError::NotFound("Project"));
-    }
+    authorize_project_write(ctx.sql, who, project)?;
     let Query::File {
         version,
         ext: ".zip",

@@ -11,17 +11,18 @@ mod virtual_registry;
 use http::{Method, StatusCode};
 
 use crate::context::Context;
-use crate::domain::auth::{authenticate, Principal};
-use crate::domain::groups::{self, SUBTREE_IDS};
+use crate::domain::auth::{
+    authenticate, authorize_project_read, authorize_project_write, readable_projects,
+};
+use crate::domain::groups;
 use crate::domain::model::Visibility;
 use crate::domain::projects::{self, Project};
-use crate::domain::tokens::Scope;
 use crate::error::{CoreError, Result};
 use crate::http::body::{read_to_end, BodyReader, ResponseSink};
 use crate::http::error_response;
 use crate::storage::blobs::BlobStore;
 use crate::storage::schema::ensure_schema;
-use crate::storage::{query_rows, Sql};
+use crate::storage::Sql;
 use path::{Checksum, Coordinates, MavenPath};
 use respond::{send_digest, send_file, send_text};
 
@@ -58,12 +59,13 @@ fn route(
     match parts.as_slice() {
         ["projects", id, "packages", "maven", path @ ..] if !path.is_empty() => {
             let path = MavenPath::parse(&path.join("/"))?;
-            let project = find_project(ctx.sql, id)?;
+            let project =
+                projects::find_by_reference(ctx.sql, id)?.ok_or(CoreError::NotFound("Project"))?;
             if request.method == Method::PUT {
-                authorize_write(ctx.sql, who.as_ref(), &project)?;
+                authorize_project_write(ctx.sql, who.as_ref(), &project)?;
                 upload(ctx, &project, &path, body, sink)
             } else if read {
-                authorize_read(ctx.sql, who.as_ref(), &project)?;
+                authorize_project_read(ctx.sql, who.as_ref(), &project)?;
                 serve_local(ctx, &[project.id], &path, head, sink)
             } else {
                 Err(CoreError::MethodNotAllowed)
@@ -74,11 +76,12 @@ fn route(
                 return Err(CoreError::MethodNotAllowed);
             }
             let path = MavenPath::parse(&path.join("/"))?;
-            let group = numeric(id)
-                .and_then(|id| groups::find(ctx.sql, id).transpose())
-                .transpose()?;
+            let group = match id.parse::<i64>() {
+                Ok(id) if id > 0 => groups::find(ctx.sql, id)?,
+                _ => None,
+            };
             let group = group.ok_or(CoreError::NotFound("Group"))?;
-            let visible = visible_projects(ctx.sql, who.as_ref(), group.id)?;
+            let visible = readable_projects(ctx.sql, who.as_ref(), group.id)?;
             if visible.is_empty() && who.is_none() && group.visibility != Visibility::Public {
                 return Err(CoreError::Unauthorized("401 Unauthorized".into()));
             }
@@ -89,88 +92,15 @@ fn route(
                 return Err(CoreError::MethodNotAllowed);
             }
             let path = MavenPath::parse(&path.join("/"))?;
-            let id = numeric(id).ok_or(CoreError::NotFound("Registry"))?;
+            let id = id
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or(CoreError::NotFound("Registry"))?;
             virtual_registry::serve(ctx, who.as_ref(), id, &path, head, sink)
         }
         _ => Err(CoreError::NotFound("")),
     }
-}
-
-fn numeric(segment: &str) -> Option<i64> {
-    segment.parse::<i64>().ok().filter(|id| *id > 0)
-}
-
-fn find_project(sql: &dyn Sql, reference: &str) -> Result<Project> {
-    let decoded = percent_encoding::percent_decode_str(reference).decode_utf8_lossy();
-    let project = match numeric(&decoded) {
-        Some(id) => projects::find(sql, id)?,
-        None => projects::find_by_full_path(sql, &decoded)?,
-    };
-    project.ok_or(CoreError::NotFound("Project"))
-}
-
-fn unauthorized() -> CoreError {
-    CoreError::Unauthorized("401 Unauthorized".into())
-}
-
-/// Reads need `read_registry` (or `api`) on private and internal projects;
-/// public ones are open.
-pub(crate) fn authorize_read(
-    sql: &dyn Sql,
-    who: Option<&Principal>,
-    project: &Project,
-) -> Result<()> {
-    if project.visibility == Visibility::Public {
-        return Ok(());
-    }
-    let who = who.ok_or_else(unauthorized)?;
-    if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
-        return Err(CoreError::Forbidden);
-    }
-    if !who.reaches_project(sql, project)? {
-        return Err(CoreError::NotFound("Project"));
-    }
-    Ok(())
-}
-
-fn authorize_write(sql: &dyn Sql, who: Option<&Principal>, project: &Project) -> Result<()> {
-    let who = who.ok_or_else(unauthorized)?;
-    if !who.has(Scope::WriteRegistry) {
-        return Err(CoreError::Forbidden);
-    }
-    if !who.reaches_project(sql, project)? {
-        return Err(CoreError::NotFound("Project"));
-    }
-    Ok(())
-}
-
-/// Projects under a group (and its subgroups) the caller may read.
-fn visible_projects(sql: &dyn Sql, who: Option<&Principal>, group_id: i64) -> Result<Vec<i64>> {
-    let candidates = query_rows(
-        sql,
-        &format!("SELECT id FROM projects WHERE group_id IN ({SUBTREE_IDS}) ORDER BY id"),
-        &[group_id.into()],
-        |r| r.i64(),
-    )?;
-    let mut visible = Vec::new();
-    for id in candidates {
-        let project = projects::get(sql, id)?;
-        if authorize_read(sql, who, &project).is_ok() {
-            visible.push(id);
-        }
-    }
-    Ok(visible)
-}
-
-/// All projects under a group, for a local upstream (the registry decides
-/// who may read through it).
-pub(crate) fn projects_in_group(sql: &dyn Sql, group_id: i64) -> Result<Vec<i64>> {
-    query_rows(
-        sql,
-        &format!("SELECT id FROM projects WHERE group_id IN ({SUBTREE_IDS}) ORDER BY id"),
-        &[group_id.into()],
-        |r| r.i64(),
-    )
 }
 
 /// What a set of projects holds at a path, if anything.

@@ -14,20 +14,21 @@
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::find_local;
 use super::path::{content_type, MavenPath};
 use super::respond::{send_digest, send_file};
-use super::{find_local, projects_in_group};
 use crate::context::Context;
 use crate::crypto::sha256_hex;
 use crate::domain::auth::Principal;
 use crate::domain::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
 use crate::domain::model::{PackageType, UpstreamMode};
-use crate::domain::registries;
 use crate::domain::upstreams::{self, Upstream};
+use crate::domain::{projects, registries};
 use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::http::fetch::{FetchRequest, FetchResponse};
 use crate::storage::blobs::{BlobStore, Digests};
+use crate::storage::expiring;
 use crate::storage::Sql;
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
@@ -53,7 +54,7 @@ fn is_fresh(upstream: &Upstream, entry: &CacheEntry, metadata: bool, now: i64) -
 fn local_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
     match (upstream.target_project_id, upstream.target_group_id) {
         (Some(project), _) => Ok(vec![project]),
-        (None, Some(group)) => projects_in_group(sql, group),
+        (None, Some(group)) => projects::ids_in_group(sql, group),
         (None, None) => Ok(vec![]),
     }
 }
@@ -80,21 +81,16 @@ fn negative_key(upstream: &Upstream, path: &str) -> String {
 }
 
 fn remembered_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<bool> {
-    let Some(until) = ctx.kv.get(&negative_key(upstream, path))? else {
-        return Ok(false);
-    };
-    let until: i64 = String::from_utf8_lossy(&until).parse().unwrap_or(0);
-    Ok(ctx.now() < until)
+    let key = negative_key(upstream, path);
+    Ok(expiring::get(ctx.kv, &key, ctx.now())?.is_some())
 }
 
 fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<()> {
     if ctx.config.negative_cache_seconds <= 0 {
         return Ok(());
     }
-    let until = ctx.now() + ctx.config.negative_cache_seconds * 1000;
-    ctx.kv
-        .set(&negative_key(upstream, path), until.to_string().as_bytes())?;
-    Ok(())
+    let ttl = ctx.config.negative_cache_seconds * 1000;
+    expiring::set(ctx.kv, &negative_key(upstream, path), b"", ctx.now(), ttl)
 }
 
 pub fn serve(

@@ -4,12 +4,13 @@
 //! leases, short-lived keys and the sync-job outbox.
 
 pub mod blobs;
+pub mod expiring;
 pub mod lease;
 pub mod schema;
 mod sql;
 pub mod sync_jobs;
 
-pub use sql::{query_one, query_rows, transaction, RowReader};
+pub use sql::{like_pattern, query_one, query_rows, transaction, Filter, Listing, RowReader};
 
 /// A SQLite value, mirroring Spin's `sqlite` interface.
 #[derive(Debug, Clone, PartialEq)]

@@ -121,3 +121,88 @@ pub fn transaction<T>(sql: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<T>
         }
     }
 }
+
+/// A WHERE clause built from conditions joined with AND, with their
+/// parameters in order.
+#[derive(Debug, Default)]
+pub struct Filter {
+    conditions: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Filter {
+    /// Adds `condition`, whose `?`s take `params`.
+    pub fn and(&mut self, condition: &str, params: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.conditions.push(condition.to_owned());
+        self.params.extend(params);
+        self
+    }
+
+    /// Adds a case-insensitive substring match of `term` on any of `columns`,
+    /// with LIKE's wildcards in the term escaped.
+    pub fn contains(&mut self, columns: &[&str], term: &str) -> &mut Self {
+        let pattern = like_pattern(term);
+        let any: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} LIKE ? ESCAPE '\\'"))
+            .collect();
+        let params = columns.iter().map(|_| Value::from(pattern.as_str()));
+        self.and(&format!("({})", any.join(" OR ")), params)
+    }
+
+    fn clause(&self) -> String {
+        if self.conditions.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.conditions.join(" AND ")
+        }
+    }
+}
+
+/// `%term%` with LIKE's wildcards escaped.
+pub fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of `SELECT columns FROM table WHERE filter ORDER BY order_by`,
+/// with the total number of matching rows: every paged listing of the API.
+pub struct Listing<'a> {
+    pub table: &'a str,
+    pub columns: &'a str,
+    pub order_by: &'a str,
+}
+
+impl Listing<'_> {
+    pub fn page<T>(
+        &self,
+        sql: &dyn Sql,
+        filter: &Filter,
+        (limit, offset): (i64, i64),
+        decode: impl Fn(&mut RowReader) -> Result<T, StoreError>,
+    ) -> Result<(Vec<T>, i64)> {
+        let (table, clause) = (self.table, filter.clause());
+        let total = sql
+            .execute(
+                &format!("SELECT COUNT(*) FROM {table} WHERE {clause}"),
+                &filter.params,
+            )?
+            .scalar_i64()
+            .unwrap_or(0);
+        let mut params = filter.params.clone();
+        params.extend([limit.into(), offset.into()]);
+        let rows = query_rows(
+            sql,
+            &format!(
+                "SELECT {} FROM {table} WHERE {clause} ORDER BY {} LIMIT ? OFFSET ?",
+                self.columns, self.order_by
+            ),
+            &params,
+            decode,
+        )?;
+        Ok((rows, total))
+    }
+}
