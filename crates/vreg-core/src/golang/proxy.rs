@@ -11,13 +11,14 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
 use super::module::{check_module_path, escape, latest, unescape, Version};
-use super::store::{self, Owner, Scope};
+use super::store::{self, Scope};
 use super::zipcheck;
 use crate::context::Context;
 use crate::domain::auth::{
     authenticate, authorize_project_read, authorize_project_write, Principal,
 };
 use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::packages::{NewFile, Owner};
 use crate::domain::projects::{self, Project};
 use crate::domain::registries;
 use crate::domain::upstreams::{self, Upstream};
@@ -569,17 +570,17 @@ fn publish(
         .into_bytes();
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     let files = [
-        store::NewFile {
+        NewFile {
             file_name: format!("{version}.info"),
             digests: blobs.put_bytes(&info)?,
             h1: None,
         },
-        store::NewFile {
+        NewFile {
             file_name: format!("{version}.mod"),
             digests: blobs.put_bytes(&go_mod)?,
             h1: Some(zipcheck::go_mod_hash(&go_mod)),
         },
-        store::NewFile {
+        NewFile {
             file_name: format!("{version}.zip"),
             digests: blobs.put_bytes(&zip)?,
             h1: Some(checked.h1),

@@ -2,16 +2,12 @@
 //! project, or synced from upstreams into a registry. Each has three files,
 //! `<version>.info`, `<version>.mod` and `<version>.zip`.
 
+use crate::domain::model::PackageType;
+use crate::domain::packages::{self, PackageKey};
+use crate::domain::packages::{NewFile, Owner};
 use crate::error::{CoreError, Result};
 use crate::storage::blobs::Digests;
-use crate::storage::{query_one, query_rows, transaction, Sql, StoreError, Value};
-
-/// Who a version belongs to.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Owner {
-    Project(i64),
-    Registry(i64),
-}
+use crate::storage::{query_one, query_rows, transaction, Sql, Value};
 
 /// Where to look: a registry's synced versions and some projects' published ones.
 pub struct Scope<'a> {
@@ -70,13 +66,6 @@ pub fn versions(sql: &dyn Sql, scope: &Scope, module: &str) -> Result<Vec<String
     )
 }
 
-/// One file of a version: its name, digests and (for the zip and go.mod) `h1:` hash.
-pub struct NewFile {
-    pub file_name: String,
-    pub digests: Digests,
-    pub h1: Option<String>,
-}
-
 /// Creates the package and its files in one transaction. Returns `false`
 /// (creating nothing) when the version already exists.
 pub fn store_version(
@@ -87,49 +76,19 @@ pub fn store_version(
     version: &str,
     files: &[NewFile],
 ) -> Result<bool> {
-    let (project, registry): (Option<i64>, Option<i64>) = match owner {
-        Owner::Project(p) => (Some(p), None),
-        Owner::Registry(r) => (None, Some(r)),
+    let key = PackageKey {
+        owner,
+        package_type: PackageType::Golang,
+        name: module,
+        version,
     };
     transaction(sql, || {
-        let exists = sql
-            .execute(
-                "SELECT COUNT(*) FROM packages WHERE package_type = 'golang' AND name = ? AND version = ?
-                 AND (project_id = ? OR registry_id = ?)",
-                &[module.into(), version.into(), project.unwrap_or(-1).into(), registry.unwrap_or(-1).into()],
-            )?
-            .scalar_i64()
-            .unwrap_or(0)
-            > 0;
-        if exists {
+        if packages::find_package(sql, &key)?.is_some() {
             return Ok(false);
         }
-        let package_id = sql
-            .execute(
-                "INSERT INTO packages (project_id, registry_id, package_type, name, version, status, created_at, updated_at)
-                 VALUES (?, ?, 'golang', ?, ?, 'default', ?, ?) RETURNING id",
-                &[project.into(), registry.into(), module.into(), version.into(), now.into(), now.into()],
-            )?
-            .scalar_i64()
-            .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
+        let package_id = packages::create_package(sql, now, &key)?;
         for file in files {
-            let d = &file.digests;
-            sql.execute(
-                "INSERT INTO package_files (package_id, file_name, size, sha1, md5, sha256, sha512, blob_digest, h1, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                &[
-                    package_id.into(),
-                    file.file_name.as_str().into(),
-                    (d.size as i64).into(),
-                    d.sha1.as_str().into(),
-                    d.md5.as_str().into(),
-                    d.sha256.as_str().into(),
-                    d.sha512.as_str().into(),
-                    d.sha256.as_str().into(),
-                    file.h1.clone().into(),
-                    now.into(),
-                ],
-            )?;
+            packages::add_file(sql, now, package_id, file)?;
         }
         Ok(true)
     })

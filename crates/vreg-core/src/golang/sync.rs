@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use super::module::{check_module_path, escape, Version};
 use super::proxy::{lease_name, retry_due, SYNC_KIND};
-use super::store::{self, NewFile, Owner, Scope};
+use super::store::{self, Scope};
 use super::zipcheck::{self, check_zip, go_mod_hash};
 use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::packages::{NewFile, Owner};
 use crate::domain::{registries, upstreams};
 use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;

@@ -2,6 +2,8 @@
 //! version, with its files. Files are recorded only after their blob is
 //! stored, in one transaction with the package.
 
+use crate::domain::model::PackageType;
+use crate::domain::packages::{self, NewFile, Owner, PackageKey};
 use crate::error::{CoreError, Result};
 use crate::maven::path::FileCoordinates;
 use crate::storage::blobs::Digests;
@@ -91,25 +93,18 @@ pub fn record_file(
 ) -> Result<Recorded> {
     transaction(sql, || {
         let name = coordinates.package_name();
-        let package_id = match sql
-            .execute(
-                "SELECT id FROM packages WHERE project_id = ? AND package_type = 'maven' AND name = ? AND version = ?",
-                &[project_id.into(), name.as_str().into(), coordinates.version.as_str().into()],
-            )?
-            .scalar_i64()
-        {
+        let key = PackageKey {
+            owner: Owner::Project(project_id),
+            package_type: PackageType::Maven,
+            name: &name,
+            version: &coordinates.version,
+        };
+        let package_id = match packages::find_package(sql, &key)? {
             Some(id) => {
-                sql.execute("UPDATE packages SET updated_at = ? WHERE id = ?", &[now.into(), id.into()])?;
+                packages::touch_package(sql, now, id)?;
                 id
             }
-            None => sql
-                .execute(
-                    "INSERT INTO packages (project_id, package_type, name, version, status, created_at, updated_at)
-                     VALUES (?, 'maven', ?, ?, 'default', ?, ?) RETURNING id",
-                    &[project_id.into(), name.as_str().into(), coordinates.version.as_str().into(), now.into(), now.into()],
-                )?
-                .scalar_i64()
-                .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?,
+            None => packages::create_package(sql, now, &key)?,
         };
         let existing = sql.execute(
             "SELECT id, sha256 FROM package_files WHERE package_id = ? AND file_name = ?",
@@ -129,33 +124,15 @@ pub fn record_file(
                     name, coordinates.version, coordinates.file_name
                 )));
             }
-            sql.execute(
-                "UPDATE package_files SET size = ?, sha1 = ?, md5 = ?, sha256 = ?, sha512 = ?, blob_digest = ?, created_at = ?
-                 WHERE id = ?",
-                &file_values(digests, now, file_id),
-            )?;
+            packages::replace_file(sql, now, file_id, digests)?;
             return Ok(Recorded::Replaced);
         }
-        let mut values = vec![package_id.into(), coordinates.file_name.as_str().into()];
-        values.extend(file_values(digests, now, 0).into_iter().take(7));
-        sql.execute(
-            "INSERT INTO package_files (package_id, file_name, size, sha1, md5, sha256, sha512, blob_digest, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &values,
-        )?;
+        let file = NewFile {
+            file_name: coordinates.file_name.clone(),
+            digests: digests.clone(),
+            h1: None,
+        };
+        packages::add_file(sql, now, package_id, &file)?;
         Ok(Recorded::Created)
     })
-}
-
-fn file_values(d: &Digests, now: i64, id: i64) -> Vec<Value> {
-    vec![
-        (d.size as i64).into(),
-        d.sha1.as_str().into(),
-        d.md5.as_str().into(),
-        d.sha256.as_str().into(),
-        d.sha512.as_str().into(),
-        d.sha256.as_str().into(),
-        now.into(),
-        id.into(),
-    ]
 }
