@@ -279,7 +279,6 @@ fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, i64)> {
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn serve_registry(
     ctx: &Context,
     who: Option<&Principal>,

@@ -5,7 +5,6 @@ use serde_json::Value as Json;
 
 use super::namespaces::visible_group;
 use super::{views, Call};
-use crate::crypto::PasswordSealer;
 use crate::domain::auth::require_api;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::registries::{self, Registry};
@@ -41,14 +40,6 @@ pub(crate) fn visible_upstream(
         return Err(CoreError::NotFound("Upstream"));
     }
     Ok(upstream)
-}
-
-pub(crate) fn allow_local(call: &Call) -> bool {
-    call.ctx.config.allow_local_upstreams
-}
-
-pub(crate) fn sealer(call: &Call) -> PasswordSealer {
-    PasswordSealer::new(&call.ctx.config.secret_key)
 }
 
 const REGISTRY_FIELDS: &[&str] = &["name", "description"];
@@ -165,16 +156,7 @@ pub fn create_group_upstream(call: &Call, group: &str, kind: PackageType) -> Res
     let group = visible_group(call, group, true)?;
     let input = upstream_input(&call.body(UPSTREAM_FIELDS)?)?;
     let sql = call.ctx.sql;
-    let (upstream, _) = upstreams::create(
-        sql,
-        &sealer(call),
-        allow_local(call),
-        call.now(),
-        group.id,
-        kind,
-        input,
-        None,
-    )?;
+    let (upstream, _) = upstreams::create(call.ctx, group.id, kind, input, None)?;
     Ok(json_response(
         StatusCode::CREATED,
         &views::upstream(sql, &upstream)?,
@@ -199,16 +181,8 @@ pub fn create_registry_upstream(call: &Call, kind: PackageType, id: i64) -> Resu
     let registry = visible_registry(call, kind, id, true)?;
     let input = upstream_input(&call.body(UPSTREAM_FIELDS)?)?;
     let sql = call.ctx.sql;
-    let (upstream, _) = upstreams::create(
-        sql,
-        &sealer(call),
-        allow_local(call),
-        call.now(),
-        registry.group_id,
-        kind,
-        input,
-        Some(&registry),
-    )?;
+    let (upstream, _) =
+        upstreams::create(call.ctx, registry.group_id, kind, input, Some(&registry))?;
     Ok(json_response(
         StatusCode::CREATED,
         &views::upstream(sql, &upstream)?,
@@ -227,15 +201,7 @@ pub fn update_upstream(call: &Call, kind: PackageType, id: i64) -> Result<Respon
     visible_upstream(call, kind, id, true)?;
     let input = upstream_input(&call.body(UPSTREAM_FIELDS)?)?;
     let sql = call.ctx.sql;
-    let upstream = upstreams::update(
-        sql,
-        &sealer(call),
-        allow_local(call),
-        call.now(),
-        kind,
-        id,
-        input,
-    )?;
+    let upstream = upstreams::update(call.ctx, kind, id, input)?;
     Ok(json_response(
         StatusCode::OK,
         &views::upstream(sql, &upstream)?,

@@ -1,0 +1,247 @@
+//! Upstreams: remote URLs or local projects/groups, owned by a top-level
+//! group, linked to registries in order. This file holds the record and its
+//! life cycle; `input` turns API fields into a valid upstream, `links` keeps
+//! the ordered links, `outbound` builds the requests sent to a remote.
+
+mod input;
+mod links;
+mod outbound;
+
+pub use input::{UpstreamInput, MUTUALLY_EXCLUSIVE};
+pub use links::{
+    get_link, link, links_of_registry, links_of_upstream, move_link, unlink, RegistryUpstream,
+};
+pub use outbound::fetch_request;
+
+use input::{apply, seal, upstream_params, validate};
+use links::{check_local_overlap, link_in_tx, unlink_in_tx};
+
+use crate::context::Context;
+use crate::crypto::PasswordSealer;
+use crate::domain::groups;
+use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::registries::Registry;
+use crate::error::{CoreError, Result};
+use crate::storage::{query_one, transaction, Filter, Listing, RowReader, Sql, StoreError};
+
+pub const MAX_PER_REGISTRY: i64 = 20;
+pub const CREDENTIAL_MAX: usize = 510;
+pub const DEFAULT_CACHE_VALIDITY_HOURS: i64 = 24;
+pub const DEFAULT_METADATA_CACHE_VALIDITY_HOURS: i64 = 24;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub id: i64,
+    pub group_id: i64,
+    pub package_type: PackageType,
+    pub mode: UpstreamMode,
+    pub name: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub username: Option<String>,
+    /// Sealed with [`PasswordSealer`]; never leaves the core in clear.
+    pub password_encrypted: Option<Vec<u8>>,
+    pub target_project_id: Option<i64>,
+    pub target_group_id: Option<i64>,
+    pub cache_validity_hours: i64,
+    pub metadata_cache_validity_hours: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, group_id, package_type, mode, name, description, url, username, \
+     password_encrypted, target_project_id, target_group_id, cache_validity_hours, \
+     metadata_cache_validity_hours, created_at, updated_at";
+
+fn decode(r: &mut RowReader) -> Result<Upstream, StoreError> {
+    let bad = |e: CoreError| StoreError::Decode(e.to_string());
+    Ok(Upstream {
+        id: r.i64()?,
+        group_id: r.i64()?,
+        package_type: PackageType::parse_stored(&r.text()?).map_err(bad)?,
+        mode: UpstreamMode::parse_stored(&r.text()?).map_err(bad)?,
+        name: r.text()?,
+        description: r.text()?,
+        url: r.opt_text()?,
+        username: r.opt_text()?,
+        password_encrypted: r.opt_blob()?,
+        target_project_id: r.opt_i64()?,
+        target_group_id: r.opt_i64()?,
+        cache_validity_hours: r.i64()?,
+        metadata_cache_validity_hours: r.i64()?,
+        created_at: r.i64()?,
+        updated_at: r.i64()?,
+    })
+}
+
+/// An upstream of the given type; one of another type counts as absent.
+pub fn get(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<Upstream> {
+    query_one(
+        sql,
+        &format!("SELECT {COLUMNS} FROM upstreams WHERE id = ? AND package_type = ?"),
+        &[id.into(), package_type.as_str().into()],
+        decode,
+    )?
+    .ok_or(CoreError::NotFound("Upstream"))
+}
+
+/// An upstream whatever its package type.
+pub fn find(sql: &dyn Sql, id: i64) -> Result<Option<Upstream>> {
+    query_one(
+        sql,
+        &format!("SELECT {COLUMNS} FROM upstreams WHERE id = ?"),
+        &[id.into()],
+        decode,
+    )
+}
+
+pub fn list_in_group(
+    sql: &dyn Sql,
+    group_id: i64,
+    package_type: PackageType,
+    name_filter: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Upstream>, i64)> {
+    let mut filter = Filter::default();
+    filter.and(
+        "group_id = ? AND package_type = ?",
+        [group_id.into(), package_type.as_str().into()],
+    );
+    if let Some(name) = name_filter {
+        filter.contains(&["name"], name);
+    }
+    let listing = Listing {
+        table: "upstreams",
+        columns: COLUMNS,
+        order_by: "id",
+    };
+    listing.page(sql, &filter, (limit, offset), decode)
+}
+
+/// The registry's upstreams in position order, each with its link.
+pub fn list_in_registry(
+    sql: &dyn Sql,
+    registry_id: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<(RegistryUpstream, Upstream)>, i64)> {
+    let links = links_of_registry(sql, registry_id)?;
+    let total = links.len() as i64;
+    let mut out = Vec::new();
+    for link in links.into_iter().skip(offset as usize).take(limit as usize) {
+        let upstream = query_one(
+            sql,
+            &format!("SELECT {COLUMNS} FROM upstreams WHERE id = ?"),
+            &[link.upstream_id.into()],
+            decode,
+        )?
+        .ok_or(CoreError::NotFound("Upstream"))?;
+        out.push((link, upstream));
+    }
+    Ok((out, total))
+}
+
+/// Creates an upstream in a top-level group; with `link_to`, also links it
+/// last in that registry — both or neither.
+pub fn create(
+    ctx: &Context,
+    group_id: i64,
+    package_type: PackageType,
+    input: UpstreamInput,
+    link_to: Option<&Registry>,
+) -> Result<(Upstream, Option<RegistryUpstream>)> {
+    let (sql, now) = (ctx.sql, ctx.now());
+    let sealer = PasswordSealer::new(&ctx.config.secret_key);
+    transaction(sql, || {
+        let group = groups::get(sql, group_id)?;
+        if group.parent_id.is_some() {
+            return Err(CoreError::validation("Group must be a top level Group"));
+        }
+        let base = Upstream {
+            id: 0,
+            group_id,
+            package_type,
+            mode: UpstreamMode::Remote,
+            name: String::new(),
+            description: String::new(),
+            url: None,
+            username: None,
+            password_encrypted: None,
+            target_project_id: None,
+            target_group_id: None,
+            cache_validity_hours: DEFAULT_CACHE_VALIDITY_HOURS,
+            metadata_cache_validity_hours: DEFAULT_METADATA_CACHE_VALIDITY_HOURS,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut draft = apply(base, input)?;
+        validate(sql, &mut draft, ctx.config.allow_local_upstreams)?;
+        let mut upstream = seal(draft, &sealer);
+        let mut params = upstream_params(&upstream);
+        params.extend([group_id.into(), package_type.as_str().into(), now.into()]);
+        upstream.id = sql
+            .execute(
+                "INSERT INTO upstreams (mode, name, description, url, username, password_encrypted,
+                    target_project_id, target_group_id, cache_validity_hours,
+                    metadata_cache_validity_hours, updated_at, group_id, package_type, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                &params,
+            )?
+            .scalar_i64()
+            .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
+        let link = match link_to {
+            Some(registry) => Some(link_in_tx(sql, now, registry, &upstream)?),
+            None => None,
+        };
+        Ok((upstream, link))
+    })
+}
+
+pub fn update(
+    ctx: &Context,
+    package_type: PackageType,
+    id: i64,
+    input: UpstreamInput,
+) -> Result<Upstream> {
+    let (sql, now) = (ctx.sql, ctx.now());
+    let sealer = PasswordSealer::new(&ctx.config.secret_key);
+    transaction(sql, || {
+        let mut existing = get(sql, package_type, id)?;
+        existing.updated_at = now;
+        let mut draft = apply(existing, input)?;
+        validate(sql, &mut draft, ctx.config.allow_local_upstreams)?;
+        let upstream = seal(draft, &sealer);
+        // A changed target may now overlap another local upstream of a registry.
+        for link in links_of_upstream(sql, id)? {
+            check_local_overlap(sql, link.registry_id, &upstream)?;
+        }
+        let mut params = upstream_params(&upstream);
+        params.push(id.into());
+        sql.execute(
+            "UPDATE upstreams SET mode = ?, name = ?, description = ?, url = ?, username = ?,
+                password_encrypted = ?, target_project_id = ?, target_group_id = ?,
+                cache_validity_hours = ?, metadata_cache_validity_hours = ?, updated_at = ?
+             WHERE id = ?",
+            &params,
+        )?;
+        Ok(upstream)
+    })
+}
+
+/// Deletes the upstream, its links (closing the gaps they leave) and its
+/// cache entries.
+pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
+    transaction(sql, || {
+        get(sql, package_type, id)?;
+        for link in links_of_upstream(sql, id)? {
+            unlink_in_tx(sql, &link)?;
+        }
+        sql.execute(
+            "DELETE FROM cache_entries WHERE upstream_id = ?",
+            &[id.into()],
+        )?;
+        sql.execute("DELETE FROM upstreams WHERE id = ?", &[id.into()])?;
+        Ok(())
+    })
+}
