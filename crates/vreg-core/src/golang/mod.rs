@@ -1,7 +1,19 @@
 //! The Go module proxy (`go-proxy` component) and the sync worker's logic.
+//!
+//! `module` holds Go's rules for paths and versions, `zipcheck` the module
+//! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
+//! requests (`request` parses them, `respond` writes them), `origin` asks a
+//! registry's upstreams, `schedule` records and sends sync triggers,
+//! `publish` takes a version uploaded to a project, and `sync` is the
+//! worker's side.
 
 pub mod module;
+mod origin;
 pub mod proxy;
+mod publish;
+mod request;
+mod respond;
+pub mod schedule;
 pub mod store;
 pub mod sync;
 pub mod zipcheck;

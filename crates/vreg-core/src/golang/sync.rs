@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::module::{check_module_path, escape, Version};
-use super::proxy::{lease_name, retry_due, SYNC_KIND};
+use super::schedule::{lease_name, retry_due, SYNC_KIND};
 use super::store::{self, Scope};
 use super::zipcheck::{self, check_zip, go_mod_hash};
 use crate::context::Context;

@@ -1,0 +1,143 @@
+//! A registry's upstreams as the proxy sees them: the remotes to ask (in
+//! position order) and the projects its local upstreams serve; origin
+//! fetches, and the merged, briefly cached version list.
+
+use http::Method;
+
+use super::module::escape;
+use super::store::{self, Scope};
+use crate::context::Context;
+use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::projects;
+use crate::domain::registries;
+use crate::domain::upstreams::{self, Upstream};
+use crate::error::{CoreError, Result};
+use crate::http::body::read_to_end;
+use crate::http::fetch::FetchResponse;
+use crate::storage::expiring;
+use crate::storage::Sql;
+
+pub(super) struct RegistryView {
+    pub(super) id: i64,
+    pub(super) remotes: Vec<Upstream>,
+    pub(super) local_projects: Vec<i64>,
+}
+
+pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, i64)> {
+    let registry = registries::get(sql, PackageType::Golang, id)?;
+    let (links, _) = upstreams::list_in_registry(sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
+    let mut remotes = Vec::new();
+    let mut local_projects = Vec::new();
+    for (_, upstream) in links {
+        match upstream.mode {
+            UpstreamMode::Remote => remotes.push(upstream),
+            UpstreamMode::Local => match (upstream.target_project_id, upstream.target_group_id) {
+                (Some(p), _) => local_projects.push(p),
+                (None, Some(g)) => local_projects.extend(projects::ids_in_group(sql, g)?),
+                _ => {}
+            },
+        }
+    }
+    Ok((
+        RegistryView {
+            id: registry.id,
+            remotes,
+            local_projects,
+        },
+        registry.group_id,
+    ))
+}
+
+/// The first remote upstream, in position order, that answers 200.
+pub(super) fn first_origin<'u>(
+    ctx: &Context,
+    remotes: &'u [Upstream],
+    suffix: &str,
+) -> Result<(&'u Upstream, FetchResponse)> {
+    let mut failures = Vec::new();
+    for upstream in remotes {
+        let request = match upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{} ({e})", upstream.name));
+                continue;
+            }
+        };
+        match ctx.fetch.fetch(&request) {
+            Ok(response) if response.status == 200 => return Ok((upstream, response)),
+            Ok(response) if matches!(response.status, 404 | 410) => {}
+            Ok(response) => failures.push(format!("{} (HTTP {})", upstream.name, response.status)),
+            Err(e) => failures.push(format!("{} ({e})", upstream.name)),
+        }
+    }
+    if failures.is_empty() {
+        Err(CoreError::NotFound("Version"))
+    } else {
+        Err(CoreError::Upstream(format!(
+            "Upstream failure: {}",
+            failures.join(", ")
+        )))
+    }
+}
+
+/// A small upstream document (a list, an @latest answer); `None` on 404.
+pub(super) fn get_small(
+    ctx: &Context,
+    upstream: &Upstream,
+    suffix: &str,
+) -> std::result::Result<Option<Vec<u8>>, String> {
+    let request = upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET)?;
+    let mut response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
+    match response.status {
+        200 => read_to_end(response.body.as_mut(), 4 << 20)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        404 | 410 => Ok(None),
+        status => Err(format!("HTTP {status}")),
+    }
+}
+
+/// Versions the store and every remote upstream know, cached briefly.
+pub(super) fn merged_versions(
+    ctx: &Context,
+    view: &RegistryView,
+    scope: &Scope,
+    module: &str,
+) -> Result<Vec<String>> {
+    let key = format!(
+        "go:list:{}:{}",
+        view.id,
+        crate::crypto::sha256_hex(module.as_bytes())
+    );
+    if let Some(cached) = expiring::get(ctx.kv, &key, ctx.now())? {
+        return Ok(String::from_utf8_lossy(&cached)
+            .lines()
+            .map(str::to_owned)
+            .collect());
+    }
+    let mut versions = store::versions(ctx.sql, scope, module)?;
+    let mut failures = Vec::new();
+    for upstream in &view.remotes {
+        match get_small(ctx, upstream, &format!("{}/@v/list", escape(module))) {
+            Ok(Some(body)) => versions.extend(
+                String::from_utf8_lossy(&body)
+                    .lines()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty()),
+            ),
+            Ok(None) => {}
+            Err(e) => failures.push(format!("{} ({e})", upstream.name)),
+        }
+    }
+    if versions.is_empty() && !failures.is_empty() {
+        return Err(CoreError::Upstream(format!(
+            "Upstream failure: {}",
+            failures.join(", ")
+        )));
+    }
+    versions.sort();
+    versions.dedup();
+    let ttl = ctx.config.list_cache_seconds * 1000;
+    expiring::set(ctx.kv, &key, versions.join("\n").as_bytes(), ctx.now(), ttl)?;
+    Ok(versions)
+}

@@ -1,0 +1,81 @@
+//! Publishing a module version to a project from its zip.
+
+use serde_json::json;
+
+use super::module::Version;
+use super::request::Query;
+use super::respond::send_bytes;
+use super::store;
+use super::zipcheck;
+use crate::context::Context;
+use crate::domain::auth::{authorize_project_write, Principal};
+use crate::domain::packages::{NewFile, Owner};
+use crate::domain::projects::Project;
+use crate::error::{CoreError, Result};
+use crate::http::body::{read_to_end, BodyReader, ResponseSink};
+use crate::storage::blobs::BlobStore;
+use crate::timefmt;
+
+/// `PUT /projects/:id/packages/go/<module>/@v/<version>.zip`: publishes a
+/// version from its zip. `.mod` comes from the zip's go.mod, `.info` carries
+/// the publish time; a published version is immutable.
+pub(super) fn publish(
+    ctx: &Context,
+    who: Option<&Principal>,
+    project: &Project,
+    module: &str,
+    query: Query,
+    body: &mut dyn BodyReader,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    authorize_project_write(ctx.sql, who, project)?;
+    let Query::File {
+        version,
+        ext: ".zip",
+    } = query
+    else {
+        return Err(CoreError::MethodNotAllowed);
+    };
+    let parsed = Version::parse(&version)
+        .ok_or_else(|| CoreError::BadRequest(format!("invalid version {version:?}")))?;
+    let zip = read_to_end(body, zipcheck::MAX_ZIP_BYTES as usize)?;
+    let checked = zipcheck::check_zip(module, &parsed.text, &zip)?;
+    let go_mod = checked
+        .go_mod
+        .clone()
+        .unwrap_or_else(|| format!("module {module}\n").into_bytes());
+    let info = json!({ "Version": version, "Time": timefmt::iso8601(ctx.now()) })
+        .to_string()
+        .into_bytes();
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    let files = [
+        NewFile {
+            file_name: format!("{version}.info"),
+            digests: blobs.put_bytes(&info)?,
+            h1: None,
+        },
+        NewFile {
+            file_name: format!("{version}.mod"),
+            digests: blobs.put_bytes(&go_mod)?,
+            h1: Some(zipcheck::go_mod_hash(&go_mod)),
+        },
+        NewFile {
+            file_name: format!("{version}.zip"),
+            digests: blobs.put_bytes(&zip)?,
+            h1: Some(checked.h1),
+        },
+    ];
+    if !store::store_version(
+        ctx.sql,
+        ctx.now(),
+        Owner::Project(project.id),
+        module,
+        &version,
+        &files,
+    )? {
+        return Err(CoreError::Conflict(format!(
+            "{module}@{version} is already published"
+        )));
+    }
+    send_bytes(sink, "text/plain; charset=utf-8", b"", false)
+}

@@ -1,0 +1,75 @@
+//! Scheduling syncs: the lease that lets one request per version record a
+//! job and publish its trigger, and the resending of due triggers, which
+//! rides on traffic (Spin has no timers).
+
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::storage::lease::take_lease;
+use crate::storage::sync_jobs;
+use crate::timefmt;
+
+pub const SYNC_KIND: &str = "go_sync";
+
+pub fn lease_name(registry: i64, module: &str, version: &str) -> String {
+    format!("go_proxy:sync_packages:{registry}:{module}@{version}")
+}
+
+/// Takes the lease and, if this request got it, records the job and
+/// publishes the trigger. Never fails the request: with Redis down the job
+/// waits in `sync_jobs` for its retry.
+pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: &str) {
+    let name = lease_name(registry, module, version);
+    let outcome = (|| -> Result<()> {
+        if !take_lease(ctx.kv, &name, ctx.now(), ctx.config.lease_seconds * 1000)? {
+            return Ok(());
+        }
+        let payload = json!({
+            "kind": SYNC_KIND,
+            "registry_id": registry,
+            "module": module,
+            "version": version,
+            "requested_at": timefmt::iso8601(ctx.now()),
+        })
+        .to_string();
+        sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
+        if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &name)? {
+            sync_jobs::send_trigger(
+                ctx.sql,
+                ctx.publisher,
+                &ctx.config.sync_channel,
+                ctx.now(),
+                &job,
+            );
+        }
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        eprintln!("vreg: could not schedule the sync of {module}@{version}: {e}");
+    }
+    retry_due(ctx);
+}
+
+/// Republishes jobs whose trigger was lost or that failed, once per retry interval.
+pub fn retry_due(ctx: &Context) {
+    let Ok(jobs) = sync_jobs::due(ctx.sql, ctx.now(), 5) else {
+        return;
+    };
+    for job in jobs {
+        // One resend per job however many requests see it due at once.
+        let lease = format!("retry:{}", job.id);
+        let ttl = sync_jobs::UNDELIVERED_RETRY_MILLIS;
+        if !take_lease(ctx.kv, &lease, ctx.now(), ttl).unwrap_or(false) {
+            continue;
+        }
+        let _ = sync_jobs::postpone(ctx.sql, ctx.now(), job.id);
+        sync_jobs::send_trigger(
+            ctx.sql,
+            ctx.publisher,
+            &ctx.config.sync_channel,
+            ctx.now(),
+            &job,
+        );
+    }
+}
