@@ -1,7 +1,8 @@
 //! Groups: a tree through `parent_id`.
 
 use crate::domain::model::Visibility;
-use crate::domain::validate::{check_path, Errors, DESCRIPTION_MAX, NAME_MAX};
+use crate::domain::namespaces::{self, NamespaceChanges, NamespaceFields, Table};
+use crate::domain::validate::Errors;
 use crate::error::{CoreError, Result};
 use crate::storage::{
     query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
@@ -149,49 +150,39 @@ pub fn list(
     listing.page(sql, &filter, (limit, offset), decode)
 }
 
-#[derive(Debug, Default)]
-pub struct GroupChanges {
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub description: Option<String>,
-    pub visibility: Option<Visibility>,
+const TABLE: Table = Table {
+    name: "groups",
+    parent_column: "parent_id",
+};
+
+impl Group {
+    pub fn fields(&self) -> NamespaceFields {
+        NamespaceFields {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            description: self.description.clone(),
+            visibility: self.visibility,
+        }
+    }
+
+    fn set_fields(&mut self, fields: NamespaceFields) {
+        self.name = fields.name;
+        self.path = fields.path;
+        self.description = fields.description;
+        self.visibility = fields.visibility;
+    }
 }
 
 fn validate(sql: &dyn Sql, group: &Group, parent: Option<&Group>, depth: usize) -> Result<()> {
     let mut errors = Errors::default();
-    if errors.required("Name", Some(&group.name)) {
-        errors.max_len("Name", Some(&group.name), NAME_MAX);
-    }
-    check_path(&mut errors, &group.path);
-    errors.max_len("Description", Some(&group.description), DESCRIPTION_MAX);
+    let fields = group.fields();
+    namespaces::check_fields(&fields, &mut errors);
     if depth > MAX_DEPTH {
         errors.add(format!(
             "Parent has too deep level of nested groups (maximum is {MAX_DEPTH})"
         ));
     }
-    if let Some(parent) = parent {
-        if group.visibility > parent.visibility {
-            errors.add(format!(
-                "Visibility level {} is not allowed in a {} group.",
-                group.visibility.as_str(),
-                parent.visibility.as_str()
-            ));
-        }
-    }
-    let taken = sql
-        .execute(
-            "SELECT COUNT(*) FROM groups WHERE COALESCE(parent_id, 0) = ? AND path = ? COLLATE NOCASE AND id != ?",
-            &[
-                group.parent_id.unwrap_or(0).into(),
-                group.path.as_str().into(),
-                group.id.into(),
-            ],
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    if taken > 0 {
-        errors.add("Path has already been taken");
-    }
+    namespaces::check_placement(sql, &TABLE, (group.id, parent), &fields, &mut errors)?;
     // A group may not become more private than what it contains.
     if group.id != 0 {
         let more_public = sql
@@ -229,11 +220,8 @@ pub fn more_public_than(v: Visibility) -> String {
 pub fn create(
     sql: &dyn Sql,
     now: i64,
-    name: String,
-    path: String,
-    description: String,
     parent_id: Option<i64>,
-    visibility: Visibility,
+    fields: NamespaceFields,
 ) -> Result<Group> {
     transaction(sql, || {
         let (parent, depth) = match parent_id {
@@ -249,36 +237,22 @@ pub fn create(
         };
         let mut group = Group {
             id: 0,
-            name,
-            path,
-            description,
+            name: String::new(),
+            path: String::new(),
+            description: String::new(),
             parent_id,
-            visibility,
+            visibility: fields.visibility,
             created_at: now,
             updated_at: now,
         };
+        group.set_fields(fields);
         validate(sql, &group, parent.as_ref(), depth)?;
-        group.id = sql
-            .execute(
-                "INSERT INTO groups (name, path, description, parent_id, visibility, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                &[
-                    group.name.as_str().into(),
-                    group.path.as_str().into(),
-                    group.description.as_str().into(),
-                    group.parent_id.into(),
-                    group.visibility.as_str().into(),
-                    now.into(),
-                    now.into(),
-                ],
-            )?
-            .scalar_i64()
-            .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
+        group.id = namespaces::insert(sql, &TABLE, now, parent_id, &group.fields())?;
         Ok(group)
     })
 }
 
-pub fn update(sql: &dyn Sql, now: i64, id: i64, changes: GroupChanges) -> Result<Group> {
+pub fn update(sql: &dyn Sql, now: i64, id: i64, changes: NamespaceChanges) -> Result<Group> {
     transaction(sql, || {
         let lineage = lineage(sql, id)?;
         let mut group = lineage
@@ -286,31 +260,12 @@ pub fn update(sql: &dyn Sql, now: i64, id: i64, changes: GroupChanges) -> Result
             .cloned()
             .ok_or(CoreError::NotFound("Group"))?;
         let parent = lineage.len().checked_sub(2).map(|i| lineage[i].clone());
-        if let Some(v) = changes.name {
-            group.name = v;
-        }
-        if let Some(v) = changes.path {
-            group.path = v;
-        }
-        if let Some(v) = changes.description {
-            group.description = v;
-        }
-        if let Some(v) = changes.visibility {
-            group.visibility = v;
-        }
+        let mut fields = group.fields();
+        changes.apply(&mut fields);
+        group.set_fields(fields);
         group.updated_at = now;
         validate(sql, &group, parent.as_ref(), lineage.len())?;
-        sql.execute(
-            "UPDATE groups SET name = ?, path = ?, description = ?, visibility = ?, updated_at = ? WHERE id = ?",
-            &[
-                group.name.as_str().into(),
-                group.path.as_str().into(),
-                group.description.as_str().into(),
-                group.visibility.as_str().into(),
-                now.into(),
-                id.into(),
-            ],
-        )?;
+        namespaces::save(sql, &TABLE, now, id, &group.fields())?;
         Ok(group)
     })
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod groups;
 pub mod model;
+pub mod namespaces;
 pub mod packages;
 pub mod projects;
 pub mod registries;

@@ -2,7 +2,8 @@
 
 use crate::domain::groups::{self, Group, SUBTREE_IDS};
 use crate::domain::model::Visibility;
-use crate::domain::validate::{check_path, Errors, DESCRIPTION_MAX, NAME_MAX};
+use crate::domain::namespaces::{self, NamespaceChanges, NamespaceFields, Table};
+use crate::domain::validate::Errors;
 use crate::error::{CoreError, Result};
 use crate::storage::{
     query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
@@ -115,112 +116,67 @@ pub fn list(
     listing.page(sql, &filter, (limit, offset), decode)
 }
 
+const TABLE: Table = Table {
+    name: "projects",
+    parent_column: "group_id",
+};
+
+impl Project {
+    pub fn fields(&self) -> NamespaceFields {
+        NamespaceFields {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            description: self.description.clone(),
+            visibility: self.visibility,
+        }
+    }
+
+    fn set_fields(&mut self, fields: NamespaceFields) {
+        self.name = fields.name;
+        self.path = fields.path;
+        self.description = fields.description;
+        self.visibility = fields.visibility;
+    }
+}
+
 fn validate(sql: &dyn Sql, project: &Project, group: &Group) -> Result<()> {
     let mut errors = Errors::default();
-    if errors.required("Name", Some(&project.name)) {
-        errors.max_len("Name", Some(&project.name), NAME_MAX);
-    }
-    check_path(&mut errors, &project.path);
-    errors.max_len("Description", Some(&project.description), DESCRIPTION_MAX);
-    if project.visibility > group.visibility {
-        errors.add(format!(
-            "Visibility level {} is not allowed in a {} group.",
-            project.visibility.as_str(),
-            group.visibility.as_str()
-        ));
-    }
-    let taken = sql
-        .execute(
-            "SELECT COUNT(*) FROM projects WHERE group_id = ? AND path = ? COLLATE NOCASE AND id != ?",
-            &[group.id.into(), project.path.as_str().into(), project.id.into()],
-        )?
-        .scalar_i64()
-        .unwrap_or(0);
-    if taken > 0 {
-        errors.add("Path has already been taken");
-    }
+    let fields = project.fields();
+    namespaces::check_fields(&fields, &mut errors);
+    namespaces::check_placement(sql, &TABLE, (project.id, Some(group)), &fields, &mut errors)?;
     errors.finish()
 }
 
-pub fn create(
-    sql: &dyn Sql,
-    now: i64,
-    name: String,
-    path: String,
-    description: String,
-    group_id: i64,
-    visibility: Visibility,
-) -> Result<Project> {
+pub fn create(sql: &dyn Sql, now: i64, group_id: i64, fields: NamespaceFields) -> Result<Project> {
     transaction(sql, || {
         let group = groups::find(sql, group_id)?.ok_or(CoreError::NotFound("Namespace"))?;
         let mut project = Project {
             id: 0,
-            name,
-            path,
-            description,
+            name: String::new(),
+            path: String::new(),
+            description: String::new(),
             group_id,
-            visibility,
+            visibility: fields.visibility,
             created_at: now,
             updated_at: now,
         };
+        project.set_fields(fields);
         validate(sql, &project, &group)?;
-        project.id = sql
-            .execute(
-                "INSERT INTO projects (name, path, description, group_id, visibility, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                &[
-                    project.name.as_str().into(),
-                    project.path.as_str().into(),
-                    project.description.as_str().into(),
-                    group_id.into(),
-                    project.visibility.as_str().into(),
-                    now.into(),
-                    now.into(),
-                ],
-            )?
-            .scalar_i64()
-            .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
+        project.id = namespaces::insert(sql, &TABLE, now, Some(group_id), &project.fields())?;
         Ok(project)
     })
 }
 
-#[derive(Debug, Default)]
-pub struct ProjectChanges {
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub description: Option<String>,
-    pub visibility: Option<Visibility>,
-}
-
-pub fn update(sql: &dyn Sql, now: i64, id: i64, changes: ProjectChanges) -> Result<Project> {
+pub fn update(sql: &dyn Sql, now: i64, id: i64, changes: NamespaceChanges) -> Result<Project> {
     transaction(sql, || {
         let mut project = get(sql, id)?;
         let group = groups::get(sql, project.group_id)?;
-        if let Some(v) = changes.name {
-            project.name = v;
-        }
-        if let Some(v) = changes.path {
-            project.path = v;
-        }
-        if let Some(v) = changes.description {
-            project.description = v;
-        }
-        if let Some(v) = changes.visibility {
-            project.visibility = v;
-        }
+        let mut fields = project.fields();
+        changes.apply(&mut fields);
+        project.set_fields(fields);
         project.updated_at = now;
         validate(sql, &project, &group)?;
-        sql.execute(
-            "UPDATE projects SET name = ?, path = ?, description = ?, visibility = ?, updated_at = ? WHERE id = ?",
-            &[
-                project.name.as_str().into(),
-                project.path.as_str().into(),
-                project.description.as_str().into(),
-                project.visibility.as_str().into(),
-                now.into(),
-                id.into(),
-            ],
-        )?;
+        namespaces::save(sql, &TABLE, now, id, &project.fields())?;
         Ok(project)
     })
 }

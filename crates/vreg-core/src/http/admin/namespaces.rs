@@ -5,9 +5,10 @@ use serde_json::Value as Json;
 
 use super::{views, Call};
 use crate::domain::auth::require_api;
-use crate::domain::groups::{self, Group, GroupChanges};
+use crate::domain::groups::{self, Group};
 use crate::domain::model::Visibility;
-use crate::domain::projects::{self, Project, ProjectChanges};
+use crate::domain::namespaces::{NamespaceChanges, NamespaceFields};
+use crate::domain::projects::{self, Project};
 use crate::domain::tokens::Reach;
 use crate::domain::validate::path_from_name;
 use crate::error::{CoreError, Result};
@@ -59,6 +60,31 @@ fn change(field: Field<String>) -> Option<String> {
     field.map(Option::unwrap_or_default)
 }
 
+/// The fields of a new group or project; the path defaults to one made
+/// from the name, the visibility to private.
+fn new_fields(params: &Params) -> Result<NamespaceFields> {
+    let name = params.string("name")?.flatten().unwrap_or_default();
+    let path = params
+        .non_blank_string("path")?
+        .flatten()
+        .unwrap_or_else(|| path_from_name(&name));
+    Ok(NamespaceFields {
+        name,
+        path,
+        description: params.string("description")?.flatten().unwrap_or_default(),
+        visibility: visibility(params)?.unwrap_or(Visibility::Private),
+    })
+}
+
+fn changes(params: &Params) -> Result<NamespaceChanges> {
+    Ok(NamespaceChanges {
+        name: change(params.string("name")?),
+        path: change(params.string("path")?),
+        description: change(params.string("description")?),
+        visibility: visibility(params)?,
+    })
+}
+
 const GROUP_FIELDS: &[&str] = &["name", "path", "description", "parent_id", "visibility"];
 const GROUP_UPDATE_FIELDS: &[&str] = &["name", "path", "description", "visibility"];
 
@@ -94,20 +120,7 @@ pub fn create_group(call: &Call) -> Result<Response> {
         }
         _ => {}
     }
-    let name = params.string("name")?.flatten().unwrap_or_default();
-    let path = params
-        .non_blank_string("path")?
-        .flatten()
-        .unwrap_or_else(|| path_from_name(&name));
-    let group = groups::create(
-        sql,
-        call.now(),
-        name,
-        path,
-        params.string("description")?.flatten().unwrap_or_default(),
-        parent_id,
-        visibility(&params)?.unwrap_or(Visibility::Private),
-    )?;
+    let group = groups::create(sql, call.now(), parent_id, new_fields(&params)?)?;
     Ok(json_response(
         StatusCode::CREATED,
         &views::group(sql, &group)?,
@@ -125,12 +138,7 @@ pub fn get_group(call: &Call, reference: &str) -> Result<Response> {
 pub fn update_group(call: &Call, reference: &str) -> Result<Response> {
     let group = visible_group(call, reference, true)?;
     let params = call.body(GROUP_UPDATE_FIELDS)?;
-    let changes = GroupChanges {
-        name: change(params.string("name")?),
-        path: change(params.string("path")?),
-        description: change(params.string("description")?),
-        visibility: visibility(&params)?,
-    };
+    let changes = changes(&params)?;
     let group = groups::update(call.ctx.sql, call.now(), group.id, changes)?;
     Ok(json_response(
         StatusCode::OK,
@@ -183,21 +191,8 @@ pub fn create_project(call: &Call) -> Result<Response> {
         CoreError::NotFound(_) => CoreError::NotFound("Namespace"),
         other => other,
     })?;
-    let name = params.string("name")?.flatten().unwrap_or_default();
-    let path = params
-        .non_blank_string("path")?
-        .flatten()
-        .unwrap_or_else(|| path_from_name(&name));
     let sql = call.ctx.sql;
-    let project = projects::create(
-        sql,
-        call.now(),
-        name,
-        path,
-        params.string("description")?.flatten().unwrap_or_default(),
-        group.id,
-        visibility(&params)?.unwrap_or(Visibility::Private),
-    )?;
+    let project = projects::create(sql, call.now(), group.id, new_fields(&params)?)?;
     Ok(json_response(
         StatusCode::CREATED,
         &views::project(sql, &project)?,
@@ -215,12 +210,7 @@ pub fn get_project(call: &Call, reference: &str) -> Result<Response> {
 pub fn update_project(call: &Call, reference: &str) -> Result<Response> {
     let project = visible_project(call, reference, true)?;
     let params = call.body(PROJECT_UPDATE_FIELDS)?;
-    let changes = ProjectChanges {
-        name: change(params.string("name")?),
-        path: change(params.string("path")?),
-        description: change(params.string("description")?),
-        visibility: visibility(&params)?,
-    };
+    let changes = changes(&params)?;
     let project = projects::update(call.ctx.sql, call.now(), project.id, changes)?;
     Ok(json_response(
         StatusCode::OK,
