@@ -6,7 +6,7 @@
 use crate::domain::model::PackageType;
 use crate::error::Result;
 use crate::storage::blobs::Digests;
-use crate::storage::{Sql, StoreError};
+use crate::storage::{Sql, StoreError, Value};
 
 /// Who a package belongs to: a project (published to it) or a registry
 /// (synced into it from upstreams).
@@ -90,43 +90,40 @@ pub fn touch_package(sql: &dyn Sql, now: i64, package_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// `size, sha1, md5, sha256, sha512, blob_digest`: the blob is addressed by
+/// its SHA-256.
+fn contents(d: &Digests) -> [Value; 6] {
+    [
+        (d.size as i64).into(),
+        d.sha1.as_str().into(),
+        d.md5.as_str().into(),
+        d.sha256.as_str().into(),
+        d.sha512.as_str().into(),
+        d.sha256.as_str().into(),
+    ]
+}
+
 /// Adds a file to the package.
 pub fn add_file(sql: &dyn Sql, now: i64, package_id: i64, file: &NewFile) -> Result<()> {
-    let d = &file.digests;
+    let mut values = vec![package_id.into(), file.file_name.as_str().into()];
+    values.extend(contents(&file.digests));
+    values.extend([file.h1.clone().into(), now.into()]);
     sql.execute(
         "INSERT INTO package_files (package_id, file_name, size, sha1, md5, sha256, sha512, blob_digest, h1, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        &[
-            package_id.into(),
-            file.file_name.as_str().into(),
-            (d.size as i64).into(),
-            d.sha1.as_str().into(),
-            d.md5.as_str().into(),
-            d.sha256.as_str().into(),
-            d.sha512.as_str().into(),
-            d.sha256.as_str().into(),
-            file.h1.clone().into(),
-            now.into(),
-        ],
+        &values,
     )?;
     Ok(())
 }
 
 /// Points an existing file at new contents (a replaced SNAPSHOT file).
 pub fn replace_file(sql: &dyn Sql, now: i64, file_id: i64, d: &Digests) -> Result<()> {
+    let mut values = contents(d).to_vec();
+    values.extend([now.into(), file_id.into()]);
     sql.execute(
         "UPDATE package_files SET size = ?, sha1 = ?, md5 = ?, sha256 = ?, sha512 = ?, blob_digest = ?, created_at = ?
          WHERE id = ?",
-        &[
-            (d.size as i64).into(),
-            d.sha1.as_str().into(),
-            d.md5.as_str().into(),
-            d.sha256.as_str().into(),
-            d.sha512.as_str().into(),
-            d.sha256.as_str().into(),
-            now.into(),
-            file_id.into(),
-        ],
+        &values,
     )?;
     Ok(())
 }

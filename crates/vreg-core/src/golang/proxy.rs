@@ -21,6 +21,7 @@ use crate::domain::auth::{authenticate, authorize_project_read, Principal};
 use crate::domain::projects;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
+use crate::http::{error_message, status_of};
 use crate::storage::blobs::BlobStore;
 use crate::storage::schema::ensure_schema;
 
@@ -31,12 +32,7 @@ pub fn handle(
     sink: &mut dyn ResponseSink,
 ) {
     if let Err(e) = route(ctx, request, body, sink) {
-        let status = crate::http::status_of(&e);
-        let message = match &e {
-            CoreError::Store(_) => "internal error".to_owned(),
-            other => other.to_string(),
-        };
-        send_plain(sink, status, &message);
+        send_plain(sink, status_of(&e), &error_message(&e));
     }
 }
 

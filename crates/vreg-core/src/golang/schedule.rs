@@ -35,13 +35,7 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
         .to_string();
         sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
         if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &name)? {
-            sync_jobs::send_trigger(
-                ctx.sql,
-                ctx.publisher,
-                &ctx.config.sync_channel,
-                ctx.now(),
-                &job,
-            );
+            send_trigger(ctx, &job);
         }
         Ok(())
     })();
@@ -64,12 +58,11 @@ pub fn retry_due(ctx: &Context) {
             continue;
         }
         let _ = sync_jobs::postpone(ctx.sql, ctx.now(), job.id);
-        sync_jobs::send_trigger(
-            ctx.sql,
-            ctx.publisher,
-            &ctx.config.sync_channel,
-            ctx.now(),
-            &job,
-        );
+        send_trigger(ctx, &job);
     }
+}
+
+fn send_trigger(ctx: &Context, job: &sync_jobs::Job) {
+    let channel = &ctx.config.sync_channel;
+    sync_jobs::send_trigger(ctx.sql, ctx.publisher, channel, ctx.now(), job);
 }

@@ -55,20 +55,26 @@ pub fn status_of(error: &CoreError) -> StatusCode {
     }
 }
 
-/// The one place errors become responses: GitLab's `{"message": ...}`.
-pub fn error_response(error: &CoreError) -> Response {
-    let status = status_of(error);
-    let message = match error {
+/// What a client is told about an error: its text, except that internal
+/// details stay in the logs.
+pub fn error_message(error: &CoreError) -> String {
+    match error {
         CoreError::Store(StoreError::Constraint(_)) => {
             "409 Conflict: a concurrent request changed the same record".to_owned()
         }
-        // Internal details stay in the logs, not in responses.
         CoreError::Store(StoreError::Busy) => {
             "503 Service Unavailable: database is busy".to_owned()
         }
         CoreError::Store(_) => "500 Internal Server Error".to_owned(),
         other => other.to_string(),
-    };
+    }
+}
+
+/// The one place errors become responses: GitLab's `{"message": ...}`.
+/// (The Go proxy sends the same status and message as plain text.)
+pub fn error_response(error: &CoreError) -> Response {
+    let status = status_of(error);
+    let message = error_message(error);
     let mut response = json_response(status, &json!({ "message": message }));
     match error {
         CoreError::Unauthorized(_) => {

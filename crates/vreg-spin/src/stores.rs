@@ -1,0 +1,156 @@
+//! The core's storage traits over Spin's SQLite database and key-value
+//! store (`default`), and sync triggers through Spin's outbound Redis.
+
+use std::cell::OnceCell;
+
+use spin_sdk::{key_value, sqlite};
+use vreg_core::storage::{Kv, Rows, Sql, StoreError, Value};
+
+/// Spin's SQLite database `default`, one connection per request, opened on
+/// first use so requests that never touch the database do not pay for it.
+#[derive(Default)]
+pub struct SpinSql(OnceCell<sqlite::Connection>);
+
+impl SpinSql {
+    fn connection(&self) -> Result<&sqlite::Connection, StoreError> {
+        if let Some(connection) = self.0.get() {
+            return Ok(connection);
+        }
+        let connection = sqlite::Connection::open_default().map_err(sqlite_error)?;
+        Ok(self.0.get_or_init(|| connection))
+    }
+}
+
+fn sqlite_error(error: sqlite::Error) -> StoreError {
+    match error {
+        sqlite::Error::AccessDenied => StoreError::AccessDenied("sqlite database".into()),
+        sqlite::Error::Io(message) => StoreError::from_message(message),
+        other => StoreError::Other(format!("{other:?}")),
+    }
+}
+
+impl Sql for SpinSql {
+    fn execute(&self, statement: &str, params: &[Value]) -> Result<Rows, StoreError> {
+        let params: Vec<sqlite::Value> = params
+            .iter()
+            .map(|v| match v {
+                Value::Integer(i) => sqlite::Value::Integer(*i),
+                Value::Real(r) => sqlite::Value::Real(*r),
+                Value::Text(t) => sqlite::Value::Text(t.clone()),
+                Value::Blob(b) => sqlite::Value::Blob(b.clone()),
+                Value::Null => sqlite::Value::Null,
+            })
+            .collect();
+        let result = self
+            .connection()?
+            .execute(statement, &params)
+            .map_err(sqlite_error)?;
+        Ok(Rows {
+            columns: result.columns,
+            rows: result
+                .rows
+                .into_iter()
+                .map(|row| {
+                    row.values
+                        .into_iter()
+                        .map(|v| match v {
+                            sqlite::Value::Integer(i) => Value::Integer(i),
+                            sqlite::Value::Real(r) => Value::Real(r),
+                            sqlite::Value::Text(t) => Value::Text(t),
+                            sqlite::Value::Blob(b) => Value::Blob(b),
+                            sqlite::Value::Null => Value::Null,
+                        })
+                        .collect()
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Spin's key-value store `default`, opened on first use.
+#[derive(Default)]
+pub struct SpinKv(OnceCell<key_value::Store>);
+
+impl SpinKv {
+    fn store(&self) -> Result<&key_value::Store, StoreError> {
+        if let Some(store) = self.0.get() {
+            return Ok(store);
+        }
+        let store = key_value::Store::open_default().map_err(kv_error)?;
+        Ok(self.0.get_or_init(|| store))
+    }
+}
+
+fn kv_error(error: key_value::Error) -> StoreError {
+    match error {
+        key_value::Error::AccessDenied => StoreError::AccessDenied("key-value store".into()),
+        key_value::Error::Other(message) => StoreError::from_message(message),
+        other => StoreError::Other(format!("{other:?}")),
+    }
+}
+
+impl Kv for SpinKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store()?.get(key).map_err(kv_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.store()?.set(key, value).map_err(kv_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store()?.delete(key).map_err(kv_error)
+    }
+
+    /// wasi:keyvalue compare-and-swap: `current` records the value seen, and
+    /// the host swaps only if the key still holds it.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
+        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
+        let bucket = wasi_kv::open("default").map_err(other)?;
+        let cas = atomics::Cas::new(&bucket, key).map_err(other)?;
+        if cas.current().map_err(other)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, new) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(other(e)),
+        }
+    }
+}
+
+/// Sync triggers through Spin's outbound Redis.
+pub struct SpinPublisher {
+    pub address: String,
+}
+
+impl vreg_core::storage::Publisher for SpinPublisher {
+    /// PUBLISH through `execute`, which (unlike `publish`) returns how many
+    /// subscribers got the message, so a trigger no worker heard is resent.
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
+        use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+        let failed = |e| StoreError::Other(format!("redis: {e:?}"));
+        let connection = Connection::open(&self.address).map_err(failed)?;
+        let reply = connection
+            .execute(
+                "PUBLISH",
+                &[
+                    RedisParameter::Binary(channel.as_bytes().to_vec()),
+                    RedisParameter::Binary(payload.to_vec()),
+                ],
+            )
+            .map_err(failed)?;
+        match reply.first() {
+            Some(RedisResult::Int64(n)) => Ok((*n).max(0) as u64),
+            other => Err(StoreError::Other(format!(
+                "redis: PUBLISH answered {other:?}"
+            ))),
+        }
+    }
+}
