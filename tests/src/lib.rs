@@ -483,6 +483,19 @@ impl Http {
         self.log.lock().unwrap().clone()
     }
 
+    /// Whether the log shows `needle` within a few seconds (output is read
+    /// from the host's pipes on threads of their own, so it may lag).
+    pub fn log_shows(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     pub fn request(
         &self,
         method: &str,

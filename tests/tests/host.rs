@@ -152,7 +152,11 @@ fn outbound_http_goes_only_to_allowed_hosts() {
         "{}",
         other_host.text()
     );
-    assert!(host.log().contains("denied: not in allowed_outbound_hosts"));
+    assert!(
+        host.log_shows("denied: not in allowed_outbound_hosts"),
+        "{}",
+        host.log()
+    );
 }
 
 #[test]
@@ -226,12 +230,15 @@ fn redis_messages_reach_the_trigger_component() {
     assert_eq!(wait_for(&host, "/probe/kv/default/redis:count", "2"), "2");
     let log = host.log();
     assert!(
-        log.contains("[probe-redis] received 5 bytes"),
+        host.log_shows("[probe-redis] received 5 bytes"),
         "component output is prefixed:\n{log}"
     );
-    assert!(log.contains("REDIS probe-channel probe-redis ok"), "{log}");
     assert!(
-        log.contains("GET /probe/kv/default/redis:last probe 200"),
+        host.log_shows("REDIS probe-channel probe-redis ok"),
+        "{log}"
+    );
+    assert!(
+        host.log_shows("GET /probe/kv/default/redis:last probe 200"),
         "requests are logged:\n{log}"
     );
 }
@@ -253,10 +260,10 @@ fn an_app_whose_redis_trigger_cannot_connect_ends() {
     let mut host = start(PROBE_REDIS, &[("SPIN_VARIABLE_REDIS_URL", &closed)]);
     let log = wait_for_exit(&mut host);
     assert!(
-        log.contains("A trigger exited unexpectedly. Terminating."),
+        host.log_shows("A trigger exited unexpectedly. Terminating."),
         "{log}"
     );
-    assert!(log.contains("Redis trigger on"), "{log}");
+    assert!(host.log_shows("Redis trigger on"), "{log}");
 }
 
 #[test]
@@ -281,7 +288,7 @@ fn an_app_whose_redis_goes_away_ends() {
     redis.stop();
     let log = wait_for_exit(&mut host);
     assert!(
-        log.contains("A trigger exited unexpectedly. Terminating."),
+        host.log_shows("A trigger exited unexpectedly. Terminating."),
         "{log}"
     );
 }
