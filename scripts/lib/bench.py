@@ -1,0 +1,370 @@
+"""vreg's benchmark, run by scripts/bench (which installs and builds what it
+needs). Every server listens on 127.0.0.1 and is stopped at the end; every
+load run is bounded in time."""
+
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+MODULES = int(os.environ.get("BENCH_MODULES", "40"))
+ADMIN = "bench-admin"
+POM = "org/bench/app/1.0/app-1.0.pom"
+JAR_1M = "org/bench/app/1.0/app-1.0-small.jar"
+JAR_50M = "org/bench/app/1.0/app-1.0.jar"
+
+
+def say(text):
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(method, url, body=None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_http(url, process=None, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server for {url} exited: {' '.join(process.args)}")
+        try:
+            request("GET", url)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+class Processes:
+    """Child processes, each logging to a file, all stopped by stop()."""
+
+    def __init__(self, work):
+        self.work = work
+        self.children = []
+
+    def start(self, name, command, env=None):
+        log = open(os.path.join(self.work, f"{name}.log"), "w")
+        child = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT
+        )
+        self.children.append(child)
+        return child
+
+    def log(self, name):
+        with open(os.path.join(self.work, f"{name}.log")) as f:
+            return f.read()
+
+    def stop(self):
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self.children = []
+
+
+def wrk(url, connections=CONNECTIONS, seconds=SECONDS):
+    """Requests per second and bytes per second of one wrk run."""
+    out = subprocess.run(
+        ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    size, unit = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out).groups()
+    scale = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} failed responses\n{out}")
+    return rps, float(size) * scale
+
+
+def write_files(www):
+    """The Maven files, and MODULES Go modules in GOPROXY layout."""
+    rng = random.Random(7)
+    maven = os.path.join(www, "maven2")
+    for path, size in [(POM, 2048), (JAR_1M, 1 << 20), (JAR_50M, 50 << 20)]:
+        full = os.path.join(maven, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(rng.randbytes(size))
+    modules = []
+    for i in range(MODULES):
+        module = f"example.com/bench/m{i:02d}"
+        version = "v1.0.0"
+        d = os.path.join(www, "goproxy", module, "@v")
+        os.makedirs(d, exist_ok=True)
+        go_mod = f"module {module}\n\ngo 1.19\n"
+        with zipfile.ZipFile(os.path.join(d, f"{version}.zip"), "w", zipfile.ZIP_STORED) as z:
+            z.writestr(f"{module}@{version}/go.mod", go_mod)
+            z.writestr(f"{module}@{version}/data.go", "package data\n")
+            z.writestr(f"{module}@{version}/blob.bin", rng.randbytes(200 << 10))
+        with open(os.path.join(d, f"{version}.mod"), "w") as f:
+            f.write(go_mod)
+        with open(os.path.join(d, f"{version}.info"), "w") as f:
+            json.dump({"Version": version, "Time": "2026-01-01T00:00:00Z"}, f)
+        with open(os.path.join(d, "list"), "w") as f:
+            f.write(f"{version}\n")
+        modules.append(f"{module}@{version}")
+    return modules
+
+
+def start_nginx(work, www, processes):
+    port = free_port()
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes auto;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    server {{ listen 127.0.0.1:{port}; root {www}; }}
+}}
+""")
+    nginx = processes.start("nginx", [os.environ["BENCH_NGINX"], "-c", conf, "-p", work])
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/maven2/{POM}", nginx)
+    return base
+
+
+def go_download(proxy, modules, cache):
+    """Seconds for one `go mod download` of every module into an empty cache."""
+    work = tempfile.mkdtemp(prefix="go-", dir=cache)
+    with open(os.path.join(work, "go.mod"), "w") as f:
+        f.write("module example.com/bench/main\n\ngo 1.19\n")
+    env = {
+        **os.environ,
+        "GOPROXY": proxy, "GOSUMDB": "off", "GOFLAGS": "-mod=mod", "GO111MODULE": "on",
+        "GOTOOLCHAIN": "local", "GONOPROXY": "", "GOPRIVATE": "",
+        "GOMODCACHE": os.path.join(work, "modcache"), "GOPATH": os.path.join(work, "gopath"),
+        "GOCACHE": os.path.join(work, "gocache"), "HOME": work,
+    }
+    started = time.time()
+    subprocess.run(["go", "mod", "download", *modules], cwd=work, env=env, check=True,
+                   capture_output=True, timeout=600)
+    elapsed = time.time() - started
+    shutil.rmtree(work, ignore_errors=True)
+    return elapsed
+
+
+class Vreg:
+    """The serving app, the sync app and the probe on one host."""
+
+    def __init__(self, name, command, processes, work, redis_url):
+        self.name, self.processes = name, processes
+        state = os.path.join(work, f"{name}-state")
+        self.state = state
+        env = {
+            "SPIN_VARIABLE_ADMIN_TOKEN": ADMIN, "SPIN_VARIABLE_SECRET_KEY": "bench",
+            "SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS": "true", "SPIN_VARIABLE_REDIS_URL": redis_url,
+            "SPIN_VARIABLE_TOKEN": "bench",
+        }
+        port, probe_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.probe = f"http://127.0.0.1:{probe_port}"
+        serving = processes.start(f"{name}-serving", command("spin.toml", state, f"127.0.0.1:{port}"), env)
+        processes.start(f"{name}-worker", command("spin-worker.toml", state, None), env)
+        probe = processes.start(
+            f"{name}-probe",
+            command("tests/fixtures/probe.toml", os.path.join(work, f"{name}-probe-state"),
+                    f"127.0.0.1:{probe_port}"),
+            env,
+        )
+        wait_http(f"{self.base}/api/v4/version", serving)
+        wait_http(f"{self.probe}/probe/var/greeting", probe)
+
+    def admin(self, method, path, body):
+        status, out = request(method, f"{self.base}/api/v4{path}", json.dumps(body).encode(),
+                              {"private-token": ADMIN, "content-type": "application/json"})
+        if status >= 300:
+            raise SystemExit(f"{method} {path}: {status} {out!r}")
+        return json.loads(out)
+
+    def set_up(self, origin):
+        group = self.admin("POST", "/groups", {"name": "bench", "visibility": "public"})["id"]
+        project = self.admin("POST", "/projects",
+                             {"name": "lib", "namespace_id": group, "visibility": "public"})["id"]
+        maven = self.admin("POST", f"/groups/{group}/-/virtual_registries/packages/maven/registries",
+                           {"name": "maven"})["id"]
+        self.admin("POST", f"/virtual_registries/packages/maven/registries/{maven}/upstreams",
+                   {"name": "origin", "url": f"{origin}/maven2"})
+        self.go = self.admin("POST", f"/groups/{group}/-/virtual_registries/packages/go/registries",
+                             {"name": "go"})["id"]
+        self.admin("POST", f"/virtual_registries/packages/go/registries/{self.go}/upstreams",
+                   {"name": "origin", "url": f"{origin}/goproxy"})
+        self.maven = f"{self.base}/api/v4/virtual_registries/packages/maven/{maven}"
+        self.project_pom = f"{self.base}/api/v4/projects/{project}/packages/maven/org/bench/local/1.0/local-1.0.pom"
+        status, _ = request("PUT", self.project_pom, os.urandom(2048), {"private-token": ADMIN})
+        assert status == 201, status
+        for path in (POM, JAR_1M, JAR_50M):
+            status, _ = request("GET", f"{self.maven}/{path}")
+            assert status == 200, (path, status)
+        status, _ = request("PUT", f"{self.probe}/probe/kv/default/pom", os.urandom(2048))
+        assert status == 200, status
+        self.goproxy = f"{self.base}/api/v4/virtual_registries/packages/go/{self.go}"
+
+    def wait_for_syncs(self, count, timeout=300):
+        db = os.path.join(self.state, "sqlite_db.db")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with sqlite3.connect(db, timeout=30) as c:
+                done = c.execute("SELECT COUNT(*) FROM sync_jobs WHERE state = 'done'").fetchone()[0]
+            if done >= count:
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"{self.name}: only {done} of {count} syncs done")
+
+    def peak_memory_kib(self, needle):
+        peaks = [int(m) for m in re.findall(rf"{re.escape(needle)}.*mem=(\d+)KiB",
+                                            self.processes.log(f"{self.name}-serving"))]
+        return max(peaks) if peaks else None
+
+
+def host_command(kind):
+    if kind == "devhost":
+        devhost, cache = os.environ["BENCH_DEVHOST"], os.path.join(ROOT, "target/devhost-cache")
+
+        def command(manifest, state, listen):
+            c = [devhost, "up", "--from", manifest, "--state-dir", state, "--cache-dir", cache]
+            return c + (["--listen", listen] if listen else [])
+    else:
+        spin = os.environ["BENCH_SPIN"]
+
+        def command(manifest, state, listen):
+            c = [spin, "up", "--from", manifest, "--state-dir", state]
+            return c + (["--listen", listen] if listen else [])
+    return command
+
+
+def mb(bytes_per_second):
+    return bytes_per_second / (1 << 20)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="vreg-bench-")
+    os.chmod(work, 0o755)
+    processes = Processes(work)
+    try:
+        run(work, processes)
+    finally:
+        processes.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work, processes):
+    www = os.path.join(work, "www")
+    say(f"writing the Maven files and {MODULES} Go modules")
+    modules = write_files(www)
+    subprocess.run(["chmod", "-R", "a+rX", work], check=True)
+    origin = start_nginx(work, www, processes)
+    rows = {}
+
+    say("nginx: 2 KiB, 1 MiB, 50 MiB")
+    nginx_2k, _ = wrk(f"{origin}/maven2/{POM}")
+    _, nginx_1m = wrk(f"{origin}/maven2/{JAR_1M}")
+    _, nginx_50m = wrk(f"{origin}/maven2/{JAR_50M}")
+
+    say("maven-proxy (PyPI) in front of nginx")
+    mp_port = free_port()
+    os.makedirs(os.path.join(work, "maven-proxy"))
+    mp = processes.start("maven-proxy", [
+        os.environ["BENCH_MAVEN_PROXY"], "--port", str(mp_port),
+        "--local-repo-dir", os.path.join(work, "maven-proxy"),
+        "--remote-repos", json.dumps([{"url": f"{origin}/maven2/", "user": "", "passwd": ""}]),
+        "--skip-auth", "true", "--skiplog-enable", "true",
+    ])
+    mp_url = f"http://127.0.0.1:{mp_port}/maven2/{POM}"
+    wait_http(mp_url, mp)
+    request("GET", mp_url)
+    maven_proxy_2k, _ = wrk(mp_url)
+
+    say(f"go mod download of {MODULES} modules straight from nginx")
+    direct = min(go_download(f"{origin}/goproxy", modules, work) for _ in range(2))
+
+    hosts = ["devhost"] + (["spin"] if os.environ.get("BENCH_SPIN") else [])
+    for kind in hosts:
+        say(f"{kind}: starting redis, the serving app, the sync app and the probe")
+        redis_port = free_port()
+        processes.start(f"{kind}-redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no"])
+        time.sleep(0.5)
+        vreg = Vreg(kind, host_command(kind), processes, work, f"redis://127.0.0.1:{redis_port}")
+        vreg.set_up(origin)
+        say(f"{kind}: cached reads")
+        r = {}
+        r["probe"], _ = wrk(f"{vreg.probe}/probe/kv/default/pom")
+        r["version"], _ = wrk(f"{vreg.base}/api/v4/version")
+        r["pom"], _ = wrk(f"{vreg.maven}/{POM}")
+        r["pom_1c"], _ = wrk(f"{vreg.maven}/{POM}", connections=1)
+        r["project"], _ = wrk(vreg.project_pom)
+        _, r["jar_1m"] = wrk(f"{vreg.maven}/{JAR_1M}")
+        _, r["jar_50m"] = wrk(f"{vreg.maven}/{JAR_50M}")
+        r["memory_kib"] = vreg.peak_memory_kib(os.path.basename(JAR_50M))
+        say(f"{kind}: go mod download, cold then warm")
+        r["go_cold"] = go_download(vreg.goproxy, modules, work)
+        vreg.wait_for_syncs(len(modules))
+        r["go_warm"] = go_download(vreg.goproxy, modules, work)
+        rows[kind] = r
+
+    print()
+    print(f"vreg benchmark: wrk {THREADS} threads, {CONNECTIONS} connections, {SECONDS} s a run; "
+          f"{MODULES} Go modules of ~200 KiB; everything on 127.0.0.1")
+    print(f"nginx: 2 KiB {nginx_2k:,.0f} req/s, 1 MiB {mb(nginx_1m):,.0f} MB/s, 50 MiB {mb(nginx_50m):,.0f} MB/s;"
+          f" maven-proxy (Flask) 2 KiB {maven_proxy_2k:,.0f} req/s; go mod download direct {direct:.2f} s")
+    print()
+    header = f"{'':44}" + "".join(f"{k:>22}" for k in rows)
+    print(header)
+
+    def line(label, fmt):
+        print(f"{label:44}" + "".join(f"{fmt(r):>22}" for r in rows.values()))
+
+    line("probe: one KV get (req/s)", lambda r: f"{r['probe']:,.0f}")
+    line("GET /api/v4/version (req/s)", lambda r: f"{r['version']:,.0f}")
+    line("cached 2 KiB via registry (req/s)", lambda r: f"{r['pom']:,.0f}")
+    line("  ratio to the probe (target >= 0.8)", lambda r: f"{r['pom'] / r['probe']:.2f}")
+    line("  ratio to maven-proxy (target > 1)", lambda r: f"{r['pom'] / maven_proxy_2k:.2f}")
+    line("  at 1 connection (req/s)", lambda r: f"{r['pom_1c']:,.0f}")
+    line("project repository 2 KiB GET (req/s)", lambda r: f"{r['project']:,.0f}")
+    line("cached 1 MiB via registry (MB/s)", lambda r: f"{mb(r['jar_1m']):,.0f}")
+    line("  ratio to nginx (target >= 0.3)", lambda r: f"{r['jar_1m'] / nginx_1m:.2f}")
+    line("cached 50 MiB via registry (MB/s)", lambda r: f"{mb(r['jar_50m']):,.0f}")
+    line("  ratio to nginx (target >= 0.35)", lambda r: f"{r['jar_50m'] / nginx_50m:.2f}")
+    line("go mod download cold (s)", lambda r: f"{r['go_cold']:.2f}")
+    line("  ratio to direct (target <= 1.5)", lambda r: f"{r['go_cold'] / direct:.2f}")
+    line("go mod download warm (s)", lambda r: f"{r['go_warm']:.2f}")
+    line("  ratio to direct (target <= 1.3)", lambda r: f"{r['go_warm'] / direct:.2f}")
+    line("host cost: probe / nginx 2 KiB (>= 0.15)", lambda r: f"{r['probe'] / nginx_2k:.3f}")
+    line("peak memory, 50 MiB GET (KiB)",
+         lambda r: "n/a (not logged)" if r["memory_kib"] is None else f"{r['memory_kib']:,}")
+
+
+if __name__ == "__main__":
+    main()
