@@ -588,6 +588,44 @@ fn loopback_upstreams_are_refused_unless_allowed() {
     );
 }
 
+/// A cached read writes no SQL: downloads are counted in the key-value
+/// store, and `downloaded_at` moves at most once an hour.
+#[test]
+fn cached_reads_write_no_sql_and_still_count_downloads() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    let before = r.app.sql_changes();
+    for _ in 0..3 {
+        assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    }
+    assert_eq!(r.app.sql_changes(), before, "no SQL row changed");
+    let upstream = r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/registries/{}/upstreams",
+            r.id
+        ),
+        None,
+    )[1]["id"]
+        .as_i64()
+        .unwrap();
+    let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
+    let entry = &r.app.ok(Method::GET, &listing, None)[0];
+    assert_eq!(entry["downloads_count"], 4, "the fetch and three hits");
+    let first_download = entry["downloaded_at"].as_str().unwrap().to_owned();
+
+    // An hour later, one read writes the new download time once.
+    r.app.clock.advance(3_600_000);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    assert_eq!(r.app.sql_changes(), before + 1);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    assert_eq!(r.app.sql_changes(), before + 1);
+    let entry = &r.app.ok(Method::GET, &listing, None)[0];
+    assert_eq!(entry["downloads_count"], 6);
+    assert_ne!(entry["downloaded_at"].as_str().unwrap(), first_download);
+}
+
 #[test]
 fn cache_entries_can_be_listed_deleted_and_cleared() {
     let r = registry(24);

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 
+use vreg_core::http::body::BytesReader;
+use vreg_core::storage::blobs::{digests_of, BlobStore};
 use vreg_core::storage::schema::{current_version, ensure_schema, latest_version};
 use vreg_core::storage::{transaction, Kv, Sql, StoreError, Value};
 use vreg_core::CoreError;
@@ -163,4 +165,48 @@ fn memory_kv_round_trips() {
     assert_eq!(kv.get("k").unwrap(), Some(b"v".to_vec()));
     kv.delete("k").unwrap();
     assert_eq!(kv.get("k").unwrap(), None);
+}
+
+#[test]
+fn blobs_round_trip_in_chunks_with_known_digests() {
+    let kv = MemoryKv::default();
+    let store = BlobStore::new(&kv, 1024);
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let mut teed = Vec::new();
+    let digests = store
+        .put_stream(
+            &mut BytesReader::new(data.clone()),
+            Some(&mut teed),
+            u64::MAX,
+        )
+        .unwrap();
+    assert_eq!(teed, data);
+    assert_eq!(digests.size, 5000);
+    assert_eq!(digests, digests_of(&data));
+    assert_eq!(store.read_bytes(&digests.sha256).unwrap(), data);
+    // 5 chunks of 1024 (the last shorter) plus the manifest.
+    assert_eq!(kv.keys().len(), 6);
+    assert_eq!(
+        digests_of(b"abc").sha1,
+        "a9993e364706816aba3e25717850c26c9cd0d89d"
+    );
+    assert_eq!(digests_of(b"abc").md5, "900150983cd24fb0d6963f7d28e17f72");
+}
+
+#[test]
+fn oversized_blobs_are_refused_without_a_manifest() {
+    let kv = MemoryKv::default();
+    let store = BlobStore::new(&kv, 1024);
+    let result = store.put_stream(&mut BytesReader::new(vec![1; 4096]), None, 100);
+    assert!(matches!(result, Err(CoreError::PayloadTooLarge(_))));
+    assert!(kv.keys().iter().all(|k| !k.starts_with("blob:")));
+    assert!(!store.exists(&digests_of(&[1; 4096]).sha256).unwrap());
+}
+
+#[test]
+fn counters_count_atomically_from_zero() {
+    let kv = MemoryKv::default();
+    assert_eq!(kv.increment("n", 0).unwrap(), 0);
+    assert_eq!(kv.increment("n", 2).unwrap(), 2);
+    assert_eq!(kv.increment("n", 1).unwrap(), 3);
 }

@@ -123,6 +123,14 @@ impl Kv for SpinKv {
             Err(atomics::CasError::StoreError(e)) => Err(other(e)),
         }
     }
+
+    /// wasi:keyvalue's atomic increment on the `default` bucket.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
+        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
+        let bucket = wasi_kv::open("default").map_err(other)?;
+        atomics::increment(&bucket, key, delta).map_err(other)
+    }
 }
 
 /// Sync triggers through Spin's outbound Redis.

@@ -119,26 +119,44 @@ impl SpinResponseSink {
     }
 }
 
+/// The body of a response whose head is handed to the host only when the
+/// body's buffer is full or the body ends. A small response thus reaches
+/// the host whole, and goes out in one segment: with the head sent first,
+/// Spin's listener (Nagle's algorithm on) holds the body back until the
+/// client's delayed ACK, ~40 ms a response on a kept-alive connection.
 struct SpinBodyWriter {
     stream: Option<OutputStream>,
     body: Option<wasi_http::OutgoingBody>,
+    unsent: Option<(wasi_http::ResponseOutparam, wasi_http::OutgoingResponse)>,
+}
+
+impl SpinBodyWriter {
+    fn send_head(&mut self) {
+        if let Some((outparam, response)) = self.unsent.take() {
+            wasi_http::ResponseOutparam::set(outparam, Ok(response));
+        }
+    }
 }
 
 impl BodyWriter for SpinBodyWriter {
     fn write(&mut self, mut bytes: &[u8]) -> vreg_core::Result<()> {
-        let stream = self
-            .stream
-            .as_ref()
-            .ok_or_else(|| CoreError::BadRequest("response closed".into()))?;
         let failed = |_| CoreError::BadRequest("client went away".into());
         while !bytes.is_empty() {
             let permitted = loop {
+                let stream = self
+                    .stream
+                    .as_ref()
+                    .ok_or_else(|| CoreError::BadRequest("response closed".into()))?;
                 let n = stream.check_write().map_err(failed)?;
                 if n > 0 {
                     break n;
                 }
-                stream.subscribe().block();
+                // The buffer is full: only the host can drain it now.
+                let ready = stream.subscribe();
+                self.send_head();
+                ready.block();
             };
+            let stream = self.stream.as_ref().expect("checked above");
             let take = (permitted as usize).min(bytes.len());
             stream.write(&bytes[..take]).map_err(failed)?;
             bytes = &bytes[take..];
@@ -149,6 +167,7 @@ impl BodyWriter for SpinBodyWriter {
 
 impl Drop for SpinBodyWriter {
     fn drop(&mut self) {
+        self.send_head();
         if let Some(stream) = self.stream.take() {
             let _ = stream.blocking_flush();
         }
@@ -188,10 +207,10 @@ impl ResponseSink for SpinResponseSink {
         let stream = body
             .write()
             .map_err(|_| CoreError::BadRequest("response stream unavailable".into()))?;
-        wasi_http::ResponseOutparam::set(outparam, Ok(response));
         Ok(Box::new(SpinBodyWriter {
             stream: Some(stream),
             body: Some(body),
+            unsent: Some((outparam, response)),
         }))
     }
 }

@@ -11,6 +11,13 @@ pub struct MemoryKv {
     entries: Mutex<HashMap<String, Vec<u8>>>,
 }
 
+impl MemoryKv {
+    /// Every key stored, in no particular order.
+    pub fn keys(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().cloned().collect()
+    }
+}
+
 impl Kv for MemoryKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.entries.lock().unwrap().get(key).cloned())
@@ -41,5 +48,18 @@ impl Kv for MemoryKv {
         }
         entries.insert(key.to_owned(), new.to_vec());
         Ok(true)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        let current = entries
+            .get(key)
+            .map(|v| String::from_utf8_lossy(v).parse::<i64>())
+            .transpose()
+            .map_err(|e| StoreError::Other(format!("{key} is not a counter: {e}")))?
+            .unwrap_or(0);
+        let next = current + delta;
+        entries.insert(key.to_owned(), next.to_string().into_bytes());
+        Ok(next)
     }
 }

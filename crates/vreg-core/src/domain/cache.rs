@@ -2,9 +2,15 @@
 //! path, pointing at a blob. Used by the virtual registries and by the cache
 //! admin endpoints.
 
+use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::storage::blobs::Digests;
-use crate::storage::{query_rows, Filter, Listing, RowReader, Sql, StoreError};
+use crate::storage::{query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError};
+
+/// A cached read writes no SQL: its download is counted in the key-value
+/// store (one atomic increment), and `downloaded_at` is written only when
+/// it is older than this.
+pub const DOWNLOADED_AT_RESOLUTION: i64 = 3600 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct CacheEntry {
@@ -15,6 +21,7 @@ pub struct CacheEntry {
     pub upstream_etag: Option<String>,
     pub upstream_checked_at: i64,
     pub created_at: i64,
+    pub downloaded_at: Option<i64>,
 }
 
 pub fn decode_entry(r: &mut RowReader) -> Result<CacheEntry, StoreError> {
@@ -26,6 +33,7 @@ pub fn decode_entry(r: &mut RowReader) -> Result<CacheEntry, StoreError> {
         upstream_etag: r.opt_text()?,
         upstream_checked_at: r.i64()?,
         created_at: r.i64()?,
+        downloaded_at: r.opt_i64()?,
     })
 }
 
@@ -33,7 +41,7 @@ pub fn cache_entries(sql: &dyn Sql, upstream_ids: &[i64], path: &str) -> Result<
     query_rows(
         sql,
         "SELECT upstream_id, relative_path, content_type, size, sha1, md5, sha256, sha512,
-                upstream_etag, upstream_checked_at, created_at
+                upstream_etag, upstream_checked_at, created_at, downloaded_at
          FROM cache_entries WHERE upstream_id IN (SELECT value FROM json_each(?)) AND relative_path = ?",
         &[serde_json::to_string(upstream_ids).unwrap_or_default().into(), path.into()],
         decode_entry,
@@ -44,14 +52,14 @@ pub fn commit_entry(sql: &dyn Sql, now: i64, entry: &CacheEntry) -> Result<()> {
     let d = &entry.digests;
     sql.execute(
         "INSERT INTO cache_entries (upstream_id, relative_path, size, content_type, sha1, md5, sha256, sha512,
-                blob_digest, upstream_etag, upstream_checked_at, created_at, updated_at, downloads_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?10, ?10, 1)
+                blob_digest, upstream_etag, upstream_checked_at, created_at, updated_at, downloaded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?10, ?10, ?10)
          ON CONFLICT (upstream_id, relative_path) DO UPDATE SET
             size = excluded.size, content_type = excluded.content_type, sha1 = excluded.sha1,
             md5 = excluded.md5, sha256 = excluded.sha256, sha512 = excluded.sha512,
             blob_digest = excluded.blob_digest, upstream_etag = excluded.upstream_etag,
             upstream_checked_at = excluded.upstream_checked_at, updated_at = excluded.updated_at,
-            downloads_count = cache_entries.downloads_count + 1",
+            downloaded_at = excluded.downloaded_at",
         &[
             entry.upstream_id.into(),
             entry.relative_path.as_str().into(),
@@ -68,22 +76,49 @@ pub fn commit_entry(sql: &dyn Sql, now: i64, entry: &CacheEntry) -> Result<()> {
     Ok(())
 }
 
-pub fn touch_entry(sql: &dyn Sql, entry: &CacheEntry, checked_at: Option<i64>) -> Result<()> {
+fn downloads_key(upstream_id: i64, path: &str) -> String {
+    format!("downloads:{upstream_id}:{}", sha256_hex(path.as_bytes()))
+}
+
+/// Counts one download of the entry at `upstream_id`/`path`.
+pub fn count_download(kv: &dyn Kv, upstream_id: i64, path: &str) -> Result<()> {
+    kv.increment(&downloads_key(upstream_id, path), 1)?;
+    Ok(())
+}
+
+/// Counts a download of a cached entry; writes `downloaded_at` only when
+/// the stored one is older than [`DOWNLOADED_AT_RESOLUTION`].
+pub fn record_download(sql: &dyn Sql, kv: &dyn Kv, now: i64, entry: &CacheEntry) -> Result<()> {
+    count_download(kv, entry.upstream_id, &entry.relative_path)?;
+    if entry
+        .downloaded_at
+        .is_none_or(|at| now - at >= DOWNLOADED_AT_RESOLUTION)
+    {
+        sql.execute(
+            "UPDATE cache_entries SET downloaded_at = ? WHERE upstream_id = ? AND relative_path = ?",
+            &[now.into(), entry.upstream_id.into(), entry.relative_path.as_str().into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records that the upstream confirmed the entry is still current.
+pub fn mark_checked(sql: &dyn Sql, entry: &CacheEntry, now: i64) -> Result<()> {
     sql.execute(
-        "UPDATE cache_entries SET downloads_count = downloads_count + 1,
-                upstream_checked_at = COALESCE(?, upstream_checked_at)
-         WHERE upstream_id = ? AND relative_path = ?",
-        &[
-            checked_at.into(),
-            entry.upstream_id.into(),
-            entry.relative_path.as_str().into(),
-        ],
+        "UPDATE cache_entries SET upstream_checked_at = ? WHERE upstream_id = ? AND relative_path = ?",
+        &[now.into(), entry.upstream_id.into(), entry.relative_path.as_str().into()],
     )?;
     Ok(())
 }
 
+/// How often the entry was downloaded: the count kept before downloads
+/// moved to the key-value store, plus the key-value counter.
+pub fn downloads(kv: &dyn Kv, entry: &CacheEntry, stored_count: i64) -> Result<i64> {
+    Ok(stored_count + kv.increment(&downloads_key(entry.upstream_id, &entry.relative_path), 0)?)
+}
+
 const COLUMNS: &str = "upstream_id, relative_path, content_type, size, sha1, md5, sha256, sha512, \
-     upstream_etag, upstream_checked_at, created_at";
+     upstream_etag, upstream_checked_at, created_at, downloaded_at";
 
 /// A cache entry as the admin API lists it.
 pub struct ListedEntry {

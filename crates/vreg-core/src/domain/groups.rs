@@ -5,7 +5,7 @@ use crate::domain::namespaces::{self, NamespaceChanges, NamespaceFields, Table};
 use crate::domain::validate::Errors;
 use crate::error::{CoreError, Result};
 use crate::storage::{
-    query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
+    qualified, query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
 };
 
 /// GitLab allows 20 levels of nesting; so do we.
@@ -62,11 +62,7 @@ pub fn lineage(sql: &dyn Sql, id: i64) -> Result<Vec<Group>> {
             WHERE g.parent_id IS NOT NULL AND c.depth < 100
          )
          SELECT {} FROM groups g JOIN chain c ON g.id = c.id ORDER BY c.depth DESC",
-        COLUMNS
-            .split(", ")
-            .map(|c| format!("g.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        qualified(COLUMNS, "g")
     );
     query_rows(sql, &statement, &[id.into()], decode)
 }

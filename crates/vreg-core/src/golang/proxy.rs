@@ -10,7 +10,7 @@
 use http::Method;
 
 use super::module::{escape, latest, Version};
-use super::origin::{first_origin, get_small, merged_versions, registry_view};
+use super::origin::{first_origin, get_small, merged_versions, registry_view, RegistryView};
 use super::publish::publish;
 use super::request::{parse, Query};
 use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
@@ -137,9 +137,21 @@ fn serve_registry(
 ) -> Result<()> {
     let (view, group_id) = registry_view(ctx.sql, id)?;
     crate::domain::auth::authorize_registry_read(ctx.sql, who, group_id)?;
-    // Every registry request also resends triggers that were lost or failed
-    // and are due: the retry loop rides on traffic (Spin has no timers).
+    let served = serve_query(ctx, &view, module, query, head, sink);
+    // Once the client has its answer: registry traffic also resends
+    // triggers that were lost or failed and are due (Spin has no timers).
     retry_due(ctx);
+    served
+}
+
+fn serve_query(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+    query: Query,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
     let scope = Scope {
         registry: Some(view.id),
         projects: &view.local_projects,
@@ -159,12 +171,14 @@ fn serve_registry(
             }
             let suffix = format!("{}/@v/{}{ext}", escape(module), escape(&version));
             let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
-            // The origin has this version: schedule the sync (once, through the lease).
+            stream_through(sink, ext, response, head)?;
+            // The origin has this version, and the client has it now:
+            // schedule the sync (once, through the lease).
             request_sync(ctx, view.id, module, &version);
-            stream_through(sink, ext, response, head)
+            Ok(())
         }
         Query::List => {
-            let versions = merged_versions(ctx, &view, &scope, module)?;
+            let versions = merged_versions(ctx, view, &scope, module)?;
             send_bytes(
                 sink,
                 "text/plain; charset=utf-8",
@@ -173,7 +187,7 @@ fn serve_registry(
             )
         }
         Query::Latest => {
-            let mut candidates = merged_versions(ctx, &view, &scope, module)?;
+            let mut candidates = merged_versions(ctx, view, &scope, module)?;
             for upstream in &view.remotes {
                 if let Ok(Some(body)) =
                     get_small(ctx, upstream, &format!("{}/@latest", escape(module)))

@@ -45,8 +45,14 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
     retry_due(ctx);
 }
 
-/// Republishes jobs whose trigger was lost or that failed, once per retry interval.
+/// Republishes jobs whose trigger was lost or that failed, once per retry
+/// interval. Looks for them at most every few seconds, whatever the
+/// traffic: most requests pay one key-value read here, not a query.
 pub fn retry_due(ctx: &Context) {
+    let every = sync_jobs::UNDELIVERED_RETRY_MILLIS;
+    if !take_lease(ctx.kv, "go_proxy:resend_due", ctx.now(), every).unwrap_or(false) {
+        return;
+    }
     let Ok(jobs) = sync_jobs::due(ctx.sql, ctx.now(), 5) else {
         return;
     };

@@ -20,7 +20,9 @@ use super::respond::{send_digest, send_file};
 use crate::context::Context;
 use crate::crypto::sha256_hex;
 use crate::domain::auth::Principal;
-use crate::domain::cache::{cache_entries, commit_entry, touch_entry, CacheEntry};
+use crate::domain::cache::{
+    cache_entries, commit_entry, count_download, mark_checked, record_download, CacheEntry,
+};
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::upstreams::{self, Upstream};
 use crate::domain::{projects, registries};
@@ -125,14 +127,16 @@ pub fn serve(
 
     if let Some((upstream, entry)) = cached {
         if is_fresh(upstream, entry, path.is_metadata(), now) {
-            touch_entry(ctx.sql, entry, None)?;
-            return serve_entry(&blobs, sink, path, entry, head);
+            serve_entry(&blobs, sink, path, entry, head)?;
+            // Counted once the client has the file: off its latency.
+            return record_download(ctx.sql, ctx.kv, now, entry);
         }
         // Stale: ask the upstream whether it changed.
         match revalidate(ctx, upstream, path, entry) {
             Ok(true) => {
-                touch_entry(ctx.sql, entry, Some(now))?;
-                return serve_entry(&blobs, sink, path, entry, head);
+                mark_checked(ctx.sql, entry, now)?;
+                serve_entry(&blobs, sink, path, entry, head)?;
+                return record_download(ctx.sql, ctx.kv, now, entry);
             }
             Ok(false) => match fetch_remote(ctx, &blobs, upstream, path, head, sink) {
                 Ok(Fetched::Served) => return Ok(()),
@@ -325,6 +329,8 @@ fn store_response(
         upstream_etag: etag,
         upstream_checked_at: ctx.now(),
         created_at: ctx.now(),
+        downloaded_at: Some(ctx.now()),
     };
-    commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())
+    commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())?;
+    count_download(ctx.kv, upstream.id, &entry.relative_path).map_err(|e| e.to_string())
 }

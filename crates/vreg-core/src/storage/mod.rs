@@ -10,7 +10,9 @@ pub mod schema;
 mod sql;
 pub mod sync_jobs;
 
-pub use sql::{like_pattern, query_one, query_rows, transaction, Filter, Listing, RowReader};
+pub use sql::{
+    like_pattern, qualified, query_one, query_rows, transaction, Filter, Listing, RowReader,
+};
 
 /// A SQLite value, mirroring Spin's `sqlite` interface.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +117,10 @@ pub trait Kv {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError>;
+    /// Adds `delta` to the counter at `key` (absent counts as 0) in one
+    /// atomic step and returns the new value; a delta of 0 reads it. The
+    /// stored form is the backend's own: read counters only through here.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 }
 
 /// Publishes sync triggers (Redis pub/sub in Spin).

@@ -172,6 +172,15 @@ Migration {
         // The `h1:` hash go.sum records, for Go files.
         "ALTER TABLE package_files ADD COLUMN h1 TEXT",
     ],
+},
+Migration {
+    version: 3,
+    statements: &[
+        // When a cache entry was last downloaded (at most an hour off: reads
+        // count downloads in the key-value store and write this rarely).
+        "ALTER TABLE cache_entries ADD COLUMN downloaded_at INTEGER",
+        "UPDATE cache_entries SET downloaded_at = updated_at",
+    ],
 }];
 
 /// The newest schema version this build knows.
@@ -195,6 +204,12 @@ pub fn ensure_schema(sql: &dyn Sql, now_millis: i64) -> Result<()> {
     if matches!(current_version(sql), Ok(v) if v >= latest_version()) {
         return Ok(());
     }
+    // Write-ahead logging: readers never wait for a writer (the sync worker,
+    // an upload), and a commit appends to the log instead of rewriting pages
+    // behind a rollback journal. The mode is kept in the database file, so
+    // setting it whenever the schema moves is enough. Backends that do not
+    // do WAL (a remote libSQL) refuse it; that is fine.
+    let _ = sql.execute("PRAGMA journal_mode = WAL", &[]);
     sql.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY,

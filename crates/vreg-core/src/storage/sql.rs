@@ -122,6 +122,15 @@ pub fn transaction<T>(sql: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<T>
     }
 }
 
+/// `a, b, c` as `t.a, t.b, t.c`, for joins.
+pub fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A WHERE clause built from conditions joined with AND, with their
 /// parameters in order.
 #[derive(Debug, Default)]

@@ -187,6 +187,17 @@ impl App {
             .scalar_i64()
             .unwrap()
     }
+
+    /// How many rows SQL statements have changed so far (the app has one
+    /// connection, as a Spin component has per request).
+    pub fn sql_changes(&self) -> i64 {
+        use vreg_core::storage::Sql;
+        self.sql
+            .execute("SELECT total_changes()", &[])
+            .unwrap()
+            .scalar_i64()
+            .unwrap()
+    }
 }
 
 impl App {

@@ -16,9 +16,9 @@ pub struct RegistryUpstream {
     pub position: i64,
 }
 
-const LINK_COLUMNS: &str = "id, registry_id, upstream_id, position";
+pub(super) const LINK_COLUMNS: &str = "id, registry_id, upstream_id, position";
 
-fn decode_link(r: &mut RowReader) -> Result<RegistryUpstream, StoreError> {
+pub(super) fn decode_link(r: &mut RowReader) -> Result<RegistryUpstream, StoreError> {
     Ok(RegistryUpstream {
         id: r.i64()?,
         registry_id: r.i64()?,

@@ -22,7 +22,9 @@ use crate::domain::groups;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::registries::Registry;
 use crate::error::{CoreError, Result};
-use crate::storage::{query_one, transaction, Filter, Listing, RowReader, Sql, StoreError};
+use crate::storage::{
+    qualified, query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
+};
 
 pub const MAX_PER_REGISTRY: i64 = 20;
 pub const CREDENTIAL_MAX: usize = 510;
@@ -126,20 +128,24 @@ pub fn list_in_registry(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<(RegistryUpstream, Upstream)>, i64)> {
-    let links = links_of_registry(sql, registry_id)?;
-    let total = links.len() as i64;
-    let mut out = Vec::new();
-    for link in links.into_iter().skip(offset as usize).take(limit as usize) {
-        let upstream = query_one(
-            sql,
-            &format!("SELECT {COLUMNS} FROM upstreams WHERE id = ?"),
-            &[link.upstream_id.into()],
-            decode,
-        )?
-        .ok_or(CoreError::NotFound("Upstream"))?;
-        out.push((link, upstream));
-    }
-    Ok((out, total))
+    // One query, links and upstreams joined: this is on every registry read.
+    let linked = query_rows(
+        sql,
+        &format!(
+            "SELECT {}, {} FROM registry_upstreams l JOIN upstreams u ON u.id = l.upstream_id
+             WHERE l.registry_id = ? ORDER BY l.position",
+            qualified(links::LINK_COLUMNS, "l"),
+            qualified(COLUMNS, "u")
+        ),
+        &[registry_id.into()],
+        |r| Ok((links::decode_link(r)?, decode(r)?)),
+    )?;
+    let total = linked.len() as i64;
+    let page = linked
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize);
+    Ok((page.collect(), total))
 }
 
 /// Creates an upstream in a top-level group; with `link_to`, also links it

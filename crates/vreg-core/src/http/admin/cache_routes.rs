@@ -31,7 +31,7 @@ pub fn list(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response
         .iter()
         .map(|listed| {
             let e = &listed.entry;
-            json!({
+            Ok(json!({
                 "id": entry_id(e.upstream_id, &e.relative_path),
                 "group_id": upstream.group_id,
                 "upstream_id": e.upstream_id,
@@ -42,12 +42,13 @@ pub fn list(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response
                 "file_md5": e.digests.md5,
                 "upstream_etag": e.upstream_etag,
                 "upstream_checked_at": iso8601(e.upstream_checked_at),
-                "downloads_count": listed.downloads_count,
+                "downloads_count": cache::downloads(call.ctx.kv, e, listed.downloads_count)?,
+                "downloaded_at": e.downloaded_at.map(iso8601),
                 "created_at": iso8601(e.created_at),
                 "updated_at": iso8601(listed.updated_at),
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(paged_response(call.request, page, total, items))
 }
 
