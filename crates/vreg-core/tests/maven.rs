@@ -626,6 +626,64 @@ fn cached_reads_write_no_sql_and_still_count_downloads() {
     assert_ne!(entry["downloaded_at"].as_str().unwrap(), first_download);
 }
 
+/// An anonymous read of a public registry that an earlier read resolved is
+/// served with no SQL at all, and any change that could alter the answer
+/// (here: the group made private, the cache entry deleted) is seen at once.
+#[test]
+fn resolved_reads_skip_sql_until_the_configuration_changes() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let group = r.app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/maven/registries/{}", r.id),
+        None,
+    )["group_id"]
+        .as_i64()
+        .unwrap();
+    let public = json!({"visibility": "public"});
+    r.app
+        .ok(Method::PATCH, &format!("/groups/{group}"), Some(public));
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 200);
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 200);
+    let statements = r.app.sql.statements();
+    let fetched = r.server.as_ref().unwrap().requests();
+    let hit = get(&r.app, &prefix, REMOTE_JAR, None);
+    assert_eq!(hit.body, b"remote jar bytes");
+    assert_eq!(
+        header(&hit, "x-checksum-sha1"),
+        digests_of(b"remote jar bytes").sha1
+    );
+    assert_eq!(r.app.sql.statements(), statements, "no SQL statement");
+    // A token holder goes the full way (its token is checked).
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    assert!(r.app.sql.statements() > statements);
+
+    // The entry deleted: the next read fetches again.
+    let upstream = r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/registries/{}/upstreams",
+            r.id
+        ),
+        None,
+    )[1]["id"]
+        .as_i64()
+        .unwrap();
+    r.app.ok(
+        Method::DELETE,
+        &format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache"),
+        None,
+    );
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 200);
+    assert_eq!(r.server.as_ref().unwrap().requests(), fetched + 1);
+
+    // The group made private: anonymous readers are turned away at once.
+    let private = json!({"visibility": "private"});
+    r.app
+        .ok(Method::PATCH, &format!("/groups/{group}"), Some(private));
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 401);
+}
+
 #[test]
 fn cache_entries_can_be_listed_deleted_and_cleared() {
     let r = registry(24);

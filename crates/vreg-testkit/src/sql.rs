@@ -11,6 +11,7 @@ use vreg_core::storage::{Rows, Sql, StoreError, Value};
 /// A SQLite connection, as Spin gives a component one per request.
 pub struct NativeSql {
     connection: Mutex<Connection>,
+    statements: std::sync::atomic::AtomicU64,
 }
 
 impl NativeSql {
@@ -30,7 +31,13 @@ impl NativeSql {
             .map_err(store_error)?;
         Ok(NativeSql {
             connection: Mutex::new(connection),
+            statements: Default::default(),
         })
+    }
+
+    /// How many statements were executed through this connection.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -65,6 +72,8 @@ fn from_sql(value: ValueRef) -> Value {
 
 impl Sql for NativeSql {
     fn execute(&self, statement: &str, params: &[Value]) -> Result<Rows, StoreError> {
+        self.statements
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let connection = self
             .connection
             .lock()

@@ -156,14 +156,15 @@ pub fn require_api(principal: Option<&Principal>, write: bool) -> Result<&Princi
 /// Reading through a virtual registry: open when its group is public,
 /// otherwise a token with `read_registry` (or `write_registry`, or `api`)
 /// that reaches the group.
+/// Returns whether the registry is public (readable by anyone).
 pub fn authorize_registry_read(
     sql: &dyn Sql,
     who: Option<&Principal>,
     group_id: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let group = groups::get(sql, group_id)?;
     if group.visibility == crate::domain::model::Visibility::Public {
-        return Ok(());
+        return Ok(true);
     }
     let who = who.ok_or_else(|| unauthorized(""))?;
     if !(who.has(Scope::ReadRegistry) || who.has(Scope::WriteRegistry)) {
@@ -172,7 +173,7 @@ pub fn authorize_registry_read(
     if !who.reaches_group(sql, group_id)? {
         return Err(CoreError::NotFound("Registry"));
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Package reads need `read_registry` (or `write_registry`, or `api`) and

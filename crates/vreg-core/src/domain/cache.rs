@@ -87,19 +87,31 @@ pub fn count_download(kv: &dyn Kv, upstream_id: i64, path: &str) -> Result<()> {
 }
 
 /// Counts a download of a cached entry; writes `downloaded_at` only when
-/// the stored one is older than [`DOWNLOADED_AT_RESOLUTION`].
-pub fn record_download(sql: &dyn Sql, kv: &dyn Kv, now: i64, entry: &CacheEntry) -> Result<()> {
+/// the stored one is older than [`DOWNLOADED_AT_RESOLUTION`]. Returns
+/// whether it did (the entry then carries the new time).
+pub fn record_download(
+    sql: &dyn Sql,
+    kv: &dyn Kv,
+    now: i64,
+    entry: &mut CacheEntry,
+) -> Result<bool> {
     count_download(kv, entry.upstream_id, &entry.relative_path)?;
     if entry
         .downloaded_at
-        .is_none_or(|at| now - at >= DOWNLOADED_AT_RESOLUTION)
+        .is_some_and(|at| now - at < DOWNLOADED_AT_RESOLUTION)
     {
-        sql.execute(
-            "UPDATE cache_entries SET downloaded_at = ? WHERE upstream_id = ? AND relative_path = ?",
-            &[now.into(), entry.upstream_id.into(), entry.relative_path.as_str().into()],
-        )?;
+        return Ok(false);
     }
-    Ok(())
+    sql.execute(
+        "UPDATE cache_entries SET downloaded_at = ? WHERE upstream_id = ? AND relative_path = ?",
+        &[
+            now.into(),
+            entry.upstream_id.into(),
+            entry.relative_path.as_str().into(),
+        ],
+    )?;
+    entry.downloaded_at = Some(now);
+    Ok(true)
 }
 
 /// Records that the upstream confirmed the entry is still current.

@@ -5,6 +5,7 @@
 pub mod metadata;
 pub mod packages;
 pub mod path;
+mod resolved;
 mod respond;
 mod virtual_registry;
 
@@ -12,7 +13,7 @@ use http::{Method, StatusCode};
 
 use crate::context::Context;
 use crate::domain::auth::{
-    authenticate, authorize_project_read, authorize_project_write, readable_projects,
+    authenticate, authorize_project_read, authorize_project_write, credential, readable_projects,
 };
 use crate::domain::groups;
 use crate::domain::model::Visibility;
@@ -21,6 +22,7 @@ use crate::error::{CoreError, Result};
 use crate::http::body::{read_to_end, BodyReader, ResponseSink};
 use crate::http::error_response;
 use crate::storage::blobs::BlobStore;
+use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
 use crate::storage::Sql;
 use path::{Checksum, Coordinates, MavenPath};
@@ -54,6 +56,15 @@ fn route(
     let parts: Vec<&str> = rest.splitn(6, '/').collect();
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
+    if read && credential(&request.headers).is_none() {
+        if let ["virtual_registries", "packages", "maven", id, path @ ..] = parts.as_slice() {
+            if let Some(served) =
+                virtual_registry::serve_resolved(ctx, id, &path.join("/"), head, sink)?
+            {
+                return Ok(served);
+            }
+        }
+    }
     ensure_schema(ctx.sql, ctx.now())?;
     let who = authenticate(ctx, &request.headers)?;
     match parts.as_slice() {
@@ -213,6 +224,8 @@ fn upload(
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     let digests = blobs.put_stream(body, None, ctx.config.max_file_bytes)?;
     let outcome = packages::record_file(ctx.sql, ctx.now(), project.id, &coordinates, &digests)?;
+    // A local upstream may now win where a remote copy did.
+    generation::advance(ctx.kv)?;
     let status = match outcome {
         packages::Recorded::Created => StatusCode::CREATED,
         _ => StatusCode::OK,

@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::find_local;
 use super::path::{content_type, MavenPath};
+use super::resolved;
 use super::respond::{send_digest, send_file};
 use crate::context::Context;
 use crate::crypto::sha256_hex;
@@ -30,8 +31,8 @@ use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::http::fetch::{FetchRequest, FetchResponse};
 use crate::storage::blobs::{BlobStore, Digests};
-use crate::storage::expiring;
 use crate::storage::Sql;
+use crate::storage::{expiring, generation};
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
 /// How many remote upstreams are asked at once.
@@ -39,18 +40,46 @@ const PARALLEL_FETCHES: usize = 4;
 
 /// Fresh until `upstream_checked_at` plus the upstream's validity; a
 /// validity of 0 (files only) means never stale.
-fn is_fresh(upstream: &Upstream, entry: &CacheEntry, metadata: bool, now: i64) -> bool {
+/// Until when the entry may be served without asking its upstream.
+fn fresh_until(upstream: &Upstream, entry: &CacheEntry, metadata: bool) -> i64 {
     let hours = if metadata {
         upstream.metadata_cache_validity_hours
     } else {
         upstream.cache_validity_hours
     };
     if hours == 0 {
-        return true;
+        return i64::MAX;
     }
-    now < entry
+    entry
         .upstream_checked_at
         .saturating_add(hours.saturating_mul(HOUR_MILLIS))
+}
+
+/// An anonymous read through the record of an earlier one (see
+/// [`super::resolved`]): no SQL. `None` when there is no record to trust,
+/// and the read goes the full way.
+pub fn serve_resolved(
+    ctx: &Context,
+    id: &str,
+    path: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<Option<()>> {
+    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
+        return Ok(None);
+    };
+    let Ok(path) = MavenPath::parse(path) else {
+        return Ok(None);
+    };
+    let Some(mut entry) = resolved::lookup(ctx, id, &path.as_string())? else {
+        return Ok(None);
+    };
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    serve_entry(&blobs, sink, &path, &entry, head)?;
+    if record_download(ctx.sql, ctx.kv, ctx.now(), &mut entry)? {
+        resolved::forget(ctx, id, &entry.relative_path)?;
+    }
+    Ok(Some(()))
 }
 
 fn local_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
@@ -103,8 +132,10 @@ pub fn serve(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
+    // Read before anything it could go stale against (see `resolved`).
+    let generation = generation::current(ctx.kv)?;
     let registry = registries::get(ctx.sql, PackageType::Maven, registry_id)?;
-    crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
+    let public = crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
@@ -126,17 +157,24 @@ pub fn serve(
     });
 
     if let Some((upstream, entry)) = cached {
-        if is_fresh(upstream, entry, path.is_metadata(), now) {
+        let fresh_until = fresh_until(upstream, entry, path.is_metadata());
+        if now < fresh_until {
             serve_entry(&blobs, sink, path, entry, head)?;
             // Counted once the client has the file: off its latency.
-            return record_download(ctx.sql, ctx.kv, now, entry);
+            let mut entry = entry.clone();
+            record_download(ctx.sql, ctx.kv, now, &mut entry)?;
+            if public && who.is_none() {
+                resolved::remember(ctx, (registry.id, generation), &entry, fresh_until)?;
+            }
+            return Ok(());
         }
         // Stale: ask the upstream whether it changed.
         match revalidate(ctx, upstream, path, entry) {
             Ok(true) => {
                 mark_checked(ctx.sql, entry, now)?;
                 serve_entry(&blobs, sink, path, entry, head)?;
-                return record_download(ctx.sql, ctx.kv, now, entry);
+                record_download(ctx.sql, ctx.kv, now, &mut entry.clone())?;
+                return Ok(());
             }
             Ok(false) => match fetch_remote(ctx, &blobs, upstream, path, head, sink) {
                 Ok(Fetched::Served) => return Ok(()),

@@ -5,6 +5,7 @@
 
 pub mod blobs;
 pub mod expiring;
+pub mod generation;
 pub mod lease;
 pub mod schema;
 mod sql;

@@ -16,12 +16,22 @@ use crate::domain::model::PackageType;
 use crate::error::{CoreError, Result};
 use crate::http::params::Params;
 use crate::http::{error_response, header_str, json_response, Request, Response, MAX_API_BODY};
+use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
 
 /// Handles one admin API request. Never panics on input; every failure is a
 /// JSON `{"message": ...}` response.
 pub fn handle(ctx: &Context, request: &Request) -> Response {
-    route(ctx, request).unwrap_or_else(|e| error_response(&e))
+    let response = route(ctx, request).unwrap_or_else(|e| error_response(&e));
+    // A committed change may alter how reads resolve: records made before it
+    // (resolved reads) must no longer be trusted.
+    let changed = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changed && response.status().is_success() {
+        if let Err(e) = generation::advance(ctx.kv) {
+            eprintln!("vreg: configuration generation not advanced ({e})");
+        }
+    }
+    response
 }
 
 fn route(ctx: &Context, request: &Request) -> Result<Response> {
