@@ -3,101 +3,7 @@
 //! what is there; `latest` and `release` are recomputed with Maven's
 //! version order.
 
-use std::cmp::Ordering;
-
-/// Maven's ordering of versions (a close reading of ComparableVersion):
-/// numbers compare as numbers, qualifiers in the order alpha < beta <
-/// milestone < rc < snapshot < (release) < sp, other qualifiers after,
-/// alphabetically.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let (ta, tb) = (tokens(a), tokens(b));
-    let len = ta.len().max(tb.len());
-    for i in 0..len {
-        let x = ta.get(i).cloned().unwrap_or(Token::Null);
-        let y = tb.get(i).cloned().unwrap_or(Token::Null);
-        let order = x.cmp_to(&y);
-        if order != Ordering::Equal {
-            return order;
-        }
-    }
-    Ordering::Equal
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Number(u128),
-    Qualifier(String),
-    /// Padding for the shorter version: like 0, or like a release qualifier.
-    Null,
-}
-
-fn qualifier_rank(q: &str) -> (u8, String) {
-    match q {
-        "alpha" | "a" => (0, String::new()),
-        "beta" | "b" => (1, String::new()),
-        "milestone" | "m" => (2, String::new()),
-        "rc" | "cr" => (3, String::new()),
-        "snapshot" => (4, String::new()),
-        "" | "ga" | "final" | "release" => (5, String::new()),
-        "sp" => (6, String::new()),
-        other => (7, other.to_owned()),
-    }
-}
-
-impl Token {
-    fn cmp_to(&self, other: &Token) -> Ordering {
-        use Token::*;
-        match (self, other) {
-            (Number(a), Number(b)) => a.cmp(b),
-            (Number(a), Null) => a.cmp(&0),
-            (Null, Number(b)) => 0.cmp(b),
-            (Number(_), Qualifier(_)) => Ordering::Greater,
-            (Qualifier(_), Number(_)) => Ordering::Less,
-            (Qualifier(a), Qualifier(b)) => qualifier_rank(a).cmp(&qualifier_rank(b)),
-            (Qualifier(a), Null) => qualifier_rank(a).cmp(&qualifier_rank("")),
-            (Null, Qualifier(b)) => qualifier_rank("").cmp(&qualifier_rank(b)),
-            (Null, Null) => Ordering::Equal,
-        }
-    }
-}
-
-fn tokens(version: &str) -> Vec<Token> {
-    let lower = version.to_ascii_lowercase();
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let flush = |current: &mut String, out: &mut Vec<Token>| {
-        if current.is_empty() {
-            return;
-        }
-        out.push(match current.parse::<u128>() {
-            Ok(n) => Token::Number(n),
-            Err(_) => Token::Qualifier(std::mem::take(current)),
-        });
-        current.clear();
-    };
-    for c in lower.chars() {
-        if c == '.' || c == '-' || c == '_' {
-            flush(&mut current, &mut out);
-            continue;
-        }
-        let switching = current
-            .chars()
-            .last()
-            .is_some_and(|last| last.is_ascii_digit() != c.is_ascii_digit());
-        if switching {
-            flush(&mut current, &mut out);
-        }
-        current.push(c);
-    }
-    flush(&mut current, &mut out);
-    // Trailing zeros and release qualifiers do not matter: 1.0 == 1.
-    while matches!(out.last(), Some(Token::Number(0)))
-        || matches!(out.last(), Some(Token::Qualifier(q)) if qualifier_rank(q).0 == 5)
-    {
-        out.pop();
-    }
-    out
-}
+use super::version::compare_versions;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -158,6 +64,7 @@ pub fn artifact_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     #[test]
     fn versions_sort_as_maven_sorts_them() {

@@ -7,6 +7,7 @@ pub mod packages;
 pub mod path;
 mod resolved;
 mod respond;
+pub mod version;
 mod virtual_registry;
 
 use http::{Method, StatusCode};
