@@ -171,7 +171,9 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
     p.origin = None;
     assert_eq!(p.get("example.com/!upper/lib/@v/v1.2.0.zip").body, zip);
     assert_eq!(p.get("example.com/!upper/lib/@v/v1.2.0.info").status, 200);
-    assert_eq!(p.get("example.com/!upper/lib/@v/v9.9.9.zip").status, 502);
+    assert_eq!(p.get("example.com/!upper/lib/@v/v1.9.9.zip").status, 502);
+    // A version the path's major-version suffix rules out cannot exist.
+    assert_eq!(p.get("example.com/!upper/lib/@v/v9.9.9.zip").status, 404);
 }
 
 #[test]
@@ -400,4 +402,49 @@ fn a_lease_is_taken_once_by_a_hundred_concurrent_callers() {
         take_lease(&kv, "contested", 61_001, 60_000).unwrap(),
         "expired leases can be taken again"
     );
+}
+
+/// Go's path and version rules over HTTP: publishing refuses what
+/// `module.Check` refuses, and paths `module.CheckPath` refuses are bad
+/// requests.
+#[test]
+fn go_rules_hold_over_http() {
+    let p = proxy();
+    for (module, version) in [
+        ("example.com/m", "v2.0.0"),
+        ("github.com/go-yaml/yaml/v2", "v1.0.0"),
+        ("gopkg.in/yaml.v1", "v0.8.0"),
+        ("rsc.io/quote", "v17.0.0"),
+    ] {
+        let zip = make_zip(&[(
+            &format!("{module}@{version}/go.mod"),
+            format!("module {module}\n").as_bytes(),
+        )]);
+        let put = p.app.go(
+            Method::PUT,
+            &format!(
+                "/projects/{}/packages/go/{module}/@v/{version}.zip",
+                p.project
+            ),
+            Some(ADMIN),
+            &zip,
+            &p.publisher,
+        );
+        assert_eq!(put.status, 400, "{module}@{version}");
+    }
+    for path in [
+        "x.y/z/v0",
+        "x.y/z/v1",
+        "x.y/z/v2.0",
+        "x.y/aux.foo",
+        "x.y/prn",
+        "x.y/com1",
+        "x.y/com1.txt",
+        "x./z",
+        "x.y/z~0",
+    ] {
+        let status = p.get(&format!("{path}/@v/list")).status;
+        assert_eq!(status, 400, "{path}");
+    }
+    assert_eq!(p.get("x.y/z/v2/@v/list").status, 200);
 }

@@ -1,6 +1,7 @@
 //! The Go module proxy (`go-proxy` component) and the sync worker's logic.
 //!
-//! `module` holds Go's rules for paths and versions, `zipcheck` the module
+//! `module` holds Go's rules for module paths, `semver` and `version` for
+//! versions, `zipcheck` the module
 //! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
 //! requests (`request` parses them, `respond` writes them), `origin` asks a
 //! registry's upstreams, `schedule` records and sends sync triggers,
@@ -14,6 +15,8 @@ mod publish;
 mod request;
 mod respond;
 pub mod schedule;
+pub mod semver;
 pub mod store;
 pub mod sync;
+pub mod version;
 pub mod zipcheck;

@@ -1,22 +1,253 @@
-//! Go module paths and versions, by the rules of the `go` command: the
-//! `!x` case-encoding of paths and versions in proxy URLs, module path
-//! checks, canonical semantic versions, pseudo-versions.
+//! Go module paths by the rules of golang.org/x/mod/module: what a module
+//! path, an import path and a file path inside a module zip may be, the
+//! major-version suffix a path carries (`/v2`, gopkg.in's `.v2`) and the
+//! versions it admits, pseudo-versions, and the `!x` case-encoding of paths
+//! and versions in proxy URLs.
 
-use std::cmp::Ordering;
-
+use super::semver;
 use crate::error::{CoreError, Result};
 
-const MAX_PATH: usize = 500;
-
-fn bad(message: String) -> CoreError {
-    CoreError::BadRequest(message)
+/// What a path names; each kind allows other characters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PathKind {
+    Module,
+    Import,
+    File,
 }
 
-/// Decodes `!x` to `X`; uppercase letters are not allowed in encoded form.
+/// Windows device names: no path element may be one, with any extension.
+const WINDOWS_RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+fn module_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+fn char_ok(c: char, kind: PathKind) -> bool {
+    match kind {
+        PathKind::Module => module_char(c),
+        PathKind::Import => module_char(c) || c == '+',
+        PathKind::File if c.is_ascii() => {
+            c.is_ascii_alphanumeric() || "!#$%&()+,-.=@[]^_{}~ ".contains(c)
+        }
+        PathKind::File => c.is_alphabetic(),
+    }
+}
+
+fn check_element(elem: &str, kind: PathKind) -> std::result::Result<(), String> {
+    if elem.is_empty() {
+        return Err("empty path element".into());
+    }
+    if elem.bytes().all(|b| b == b'.') {
+        return Err(format!("invalid path element {elem:?}"));
+    }
+    if elem.starts_with('.') && kind == PathKind::Module {
+        return Err("leading dot in path element".into());
+    }
+    if elem.ends_with('.') {
+        return Err("trailing dot in path element".into());
+    }
+    if let Some(c) = elem.chars().find(|c| !char_ok(*c, kind)) {
+        return Err(format!("invalid char {c:?}"));
+    }
+    let short = elem.split('.').next().unwrap_or(elem);
+    if WINDOWS_RESERVED
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case(short))
+    {
+        return Err(format!(
+            "{short:?} disallowed as path element component on Windows"
+        ));
+    }
+    if kind != PathKind::File {
+        // `x~1` looks like a Windows short name.
+        if let Some((_, digits)) = short.rsplit_once('~') {
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("trailing tilde and digits in path element".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The checks every kind of path shares.
+pub fn check_path_of(path: &str, kind: PathKind) -> std::result::Result<(), String> {
+    if path.is_empty() {
+        return Err("empty string".into());
+    }
+    if path.starts_with('-') && kind != PathKind::File {
+        return Err("leading dash".into());
+    }
+    if path.contains("//") {
+        return Err("double slash".into());
+    }
+    if path.ends_with('/') {
+        return Err("trailing slash".into());
+    }
+    path.split('/')
+        .try_for_each(|elem| check_element(elem, kind))
+}
+
+/// `module.CheckPath`: a module path, whose first element is a host name.
+pub fn check_module_path(path: &str) -> Result<()> {
+    let invalid =
+        |why: String| CoreError::BadRequest(format!("malformed module path {path:?}: {why}"));
+    check_path_of(path, PathKind::Module).map_err(invalid)?;
+    let first = path.split('/').next().unwrap_or("");
+    if first.is_empty() {
+        return Err(invalid("leading slash".into()));
+    }
+    if !first.contains('.') {
+        return Err(invalid("missing dot in first path element".into()));
+    }
+    if first.starts_with('-') {
+        return Err(invalid("leading dash in first path element".into()));
+    }
+    if let Some(c) = first
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.')))
+    {
+        return Err(invalid(format!("invalid char {c:?} in first path element")));
+    }
+    if split_path_version(path).is_none() {
+        return Err(invalid("invalid version".into()));
+    }
+    Ok(())
+}
+
+/// `module.SplitPathVersion`: the path and its major-version suffix
+/// (`/v2`, or gopkg.in's `.v2`), or `None` when the suffix is malformed
+/// (`/v0`, `/v1`, `/v2.0`, `/v02`).
+pub fn split_path_version(path: &str) -> Option<(&str, &str)> {
+    if path.starts_with("gopkg.in/") {
+        return split_gopkg_in(path);
+    }
+    let tail = path
+        .bytes()
+        .rev()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let i = path.len() - tail;
+    let b = path.as_bytes();
+    if i <= 1 || i == path.len() || b[i - 1] != b'v' || b[i - 2] != b'/' {
+        return Some((path, ""));
+    }
+    let (prefix, major) = path.split_at(i - 2);
+    let dotted = path[i..].contains('.');
+    if dotted || major.len() <= 2 || major.as_bytes()[2] == b'0' || major == "/v1" {
+        return None;
+    }
+    Some((prefix, major))
+}
+
+fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
+    let end = path.strip_suffix("-unstable").map_or(path.len(), str::len);
+    let digits = path[..end]
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    let i = end - digits;
+    let b = path.as_bytes();
+    if i <= 1 || b[i - 1] != b'v' || b[i - 2] != b'.' {
+        return None;
+    }
+    let (prefix, major) = path.split_at(i - 2);
+    if major.len() <= 2 || (major.as_bytes()[2] == b'0' && !major.starts_with(".v0")) {
+        return None;
+    }
+    Some((prefix, major))
+}
+
+/// `module.CheckPathMajor`: whether version `v` belongs under a path with
+/// the major-version suffix `path_major`.
+pub fn check_path_major(v: &str, path_major: &str) -> std::result::Result<(), String> {
+    let path_major = match path_major.strip_suffix("-unstable") {
+        Some(p) if path_major.starts_with(".v") => p,
+        _ => path_major,
+    };
+    if v.starts_with("v0.0.0-") && path_major == ".v1" {
+        // gopkg.in's v1 took v0 pseudo-versions before modules.
+        return Ok(());
+    }
+    let m = semver::major(v);
+    let wanted = if path_major.is_empty() {
+        if m == "v0" || m == "v1" || semver::build(v) == "+incompatible" {
+            return Ok(());
+        }
+        "v0 or v1"
+    } else {
+        let suffix = &path_major[1..];
+        if m == suffix {
+            return Ok(());
+        }
+        suffix
+    };
+    Err(format!("should be {wanted}, not {m}"))
+}
+
+/// `module.Check`: a valid module path and a semantic version that fits
+/// its major-version suffix.
+pub fn check(path: &str, version: &str) -> Result<()> {
+    check_module_path(path)?;
+    let invalid =
+        |why: &str| CoreError::BadRequest(format!("{path}@{version}: invalid version: {why}"));
+    if !semver::is_valid(version) {
+        return Err(invalid("not a semantic version"));
+    }
+    let (_, path_major) = split_path_version(path).unwrap_or((path, ""));
+    check_path_major(version, path_major).map_err(|e| invalid(&e))
+}
+
+/// `module.IsPseudoVersion`: `vX.0.0-yyyymmddhhmmss-rev`,
+/// `vX.Y.(Z+1)-0.yyyymmddhhmmss-rev` or `vX.Y.Z-pre.0.yyyymmddhhmmss-rev`
+/// (and any of them `+build`).
+pub fn is_pseudo_version(v: &str) -> bool {
+    if v.matches('-').count() < 2 || !semver::is_valid(v) {
+        return false;
+    }
+    let without_build = v.split('+').next().unwrap_or(v);
+    let Some((head, rev)) = without_build.rsplit_once('-') else {
+        return false;
+    };
+    if rev.is_empty() || !rev.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    // head: vX.0.0-STAMP, vX.Y.Z-0.STAMP or vX.Y.Z-PRE.0.STAMP
+    let Some((base, stamp)) = head.rsplit_once(['-', '.']) else {
+        return false;
+    };
+    if stamp.len() != 14 || !stamp.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    if let Some(major) = base
+        .strip_suffix(".0.0")
+        .filter(|_| head.as_bytes()[base.len()] == b'-')
+    {
+        return major.len() > 1 && major[1..].bytes().all(|b| b.is_ascii_digit());
+    }
+    // vX.Y.Z-0 or vX.Y.Z-PRE.0, then "." before the stamp.
+    head.as_bytes()[base.len()] == b'.' && (base.ends_with("-0") || base.ends_with(".0")) && {
+        let core = base.split('-').next().unwrap_or("");
+        let parts: Vec<&str> = core.trim_start_matches('v').split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    }
+}
+
+/// `module.UnescapePath`'s decoding: `!x` to `X`; an uppercase letter, a
+/// non-ASCII character or a `!` not before a lowercase letter is invalid.
 pub fn unescape(escaped: &str) -> Option<String> {
     let mut out = String::with_capacity(escaped.len());
     let mut bang = false;
     for c in escaped.chars() {
+        if !c.is_ascii() {
+            return None;
+        }
         if bang {
             if !c.is_ascii_lowercase() {
                 return None;
@@ -46,187 +277,6 @@ pub fn escape(path: &str) -> String {
         }
     }
     out
-}
-
-fn path_char_ok(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
-}
-
-/// Checks a module path as `module.CheckPath` does.
-pub fn check_module_path(path: &str) -> Result<()> {
-    let invalid = |why: &str| bad(format!("malformed module path {path:?}: {why}"));
-    if path.is_empty() || path.len() > MAX_PATH {
-        return Err(invalid("empty or too long"));
-    }
-    let elements: Vec<&str> = path.split('/').collect();
-    for element in &elements {
-        if element.is_empty() {
-            return Err(invalid("empty path element"));
-        }
-        if element.starts_with('.') || element.ends_with('.') || *element == "." || *element == ".."
-        {
-            return Err(invalid("leading or trailing dot in path element"));
-        }
-        if !element.chars().all(path_char_ok) {
-            return Err(invalid("invalid char"));
-        }
-    }
-    let first = elements[0];
-    if !first.contains('.') {
-        return Err(invalid("missing dot in first path element"));
-    }
-    if first.starts_with('-') {
-        return Err(invalid("leading dash in first path element"));
-    }
-    if !first
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-    {
-        return Err(invalid("invalid char in first path element"));
-    }
-    Ok(())
-}
-
-/// A parsed canonical semantic version (`v1.2.3`, `v1.2.3-pre.1`,
-/// `v2.0.0+incompatible`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    pub text: String,
-    major: u64,
-    minor: u64,
-    patch: u64,
-    prerelease: Option<String>,
-    pub incompatible: bool,
-}
-
-fn numeric(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    s.parse().ok()
-}
-
-impl Version {
-    /// Parses a canonical version; anything else (`v1`, `v1.2`, build
-    /// metadata other than `+incompatible`, leading zeros) is refused.
-    pub fn parse(text: &str) -> Option<Version> {
-        let rest = text.strip_prefix('v')?;
-        let (rest, incompatible) = match rest.strip_suffix("+incompatible") {
-            Some(r) => (r, true),
-            None => (rest, false),
-        };
-        if rest.contains('+') {
-            return None;
-        }
-        let (core, prerelease) = match rest.split_once('-') {
-            Some((c, p)) => (c, Some(p)),
-            None => (rest, None),
-        };
-        let mut numbers = core.split('.');
-        let major = numeric(numbers.next()?)?;
-        let minor = numeric(numbers.next()?)?;
-        let patch = numeric(numbers.next()?)?;
-        if numbers.next().is_some() {
-            return None;
-        }
-        if let Some(pre) = prerelease {
-            let ok = !pre.is_empty()
-                && pre.split('.').all(|id| {
-                    !id.is_empty()
-                        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                        && !(id.len() > 1
-                            && id.starts_with('0')
-                            && id.bytes().all(|b| b.is_ascii_digit()))
-                });
-            if !ok {
-                return None;
-            }
-        }
-        if incompatible && major < 2 {
-            return None;
-        }
-        Some(Version {
-            text: text.to_owned(),
-            major,
-            minor,
-            patch,
-            prerelease: prerelease.map(str::to_owned),
-            incompatible,
-        })
-    }
-
-    pub fn is_prerelease(&self) -> bool {
-        self.prerelease.is_some()
-    }
-
-    /// `vX.Y.Z-[pre.]0.yyyymmddhhmmss-abcdef123456` and friends.
-    pub fn is_pseudo(&self) -> bool {
-        let Some(pre) = &self.prerelease else {
-            return false;
-        };
-        let Some((head, rev)) = pre.rsplit_once('-') else {
-            return false;
-        };
-        if rev.len() != 12
-            || !rev
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return false;
-        }
-        let stamp = head.rsplit('.').next().unwrap_or(head);
-        stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit())
-    }
-
-    /// Semantic version precedence.
-    pub fn compare(&self, other: &Version) -> Ordering {
-        (self.major, self.minor, self.patch)
-            .cmp(&(other.major, other.minor, other.patch))
-            .then_with(|| match (&self.prerelease, &other.prerelease) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(a), Some(b)) => compare_prerelease(a, b),
-            })
-    }
-}
-
-fn compare_prerelease(a: &str, b: &str) -> Ordering {
-    let (mut x, mut y) = (a.split('.'), b.split('.'));
-    loop {
-        match (x.next(), y.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(p), Some(q)) => {
-                let order = match (numeric(p), numeric(q)) {
-                    (Some(m), Some(n)) => m.cmp(&n),
-                    (Some(_), None) => Ordering::Less,
-                    (None, Some(_)) => Ordering::Greater,
-                    (None, None) => p.cmp(q),
-                };
-                if order != Ordering::Equal {
-                    return order;
-                }
-            }
-        }
-    }
-}
-
-/// The version `@latest` names: the highest release, else the highest
-/// pre-release, else the newest pseudo-version.
-pub fn latest<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Option<&'a Version> {
-    let all: Vec<&Version> = versions.into_iter().collect();
-    let best = |filter: &dyn Fn(&Version) -> bool| {
-        all.iter()
-            .copied()
-            .filter(|v| filter(v))
-            .max_by(|a, b| a.compare(b))
-    };
-    best(&|v| !v.is_prerelease())
-        .or_else(|| best(&|v| v.is_prerelease() && !v.is_pseudo()))
-        .or_else(|| best(&|v| v.is_pseudo()))
 }
 
 #[cfg(test)]
@@ -269,62 +319,5 @@ mod tests {
         ] {
             assert!(check_module_path(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn versions_are_canonical_semver() {
-        for ok in [
-            "v1.0.0",
-            "v0.1.2-pre.1",
-            "v2.0.0+incompatible",
-            "v0.0.0-20240101120000-abcdef123456",
-            "v1.2.4-0.20240101120000-abcdef123456",
-        ] {
-            assert!(Version::parse(ok).is_some(), "{ok}");
-        }
-        for bad in [
-            "1.0.0",
-            "v1",
-            "v1.2",
-            "v01.0.0",
-            "v1.0.0+build",
-            "v1.0.0+incompatible",
-            "v1.0.0-",
-            "v1.0.0-01",
-            "latest",
-        ] {
-            assert!(Version::parse(bad).is_none(), "{bad}");
-        }
-        assert!(Version::parse("v0.0.0-20240101120000-abcdef123456")
-            .unwrap()
-            .is_pseudo());
-        assert!(!Version::parse("v1.0.0-rc.1").unwrap().is_pseudo());
-    }
-
-    #[test]
-    fn latest_prefers_releases_then_prereleases_then_pseudo() {
-        let v = |s: &str| Version::parse(s).unwrap();
-        let all = [
-            v("v1.2.0"),
-            v("v1.10.0"),
-            v("v2.0.0-rc.1"),
-            v("v0.0.0-20240101120000-abcdef123456"),
-        ];
-        assert_eq!(latest(&all).unwrap().text, "v1.10.0");
-        let pre = [
-            v("v2.0.0-rc.1"),
-            v("v2.0.0-beta.2"),
-            v("v0.0.0-20250101120000-abcdef123456"),
-        ];
-        assert_eq!(latest(&pre).unwrap().text, "v2.0.0-rc.1");
-        let pseudo = [
-            v("v0.0.0-20240101120000-abcdef123456"),
-            v("v0.0.0-20250101120000-abcdef123456"),
-        ];
-        assert_eq!(
-            latest(&pseudo).unwrap().text,
-            "v0.0.0-20250101120000-abcdef123456"
-        );
-        assert!(v("v1.0.0-rc.2").compare(&v("v1.0.0-rc.10")).is_lt());
     }
 }

@@ -9,13 +9,14 @@
 
 use http::Method;
 
-use super::module::{escape, latest, Version};
+use super::module::{check, escape};
 use super::origin::{first_origin, get_small, merged_versions, registry_view, RegistryView};
 use super::publish::publish;
 use super::request::{parse, Query};
 use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
 use super::schedule::{request_sync, retry_due};
 use super::store::{self, Scope};
+use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{authenticate, authorize_project_read, Principal};
 use crate::domain::projects;
@@ -117,7 +118,7 @@ fn serve_stored_only(
             )
         }
         Query::File { version, ext } => {
-            Version::parse(&version).ok_or_else(|| store::not_found("version"))?;
+            servable(module, &version)?;
             let file =
                 store::find_file(ctx.sql, scope, module, &version, &format!("{version}{ext}"))?
                     .ok_or_else(|| store::not_found("version"))?;
@@ -159,7 +160,7 @@ fn serve_query(
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     match query {
         Query::File { version, ext } => {
-            Version::parse(&version).ok_or(CoreError::NotFound("Version"))?;
+            servable(module, &version)?;
             if let Some(file) = store::find_file(
                 ctx.sql,
                 &scope,
@@ -218,4 +219,11 @@ fn serve_query(
             stream_through(sink, ".info", response, head)
         }
     }
+}
+
+/// Only a canonical version that fits the module path's major-version
+/// suffix names a file (`module.Check`); anything else is not found.
+fn servable(module: &str, version: &str) -> Result<()> {
+    Version::parse(version).ok_or_else(|| store::not_found("version"))?;
+    check(module, version).map_err(|_| store::not_found("version"))
 }

@@ -2,10 +2,11 @@
 
 use serde_json::json;
 
-use super::module::Version;
+use super::module::check;
 use super::request::Query;
 use super::respond::send_bytes;
 use super::store;
+use super::version::Version;
 use super::zipcheck;
 use crate::context::Context;
 use crate::domain::auth::{authorize_project_write, Principal};
@@ -38,6 +39,8 @@ pub(super) fn publish(
     };
     let parsed = Version::parse(&version)
         .ok_or_else(|| CoreError::BadRequest(format!("invalid version {version:?}")))?;
+    // The version must fit the path's major-version suffix (module.Check).
+    check(module, &version)?;
     let zip = read_to_end(body, zipcheck::MAX_ZIP_BYTES as usize)?;
     let checked = zipcheck::check_zip(module, &parsed.text, &zip)?;
     let go_mod = checked

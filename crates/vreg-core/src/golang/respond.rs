@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::module::Version;
+use super::version::Version;
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::http::fetch::FetchResponse;

@@ -6,9 +6,10 @@
 
 use serde::Deserialize;
 
-use super::module::{check_module_path, escape, Version};
+use super::module::{check, escape};
 use super::schedule::{lease_name, retry_due, SYNC_KIND};
 use super::store::{self, Scope};
+use super::version::Version;
 use super::zipcheck::{self, check_zip, go_mod_hash};
 use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
@@ -48,7 +49,9 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
     if trigger.kind != SYNC_KIND {
         return Ok(Outcome::Ignored(format!("unknown kind {:?}", trigger.kind)));
     }
-    if check_module_path(&trigger.module).is_err() || Version::parse(&trigger.version).is_none() {
+    if check(&trigger.module, &trigger.version).is_err()
+        || Version::parse(&trigger.version).is_none()
+    {
         return Ok(Outcome::Ignored("invalid module or version".into()));
     }
     let key = lease_name(trigger.registry_id, &trigger.module, &trigger.version);
