@@ -162,7 +162,7 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
         .sql_text("SELECT h1 FROM package_files WHERE file_name = 'v1.2.0.zip'");
     assert_eq!(
         h1,
-        vreg_core::golang::zipcheck::check_zip("example.com/Upper/lib", "v1.2.0", &zip)
+        vreg_core::golang::zipcheck::check_zip("example.com/Upper/lib", "v1.2.0", zip.as_slice())
             .unwrap()
             .h1
     );

@@ -19,4 +19,5 @@ pub mod semver;
 pub mod store;
 pub mod sync;
 pub mod version;
+pub mod ziparchive;
 pub mod zipcheck;

@@ -239,6 +239,15 @@ pub fn is_pseudo_version(v: &str) -> bool {
     }
 }
 
+/// `module.CanonicalVersion`: the canonical form, keeping `+incompatible`.
+pub fn canonical_version(v: &str) -> String {
+    let mut canonical = semver::canonical(v);
+    if semver::build(v) == "+incompatible" {
+        canonical.push_str("+incompatible");
+    }
+    canonical
+}
+
 /// `module.UnescapePath`'s decoding: `!x` to `X`; an uppercase letter, a
 /// non-ASCII character or a `!` not before a lowercase letter is invalid.
 pub fn unescape(escaped: &str) -> Option<String> {

@@ -42,7 +42,7 @@ pub(super) fn publish(
     // The version must fit the path's major-version suffix (module.Check).
     check(module, &version)?;
     let zip = read_to_end(body, zipcheck::MAX_ZIP_BYTES as usize)?;
-    let checked = zipcheck::check_zip(module, &parsed.text, &zip)?;
+    let checked = zipcheck::check_zip(module, &parsed.text, zip.as_slice())?;
     let go_mod = checked
         .go_mod
         .clone()

@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use super::module::is_pseudo_version;
+use super::module::{canonical_version, is_pseudo_version};
 use super::semver;
 
 /// A canonical module version.
@@ -28,11 +28,7 @@ impl Version {
         if incompatible && matches!(parsed.major, "0" | "1") {
             return None;
         }
-        let mut canonical = semver::canonical(text);
-        if incompatible {
-            canonical.push_str("+incompatible");
-        }
-        (canonical == text).then(|| Version {
+        (canonical_version(text) == text).then(|| Version {
             text: text.to_owned(),
         })
     }
