@@ -59,3 +59,32 @@ pub fn origin_module(root: &Path, module: &str, version: &str, go_mod: Option<&s
     text.push_str(&format!("{version}\n"));
     std::fs::write(list, text).unwrap();
 }
+
+/// A zip whose entries are stored, not compressed (for large test files).
+pub fn stored_zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, contents) in files {
+            writer.start_file(name.as_str(), options).unwrap();
+            writer.write_all(contents).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// `len` bytes that do not compress.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}

@@ -341,3 +341,56 @@ fn a_hundred_concurrent_misses_take_the_lease_once() {
         "kept for its retry while Redis is down"
     );
 }
+
+/// A module zip at Go's size limit (500 MiB) is published, checked and
+/// stored with the component's memory far below the 128 MiB an edge
+/// component gets: the zip streams into the blob store and is checked from
+/// there a chunk at a time. devhost logs each request's peak memory (Spin
+/// does not, so this runs on devhost only).
+#[test]
+fn a_500_mib_module_zip_is_checked_with_bounded_memory() {
+    if !vreg_tests::HostKind::from_env().is_devhost() {
+        return;
+    }
+    let host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
+    ]);
+    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "big"}))["id"]
+        .as_i64()
+        .unwrap();
+    let project = host.admin(
+        ADMIN,
+        "POST",
+        "/projects",
+        json!({"name": "mods", "namespace_id": group}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let zip = vreg_tests::goproxy::stored_zip(&[
+        (
+            "example.com/big@v1.0.0/go.mod".into(),
+            b"module example.com/big\n".to_vec(),
+        ),
+        (
+            "example.com/big@v1.0.0/blob.bin".into(),
+            vreg_tests::goproxy::noise(499 << 20),
+        ),
+    ]);
+    assert!(zip.len() as u64 <= 500 << 20, "{} bytes", zip.len());
+    let path = format!("/api/v4/projects/{project}/packages/go/example.com/big/@v/v1.0.0.zip");
+    let put = host.request("PUT", &path, &[("private-token", ADMIN)], &zip);
+    assert_eq!(put.status, 200, "{}", put.text());
+    let mod_path = format!("/api/v4/projects/{project}/packages/go/example.com/big/@v/v1.0.0.mod");
+    let go_mod = host.request("GET", &mod_path, &[("private-token", ADMIN)], &[]);
+    assert_eq!(go_mod.text(), "module example.com/big\n");
+    assert!(host.log_shows("v1.0.0.zip go-proxy 200"), "{}", host.log());
+    let peak_kib: usize = host
+        .log()
+        .lines()
+        .find(|l| l.contains("PUT") && l.contains("v1.0.0.zip"))
+        .and_then(|l| l.split("mem=").nth(1)?.trim_end_matches("KiB").parse().ok())
+        .expect("devhost logs the request's peak memory");
+    assert!(peak_kib < 64 * 1024, "peak memory {peak_kib} KiB");
+    println!("500 MiB module zip: peak component memory {peak_kib} KiB");
+}

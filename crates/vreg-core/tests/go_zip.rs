@@ -211,3 +211,28 @@ fn the_named_zip_cases_follow_go() {
     assert!(check(&[("испытание.go", "package m\n")]).is_ok());
     assert!(check_zip("example.com/m", "v1.0.0", b"not a zip".as_slice()).is_err());
 }
+
+/// A zip in the blob store is checked from there, chunk by chunk, with the
+/// same verdict and hash as the same bytes in memory.
+#[test]
+fn a_zip_is_checked_the_same_from_the_blob_store() {
+    use vreg_core::storage::blobs::BlobStore;
+    let files: Vec<(Vec<u8>, Vec<u8>)> = (0..40)
+        .map(|i| {
+            let name = format!("example.com/m@v1.0.0/f{i}.go").into_bytes();
+            let data = format!("package m\n// {}\n", "x".repeat(i * 97)).into_bytes();
+            (name, data)
+        })
+        .collect();
+    let zip = write_zip(&files);
+    let kv = vreg_testkit::MemoryKv::default();
+    let store = BlobStore::new(&kv, 1024);
+    let digests = store.put_bytes(&zip).unwrap();
+    let from_blob = check_zip(
+        "example.com/m",
+        "v1.0.0",
+        &store.open(&digests.sha256).unwrap(),
+    );
+    let from_bytes = check_zip("example.com/m", "v1.0.0", zip.as_slice());
+    assert_eq!(from_blob.unwrap(), from_bytes.unwrap());
+}

@@ -210,3 +210,29 @@ fn counters_count_atomically_from_zero() {
     assert_eq!(kv.increment("n", 2).unwrap(), 2);
     assert_eq!(kv.increment("n", 1).unwrap(), 3);
 }
+
+#[test]
+fn blobs_are_read_at_any_offset_across_chunks() {
+    let kv = MemoryKv::default();
+    let store = BlobStore::new(&kv, 1024);
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let digests = store.put_bytes(&data).unwrap();
+    let blob = store.open(&digests.sha256).unwrap();
+    assert_eq!(blob.size(), 5000);
+    for (offset, len) in [
+        (0, 10),
+        (1000, 100),
+        (1023, 2),
+        (1024, 1024),
+        (4990, 100),
+        (5000, 5),
+    ] {
+        let end = (offset + len).min(5000);
+        assert_eq!(
+            blob.read_at(offset as u64, len).unwrap(),
+            data[offset..end],
+            "{offset}+{len}"
+        );
+    }
+    assert_eq!(blob.read_at(0, 5000).unwrap(), data);
+}

@@ -13,7 +13,7 @@ use crate::domain::auth::{authorize_project_write, Principal};
 use crate::domain::packages::{NewFile, Owner};
 use crate::domain::projects::Project;
 use crate::error::{CoreError, Result};
-use crate::http::body::{read_to_end, BodyReader, ResponseSink};
+use crate::http::body::{BodyReader, ResponseSink};
 use crate::storage::blobs::BlobStore;
 use crate::timefmt;
 
@@ -41,8 +41,11 @@ pub(super) fn publish(
         .ok_or_else(|| CoreError::BadRequest(format!("invalid version {version:?}")))?;
     // The version must fit the path's major-version suffix (module.Check).
     check(module, &version)?;
-    let zip = read_to_end(body, zipcheck::MAX_ZIP_BYTES as usize)?;
-    let checked = zipcheck::check_zip(module, &parsed.text, zip.as_slice())?;
+    // Stored first, then checked from the blob store a chunk at a time: a
+    // zip is never held whole.
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    let zip = blobs.put_stream(body, None, zipcheck::MAX_ZIP_BYTES)?;
+    let checked = zipcheck::check_zip(module, &parsed.text, &blobs.open(&zip.sha256)?)?;
     let go_mod = checked
         .go_mod
         .clone()
@@ -50,7 +53,6 @@ pub(super) fn publish(
     let info = json!({ "Version": version, "Time": timefmt::iso8601(ctx.now()) })
         .to_string()
         .into_bytes();
-    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     let files = [
         NewFile {
             file_name: format!("{version}.info"),
@@ -64,7 +66,7 @@ pub(super) fn publish(
         },
         NewFile {
             file_name: format!("{version}.zip"),
-            digests: blobs.put_bytes(&zip)?,
+            digests: zip,
             h1: Some(checked.h1),
         },
     ];

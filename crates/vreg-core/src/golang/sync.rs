@@ -17,7 +17,8 @@ use crate::domain::packages::{NewFile, Owner};
 use crate::domain::{registries, upstreams};
 use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;
-use crate::storage::blobs::BlobStore;
+use crate::http::fetch::FetchResponse;
+use crate::storage::blobs::{BlobStore, Digests};
 use crate::storage::lease::release_lease;
 use crate::storage::schema::ensure_schema;
 use crate::storage::sync_jobs;
@@ -91,24 +92,31 @@ fn sync(ctx: &Context, t: &SyncTrigger) -> Result<Outcome> {
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let base = format!("{}/@v/{}", escape(&t.module), escape(&t.version));
     let mut failures = Vec::new();
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     for (_, upstream) in links.iter().filter(|(_, u)| u.mode == UpstreamMode::Remote) {
-        let get = |ext: &str, limit: u64| -> std::result::Result<Option<Vec<u8>>, String> {
+        let fetch = |ext: &str| -> std::result::Result<Option<FetchResponse>, String> {
             let request = upstreams::fetch_request(
                 ctx.config,
                 upstream,
                 &format!("{base}{ext}"),
                 http::Method::GET,
             )?;
-            let mut response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
+            let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
             match response.status {
-                200 => read_to_end(response.body.as_mut(), limit as usize)
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
+                200 => Ok(Some(response)),
                 404 | 410 => Ok(None),
                 status => Err(format!("HTTP {status}")),
             }
         };
-        let info = match get(".info", 64 * 1024) {
+        let small = |ext: &str, limit: u64| -> std::result::Result<Option<Vec<u8>>, String> {
+            match fetch(ext)? {
+                Some(mut response) => read_to_end(response.body.as_mut(), limit as usize)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            }
+        };
+        let info = match small(".info", 64 * 1024) {
             Ok(Some(info)) => info,
             Ok(None) => continue,
             Err(e) => {
@@ -116,10 +124,15 @@ fn sync(ctx: &Context, t: &SyncTrigger) -> Result<Outcome> {
                 continue;
             }
         };
-        let fetched = (|| -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
-            let go_mod = get(".mod", zipcheck::MAX_GO_MOD_BYTES)?.ok_or(".mod is missing")?;
-            let zip = get(".zip", zipcheck::MAX_ZIP_BYTES)?.ok_or(".zip is missing")?;
-            Ok((go_mod, zip))
+        // The zip streams into the blob store; it is checked from there, a
+        // chunk at a time, never held whole.
+        let fetched = (|| -> std::result::Result<(Vec<u8>, Digests), String> {
+            let go_mod = small(".mod", zipcheck::MAX_GO_MOD_BYTES)?.ok_or(".mod is missing")?;
+            let mut zip = fetch(".zip")?.ok_or(".zip is missing")?;
+            let digests = blobs
+                .put_stream(zip.body.as_mut(), None, zipcheck::MAX_ZIP_BYTES)
+                .map_err(|e| e.to_string())?;
+            Ok((go_mod, digests))
         })();
         let (go_mod, zip) = match fetched {
             Ok(files) => files,
@@ -128,7 +141,7 @@ fn sync(ctx: &Context, t: &SyncTrigger) -> Result<Outcome> {
                 continue;
             }
         };
-        return store_synced(ctx, registry.id, t, &info, &go_mod, &zip);
+        return store_synced(ctx, registry.id, t, &info, &go_mod, zip);
     }
     Err(CoreError::Upstream(if failures.is_empty() {
         format!("no upstream has {}@{}", t.module, t.version)
@@ -143,7 +156,7 @@ fn store_synced(
     t: &SyncTrigger,
     info: &[u8],
     go_mod: &[u8],
-    zip: &[u8],
+    zip: Digests,
 ) -> Result<Outcome> {
     let stated = serde_json::from_slice::<serde_json::Value>(info)
         .ok()
@@ -154,7 +167,8 @@ fn store_synced(
             t.version, t.version
         )));
     }
-    let checked = check_zip(&t.module, &t.version, zip)?;
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    let checked = check_zip(&t.module, &t.version, &blobs.open(&zip.sha256)?)?;
     if let Some(inside) = &checked.go_mod {
         if inside.as_slice() != go_mod {
             return Err(CoreError::validation(
@@ -162,7 +176,6 @@ fn store_synced(
             ));
         }
     }
-    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     let files = [
         NewFile {
             file_name: format!("{}.info", t.version),
@@ -176,7 +189,7 @@ fn store_synced(
         },
         NewFile {
             file_name: format!("{}.zip", t.version),
-            digests: blobs.put_bytes(zip)?,
+            digests: zip,
             h1: Some(checked.h1),
         },
     ];

@@ -27,6 +27,16 @@ impl ZipSource for [u8] {
     }
 }
 
+impl ZipSource for crate::storage::blobs::BlobReader<'_> {
+    fn size(&self) -> u64 {
+        crate::storage::blobs::BlobReader::size(self)
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        crate::storage::blobs::BlobReader::read_at(self, offset, len)
+    }
+}
+
 /// One central-directory entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {

@@ -33,6 +33,9 @@ pub struct Digests {
 struct Manifest {
     size: u64,
     chunks: Vec<String>,
+    /// The size of every chunk but the last (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chunk_bytes: Option<u64>,
 }
 
 pub struct BlobStore<'a> {
@@ -156,6 +159,7 @@ impl<'a> BlobStore<'a> {
         let manifest = Manifest {
             size: digests.size,
             chunks,
+            chunk_bytes: Some(self.chunk_bytes as u64),
         };
         self.kv.set(
             &manifest_key(&digests.sha256),
@@ -199,10 +203,82 @@ impl<'a> BlobStore<'a> {
         Ok(written)
     }
 
+    /// Random access to a stored blob.
+    pub fn open(&self, sha256: &str) -> Result<BlobReader<'a>> {
+        let manifest = self
+            .manifest(sha256)?
+            .ok_or_else(|| StoreError::Other(format!("blob {sha256} is missing")))?;
+        let reader = BlobReader {
+            kv: self.kv,
+            chunk_bytes: manifest.chunk_bytes.unwrap_or(0),
+            manifest,
+            cached: std::cell::RefCell::new(None),
+        };
+        if reader.chunk_bytes == 0 && !reader.manifest.chunks.is_empty() {
+            // An older manifest: every chunk but the last is as long as the first.
+            let first = reader.chunk(0)?.len() as u64;
+            return Ok(BlobReader {
+                chunk_bytes: first.max(1),
+                ..reader
+            });
+        }
+        Ok(reader)
+    }
+
     /// A small blob, whole.
     pub fn read_bytes(&self, sha256: &str) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         self.read(sha256, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// A stored blob read at any offset, one chunk in memory at a time (the
+/// last one read is kept, so sequential reads fetch each chunk once).
+pub struct BlobReader<'a> {
+    kv: &'a dyn Kv,
+    manifest: Manifest,
+    chunk_bytes: u64,
+    cached: std::cell::RefCell<Option<(usize, std::rc::Rc<Vec<u8>>)>>,
+}
+
+impl BlobReader<'_> {
+    pub fn size(&self) -> u64 {
+        self.manifest.size
+    }
+
+    fn chunk(&self, index: usize) -> Result<std::rc::Rc<Vec<u8>>> {
+        if let Some((cached, bytes)) = self.cached.borrow().as_ref() {
+            if *cached == index {
+                return Ok(bytes.clone());
+            }
+        }
+        let key = &self.manifest.chunks[index];
+        let bytes = std::rc::Rc::new(
+            self.kv
+                .get(key)?
+                .ok_or_else(|| StoreError::Other(format!("chunk {key} is missing")))?,
+        );
+        *self.cached.borrow_mut() = Some((index, bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// Up to `len` bytes from `offset` (fewer only at the end).
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let end = offset.saturating_add(len as u64).min(self.size());
+        let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
+        let mut at = offset;
+        while at < end {
+            let index = (at / self.chunk_bytes) as usize;
+            let chunk = self.chunk(index)?;
+            let start = (at - index as u64 * self.chunk_bytes) as usize;
+            let take = (chunk.len() - start).min((end - at) as usize);
+            if take == 0 {
+                return Err(StoreError::Other("blob shorter than its manifest".into()).into());
+            }
+            out.extend_from_slice(&chunk[start..start + take]);
+            at += take as u64;
+        }
         Ok(out)
     }
 }
