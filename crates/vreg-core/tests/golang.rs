@@ -295,7 +295,7 @@ fn an_undelivered_trigger_is_resent_soon() {
 }
 
 #[test]
-fn a_zip_whose_go_mod_differs_fails_the_job_and_frees_the_lease() {
+fn a_zip_whose_go_mod_differs_is_refused_for_good() {
     let p = proxy();
     publish_origin(
         p.dir.path(),
@@ -311,16 +311,94 @@ fn a_zip_whose_go_mod_differs_fails_the_job_and_frees_the_lease() {
     assert_eq!(p.get("example.com/m/@v/v1.0.0.info").status, 200);
     let message = p.publisher.messages.lock().unwrap()[0].1.clone();
     assert!(p.app.sync(&message, &p.publisher).is_err());
-    assert_eq!(p.app.sql_text("SELECT state FROM sync_jobs"), "failed");
+    // A permanent failure: `invalid`, with a clear error, never resent.
+    assert_eq!(p.app.sql_text("SELECT state FROM sync_jobs"), "invalid");
     assert!(p
         .app
         .sql_text("SELECT last_error FROM sync_jobs")
         .contains("go.mod differs"));
     assert_eq!(p.app.count("packages"), 0, "nothing half-written");
+    // The lease stays taken: more requests schedule nothing, and a stray
+    // trigger does not run it again.
+    p.app.clock.advance(3_600_000 - 1_000);
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.mod").status, 200);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
+    assert!(matches!(
+        p.app.sync(&message, &p.publisher).unwrap(),
+        Outcome::Ignored(_)
+    ));
     assert!(matches!(
         p.app.sync(b"not json", &p.publisher).unwrap(),
         Outcome::Ignored(_)
     ));
+
+    // An operator sees it and retries it: due again, and the next request sends it.
+    let jobs = p.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/go/registries/{}/sync_jobs",
+            p.registry
+        ),
+        None,
+    );
+    assert_eq!(jobs[0]["state"], "invalid");
+    assert_eq!(jobs[0]["module"], "example.com/m");
+    assert!(jobs[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("go.mod differs"));
+    let id = jobs[0]["id"].as_i64().unwrap();
+    let retried = p.app.ok(
+        Method::POST,
+        &format!(
+            "/virtual_registries/packages/go/registries/{}/sync_jobs/{id}/retry",
+            p.registry
+        ),
+        None,
+    );
+    assert_eq!(retried["state"], "pending");
+    p.app.clock.advance(10_000);
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 2);
+}
+
+/// A transient failure is retried with backoff, up to a cap; then the job
+/// is dead.
+#[test]
+fn a_failing_job_is_retried_up_to_a_cap_then_dead() {
+    let p = proxy();
+    publish_origin(
+        p.dir.path(),
+        "example.com/m",
+        "v1.0.0",
+        "module example.com/m\n",
+    );
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.info").status, 200);
+    let message = p.publisher.messages.lock().unwrap()[0].1.clone();
+    // The origin loses the zip: every attempt fails, and not for good.
+    std::fs::remove_file(p.dir.path().join("example.com/m/@v/v1.0.0.zip")).unwrap();
+    for attempt in 1..=vreg_core::storage::sync_jobs::MAX_ATTEMPTS {
+        assert!(p.app.sync(&message, &p.publisher).is_err());
+        let state = p.app.sql_text("SELECT state FROM sync_jobs");
+        let want = if attempt < vreg_core::storage::sync_jobs::MAX_ATTEMPTS {
+            "failed"
+        } else {
+            "dead"
+        };
+        assert_eq!(state, want, "after attempt {attempt}");
+    }
+    assert!(matches!(
+        p.app.sync(&message, &p.publisher).unwrap(),
+        Outcome::Ignored(_)
+    ));
+    p.app.clock.advance(100 * 3_600_000);
+    let sent = p.publisher.messages.lock().unwrap().len();
+    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    assert_eq!(
+        p.publisher.messages.lock().unwrap().len(),
+        sent,
+        "a dead job is not resent"
+    );
 }
 
 #[test]

@@ -13,7 +13,12 @@ use crate::timefmt;
 pub const SYNC_KIND: &str = "go_sync";
 
 pub fn lease_name(registry: i64, module: &str, version: &str) -> String {
-    format!("go_proxy:sync_packages:{registry}:{module}@{version}")
+    format!("{}{module}@{version}", registry_job_prefix(registry))
+}
+
+/// What the names of a registry's sync leases and jobs start with.
+pub fn registry_job_prefix(registry: i64) -> String {
+    format!("go_proxy:sync_packages:{registry}:")
 }
 
 /// Takes the lease and, if this request got it, records the job and

@@ -56,11 +56,21 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
         return Ok(Outcome::Ignored("invalid module or version".into()));
     }
     let key = lease_name(trigger.registry_id, &trigger.module, &trigger.version);
+    if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &key)? {
+        if job.is_final_failure() {
+            return Ok(Outcome::Ignored(format!("the job is {}", job.state)));
+        }
+    }
     let text = String::from_utf8_lossy(payload).into_owned();
     sync_jobs::start(ctx.sql, ctx.now(), SYNC_KIND, &key, &text)?;
     let outcome = sync(ctx, &trigger);
     match &outcome {
         Ok(_) => sync_jobs::finish(ctx.sql, ctx.now(), SYNC_KIND, &key)?,
+        // What the upstream has can never be stored (a zip Go refuses):
+        // no retry, and the lease stays taken for its time.
+        Err(e @ CoreError::Validation(_)) => {
+            sync_jobs::fail_permanently(ctx.sql, ctx.now(), SYNC_KIND, &key, &e.to_string())?
+        }
         Err(e) => {
             sync_jobs::fail(ctx.sql, ctx.now(), SYNC_KIND, &key, &e.to_string())?;
             // Let a later request schedule it again straight away.

@@ -181,6 +181,31 @@ Migration {
         "ALTER TABLE cache_entries ADD COLUMN downloaded_at INTEGER",
         "UPDATE cache_entries SET downloaded_at = updated_at",
     ],
+},
+Migration {
+    version: 4,
+    statements: &[
+        // Two end states for sync jobs: `invalid` (what the upstream has can
+        // never be stored: no retry) and `dead` (retries used up).
+        "CREATE TABLE sync_jobs_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'running', 'done', 'failed', 'invalid', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "INSERT INTO sync_jobs_v2 SELECT * FROM sync_jobs",
+        "DROP TABLE sync_jobs",
+        "ALTER TABLE sync_jobs_v2 RENAME TO sync_jobs",
+        "CREATE UNIQUE INDEX sync_jobs_identity ON sync_jobs (kind, key)",
+        "CREATE INDEX sync_jobs_due ON sync_jobs (state, next_attempt_at)",
+    ],
 }];
 
 /// The newest schema version this build knows.

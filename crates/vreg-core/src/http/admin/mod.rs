@@ -3,6 +3,7 @@
 
 mod cache_routes;
 mod namespaces;
+mod sync_job_routes;
 mod token_routes;
 mod views;
 mod virtual_registries;
@@ -129,6 +130,17 @@ fn route(ctx: &Context, request: &Request) -> Result<Response> {
                         virtual_registries::delete_registry(&call, kind, id)
                     }),
                 ],
+            )
+        }
+        ["virtual_registries", "packages", "go", "registries", id, "sync_jobs"] => {
+            let id = numeric_id(id, "Registry")?;
+            dispatch(m, &[(Method::GET, &|| sync_job_routes::list(&call, id))])
+        }
+        ["virtual_registries", "packages", "go", "registries", id, "sync_jobs", job, "retry"] => {
+            let (id, job) = (numeric_id(id, "Registry")?, numeric_id(job, "Sync job")?);
+            dispatch(
+                m,
+                &[(Method::POST, &|| sync_job_routes::retry(&call, id, job))],
             )
         }
         ["virtual_registries", "packages", kind, "registries", id, "upstreams"] => {
