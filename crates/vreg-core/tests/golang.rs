@@ -526,3 +526,41 @@ fn go_rules_hold_over_http() {
     }
     assert_eq!(p.get("x.y/z/v2/@v/list").status, 200);
 }
+
+/// Every module path of the Go team's table, asked of the proxy over HTTP:
+/// the ones `module.CheckPath` accepts are served (an empty list here), the
+/// others refused.
+#[test]
+fn every_module_path_vector_holds_over_http() {
+    let p = proxy();
+    let rows = include_str!("data/go-module-rules.jsonl")
+        .lines()
+        .filter(|l| l.starts_with("{\"path\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap());
+    let mut checked = 0;
+    for row in rows {
+        let Some(path) = row["path"]["text"].as_str() else {
+            continue; // not UTF-8: no request path can carry it
+        };
+        let encoded: String = vreg_core::golang::module::escape(path)
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z'
+                | b'A'..=b'Z'
+                | b'0'..=b'9'
+                | b'-'
+                | b'.'
+                | b'_'
+                | b'~'
+                | b'/'
+                | b'!' => (b as char).to_string(),
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let status = p.get(&format!("{encoded}/@v/list")).status;
+        let served = row["module"].as_bool().unwrap();
+        assert_eq!(status == 200, served, "{path:?}: {status}");
+        checked += 1;
+    }
+    assert!(checked >= 100, "{checked}");
+}
