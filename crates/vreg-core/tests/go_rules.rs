@@ -5,8 +5,8 @@ use std::cmp::Ordering;
 
 use serde_json::Value as Json;
 use vreg_core::golang::module::{
-    check, check_module_path, check_path_of, escape, is_pseudo_version, split_path_version,
-    unescape, PathKind,
+    check, check_module_path, check_path_major, check_path_of, escape, is_pseudo_version,
+    split_path_version, unescape, PathKind,
 };
 use vreg_core::golang::semver;
 
@@ -121,6 +121,21 @@ fn major_version_suffixes_and_escaping() {
             failures.push(format!("{bad:?} unescaped"));
         }
     });
+}
+
+#[test]
+fn versions_under_major_version_suffixes() {
+    let n = each("path_major", |row, failures| {
+        let (v, major) = (
+            row["path_major"][0].as_str().unwrap(),
+            row["path_major"][1].as_str().unwrap(),
+        );
+        let ok = check_path_major(v, major).is_ok();
+        if ok != row["ok"].as_bool().unwrap() {
+            failures.push(format!("{v} under {major:?}: ok={ok}"));
+        }
+    });
+    println!("{n} major-version suffix checks agree");
 }
 
 #[test]
