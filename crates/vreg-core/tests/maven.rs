@@ -586,6 +586,55 @@ fn loopback_upstreams_are_refused_unless_allowed() {
         .status,
         http::StatusCode::UNPROCESSABLE_ENTITY
     );
+    // The spellings that slipped through before: cloud metadata through
+    // IPv4-mapped IPv6, carrier-grade NAT, NAT64, and numeric IPv4 forms.
+    for url in [
+        "http://[::ffff:169.254.169.254]/",
+        "http://100.64.0.1/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://0/",
+        "http://ip6-localhost/",
+        "http://198.18.0.1/",
+        "http://[2001:db8::1]/",
+    ] {
+        let refused = app.create_upstream(group, "maven", json!({"name": "x", "url": url}));
+        assert_eq!(
+            refused.status,
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}"
+        );
+    }
+}
+
+/// An upstream URL may carry a query: the file's path goes before it.
+#[test]
+fn a_query_in_an_upstream_url_stays_after_the_path() {
+    let mut r = registry(24);
+    let upstream = r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/registries/{}/upstreams",
+            r.id
+        ),
+        None,
+    )[1]["id"]
+        .as_i64()
+        .unwrap();
+    let url = format!("{}/?token=x", r.server.as_ref().unwrap().url());
+    r.app.ok(
+        Method::PATCH,
+        &format!("/virtual_registries/packages/maven/upstreams/{upstream}"),
+        Some(json!({"url": url})),
+    );
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let got = get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN));
+    assert_eq!(
+        (got.status, got.body.as_slice()),
+        (200, &b"remote jar bytes"[..])
+    );
+    r.server = None;
 }
 
 /// A cached read writes no SQL: downloads are counted in the key-value

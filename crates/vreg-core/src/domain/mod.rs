@@ -6,6 +6,7 @@ pub mod cache;
 pub mod groups;
 pub mod model;
 pub mod namespaces;
+pub mod network;
 pub mod packages;
 pub mod projects;
 pub mod registries;

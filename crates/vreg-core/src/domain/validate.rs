@@ -122,6 +122,9 @@ pub fn normalize_upstream_url(raw: &str) -> std::result::Result<String, String> 
     Ok(normalized)
 }
 
+pub const LOCAL_NETWORK_BLOCKED: &str =
+    "Url is blocked: Requests to the local network are not allowed";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,78 +189,5 @@ mod tests {
             assert!(!e.is_empty(), "{bad}");
         }
         assert_eq!(path_from_name("My Project!"), "my-project");
-    }
-}
-
-/// Whether a URL host is loopback, private, link-local or unspecified — a
-/// place an upstream must not point at unless `allow_local_upstreams` is
-/// set (components cannot resolve names, so names other than `localhost`
-/// are judged by the outbound allow-list instead).
-pub fn is_local_host(host: &str) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || ip
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
-        }
-        Err(_) => false,
-    }
-}
-
-pub const LOCAL_NETWORK_BLOCKED: &str =
-    "Url is blocked: Requests to the local network are not allowed";
-
-#[cfg(test)]
-mod local_host_tests {
-    use super::is_local_host;
-
-    #[test]
-    fn local_hosts_are_recognised() {
-        for local in [
-            "localhost",
-            "a.localhost",
-            "127.0.0.1",
-            "127.9.9.9",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "[::1]",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_local_host(local), "{local}");
-        }
-        for public in [
-            "example.com",
-            "8.8.8.8",
-            "172.32.0.1",
-            "2001:db8::1",
-            "repo.maven.apache.org",
-        ] {
-            assert!(!is_local_host(public), "{public}");
-        }
     }
 }

@@ -131,14 +131,7 @@ pub(super) fn validate(sql: &dyn Sql, draft: &mut Draft, allow_local: bool) -> R
                 None => errors.add("Url can't be blank"),
                 Some(Err(message)) => errors.add(message),
                 Some(Ok(normalized)) => {
-                    let host = url::Url::parse(&normalized)
-                        .ok()
-                        .and_then(|p| p.host_str().map(str::to_owned));
-                    if !allow_local
-                        && host
-                            .as_deref()
-                            .is_some_and(crate::domain::validate::is_local_host)
-                    {
+                    if !allow_local && crate::domain::network::is_local_url(&normalized) {
                         errors.add(crate::domain::validate::LOCAL_NETWORK_BLOCKED);
                     }
                     u.url = Some(normalized)

@@ -16,16 +16,8 @@ pub fn fetch_request(
 ) -> Result<FetchRequest, String> {
     use base64::Engine;
     let base = upstream.url.as_deref().ok_or("no URL")?;
-    let url = if suffix.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}/{suffix}")
-    };
-    let host = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    if !config.allow_local_upstreams && crate::domain::validate::is_local_host(&host) {
+    let url = join(base, suffix)?;
+    if !config.allow_local_upstreams && crate::domain::network::is_local_url(&url) {
         return Err("requests to the local network are not allowed".into());
     }
     let mut headers = vec![(
@@ -45,4 +37,41 @@ pub fn fetch_request(
         headers,
         timeout: std::time::Duration::from_secs(config.upstream_timeout_seconds),
     })
+}
+
+/// The upstream URL with `suffix` appended to its path; a query the URL
+/// has stays after the path (`http://h/base?x=1` + `a/b` is
+/// `http://h/base/a/b?x=1`).
+fn join(base: &str, suffix: &str) -> Result<String, String> {
+    let mut url = url::Url::parse(base).map_err(|e| format!("invalid upstream URL: {e}"))?;
+    if !suffix.is_empty() {
+        let path = format!("{}/{suffix}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    let text = url.to_string();
+    // `url` writes an empty path as "/": keep the stored form when nothing is added.
+    Ok(if suffix.is_empty() {
+        base.to_owned()
+    } else {
+        text
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn paths_go_before_the_query() {
+        assert_eq!(
+            join("http://h/base?x=1", "a/b.pom").unwrap(),
+            "http://h/base/a/b.pom?x=1"
+        );
+        assert_eq!(join("http://h", "a/b.pom").unwrap(), "http://h/a/b.pom");
+        assert_eq!(
+            join("https://h:8443/m2", "g/a/1/a-1.jar").unwrap(),
+            "https://h:8443/m2/g/a/1/a-1.jar"
+        );
+        assert_eq!(join("http://h/base", "").unwrap(), "http://h/base");
+    }
 }
