@@ -1339,3 +1339,44 @@ fn head_requests_answer_like_get_without_a_body() {
     assert!(reply.raw.is_empty());
     assert_eq!(reply.header("x-total"), "1");
 }
+
+/// A token never outlives the token that creates it.
+#[test]
+fn a_token_cannot_outlive_its_creator() {
+    let app = App::new();
+    let created = app.admin(
+        POST,
+        "/personal_access_tokens",
+        Some(json!({"name": "parent", "scopes": ["api"], "expires_at": "2026-06-01"})),
+    );
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let parent = created.body["token"].as_str().unwrap().to_owned();
+    let longer = app.call(
+        POST,
+        "/personal_access_tokens",
+        Some(&parent),
+        Some(json!({"name": "child", "scopes": ["read_api"], "expires_at": "2026-12-01"})),
+    );
+    assert_eq!(
+        longer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        longer.body
+    );
+    assert!(longer.message().contains("Expires at"), "{}", longer.body);
+    let defaulted = app.call(
+        POST,
+        "/personal_access_tokens",
+        Some(&parent),
+        Some(json!({"name": "child", "scopes": ["read_api"]})),
+    );
+    assert_eq!(defaulted.status, StatusCode::CREATED, "{}", defaulted.body);
+    assert_eq!(defaulted.body["expires_at"], "2026-06-01");
+    let shorter = app.call(
+        POST,
+        "/personal_access_tokens",
+        Some(&parent),
+        Some(json!({"name": "child", "scopes": ["read_api"], "expires_at": "2026-05-01"})),
+    );
+    assert_eq!(shorter.body["expires_at"], "2026-05-01");
+}

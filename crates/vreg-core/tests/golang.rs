@@ -463,7 +463,13 @@ fn a_lease_is_taken_once_by_a_hundred_concurrent_callers() {
     let kv = MemoryKv::default();
     let winners = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..100)
-            .map(|_| scope.spawn(|| take_lease(&kv, "contested", 1000, 60_000).unwrap()))
+            .map(|_| {
+                scope.spawn(|| {
+                    take_lease(&kv, "contested", 1000, 60_000)
+                        .unwrap()
+                        .is_some()
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -473,13 +479,23 @@ fn a_lease_is_taken_once_by_a_hundred_concurrent_callers() {
     });
     assert_eq!(winners, 1);
     assert!(
-        !take_lease(&kv, "contested", 2000, 60_000).unwrap(),
+        take_lease(&kv, "contested", 2000, 60_000)
+            .unwrap()
+            .is_none(),
         "held until it expires"
     );
-    assert!(
-        take_lease(&kv, "contested", 61_001, 60_000).unwrap(),
-        "expired leases can be taken again"
-    );
+    let holder = take_lease(&kv, "contested", 61_001, 60_000).unwrap();
+    assert!(holder.is_some(), "expired leases can be taken again");
+    // Only the holder gives it back early.
+    use vreg_core::storage::lease::release_lease;
+    assert!(!release_lease(&kv, "contested", "someone else").unwrap());
+    assert!(take_lease(&kv, "contested", 62_000, 60_000)
+        .unwrap()
+        .is_none());
+    assert!(release_lease(&kv, "contested", &holder.unwrap()).unwrap());
+    assert!(take_lease(&kv, "contested", 62_000, 60_000)
+        .unwrap()
+        .is_some());
 }
 
 /// Go's path and version rules over HTTP: publishing refuses what

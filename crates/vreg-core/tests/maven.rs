@@ -857,6 +857,19 @@ fn upstream_connections_can_be_tested() {
         .unwrap();
     let test = format!("/virtual_registries/packages/maven/upstreams/{upstream}/test");
     assert_eq!(r.app.ok(Method::GET, &test, None)["success"], true);
+    // It sends the stored credentials: a read-only token may not run it.
+    let reader = r.app.ok(
+        Method::POST,
+        "/personal_access_tokens",
+        Some(json!({"name": "reader", "scopes": ["read_api"]})),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        r.app.call(Method::GET, &test, Some(&reader), None).status,
+        http::StatusCode::FORBIDDEN
+    );
     assert_eq!(
         r.app.ok(
             Method::POST,

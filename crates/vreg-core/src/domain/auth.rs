@@ -20,6 +20,8 @@ pub struct Principal {
     pub token_id: Option<i64>,
     pub scopes: Vec<Scope>,
     pub reach: Reach,
+    /// When the credential expires (`None`: the bootstrap admin token).
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
@@ -28,6 +30,7 @@ impl Principal {
             token_id: None,
             scopes: Scope::ALL.to_vec(),
             reach: Reach::All,
+            expires_at: None,
         }
     }
 
@@ -135,6 +138,7 @@ pub fn authenticate(ctx: &Context, headers: &HeaderMap) -> Result<Option<Princip
         token_id: Some(token.id),
         scopes: token.scopes,
         reach: token.reach,
+        expires_at: Some(token.expires_at),
     }))
 }
 

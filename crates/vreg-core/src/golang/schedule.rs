@@ -27,15 +27,18 @@ pub fn registry_job_prefix(registry: i64) -> String {
 pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: &str) {
     let name = lease_name(registry, module, version);
     let outcome = (|| -> Result<()> {
-        if !take_lease(ctx.kv, &name, ctx.now(), ctx.config.lease_seconds * 1000)? {
+        let ttl = ctx.config.lease_seconds * 1000;
+        let Some(holder) = take_lease(ctx.kv, &name, ctx.now(), ttl)? else {
             return Ok(());
-        }
+        };
         let payload = json!({
             "kind": SYNC_KIND,
             "registry_id": registry,
             "module": module,
             "version": version,
             "requested_at": timefmt::iso8601(ctx.now()),
+            // The worker gives the lease back with it after a failed attempt.
+            "lease": holder,
         })
         .to_string();
         sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
@@ -55,7 +58,7 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
 /// traffic: most requests pay one key-value read here, not a query.
 pub fn retry_due(ctx: &Context) {
     let every = sync_jobs::UNDELIVERED_RETRY_MILLIS;
-    if !take_lease(ctx.kv, "go_proxy:resend_due", ctx.now(), every).unwrap_or(false) {
+    if !take_lease(ctx.kv, "go_proxy:resend_due", ctx.now(), every).is_ok_and(|h| h.is_some()) {
         return;
     }
     let Ok(jobs) = sync_jobs::due(ctx.sql, ctx.now(), 5) else {
@@ -65,7 +68,7 @@ pub fn retry_due(ctx: &Context) {
         // One resend per job however many requests see it due at once.
         let lease = format!("retry:{}", job.id);
         let ttl = sync_jobs::UNDELIVERED_RETRY_MILLIS;
-        if !take_lease(ctx.kv, &lease, ctx.now(), ttl).unwrap_or(false) {
+        if !take_lease(ctx.kv, &lease, ctx.now(), ttl).is_ok_and(|h| h.is_some()) {
             continue;
         }
         let _ = sync_jobs::postpone(ctx.sql, ctx.now(), job.id);

@@ -29,6 +29,9 @@ pub struct SyncTrigger {
     pub registry_id: i64,
     pub module: String,
     pub version: String,
+    /// The token of the lease the scheduling request took.
+    #[serde(default)]
+    pub lease: Option<String>,
 }
 
 /// What happened to a trigger.
@@ -74,7 +77,9 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
         Err(e) => {
             sync_jobs::fail(ctx.sql, ctx.now(), SYNC_KIND, &key, &e.to_string())?;
             // Let a later request schedule it again straight away.
-            release_lease(ctx.kv, &key)?;
+            if let Some(holder) = &trigger.lease {
+                release_lease(ctx.kv, &key, holder)?;
+            }
         }
     }
     retry_due(ctx);

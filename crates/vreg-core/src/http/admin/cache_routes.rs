@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::virtual_registries::{visible_registry, visible_upstream};
 use super::Call;
-use crate::domain::auth::require_api;
 use crate::domain::cache::{self, entry_id, parse_entry_id};
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::upstreams;
@@ -79,9 +78,10 @@ pub fn clear_registry(call: &Call, kind: PackageType, registry_id: i64) -> Resul
 /// HEADs the upstream (its URL, or `?path=` under it) with its credentials
 /// and reports `{"success": true}` or the error. 2xx and 404 mean the
 /// upstream is reachable and accepts the credentials.
+/// The test sends the upstream's stored credentials, so it needs the scope
+/// that editing the upstream needs (`api`), whatever the method.
 pub fn test_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response> {
-    require_api(call.who, call.request.method() == Method::POST)?;
-    let upstream = visible_upstream(call, kind, upstream_id, false)?;
+    let upstream = visible_upstream(call, kind, upstream_id, true)?;
     if upstream.mode == UpstreamMode::Local {
         return Ok(json_response(StatusCode::OK, &json!({ "success": true })));
     }

@@ -10,7 +10,6 @@ use crate::domain::model::PackageType;
 use crate::error::{CoreError, Result};
 use crate::golang::schedule::registry_job_prefix;
 use crate::http::{json_response, paged_response, query_params, Page, Response};
-use crate::storage::lease::release_lease;
 use crate::storage::sync_jobs::{self, Job};
 use crate::timefmt::iso8601;
 
@@ -54,7 +53,6 @@ pub fn retry(call: &Call, registry_id: i64, job_id: i64) -> Result<Response> {
     if !sync_jobs::retry(call.ctx.sql, call.now(), job.id)? {
         return Err(CoreError::Conflict(format!("the job is {}", job.state)));
     }
-    release_lease(call.ctx.kv, &job.key)?;
     let job = sync_jobs::find(call.ctx.sql, job.id)?.ok_or(CoreError::NotFound("Sync job"))?;
     Ok(json_response(StatusCode::OK, &view(&job)))
 }

@@ -59,8 +59,18 @@ pub fn create(call: &Call) -> Result<Response> {
         });
     }
     let now = call.now();
-    let expires_at =
-        tokens::expiry_from_date(now, params.string("expires_at")?.flatten().as_deref())?;
+    let asked = params.string("expires_at")?.flatten();
+    let mut expires_at = tokens::expiry_from_date(now, asked.as_deref())?;
+    // A token never outlives the token that creates it: a default expiry is
+    // cut short to the creator's, an explicit later one refused.
+    if let Some(limit) = who.expires_at.filter(|limit| expires_at > *limit) {
+        if asked.is_some() {
+            return Err(CoreError::validation(
+                "Expires at cannot be later than the expiry of the token creating it",
+            ));
+        }
+        expires_at = limit;
+    }
     let (token, secret) = tokens::create(sql, now, &name, scopes, reach, expires_at)?;
     Ok(json_response(
         StatusCode::CREATED,
