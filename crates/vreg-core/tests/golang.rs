@@ -580,3 +580,56 @@ fn every_module_path_vector_holds_over_http() {
     }
     assert!(checked >= 100, "{checked}");
 }
+
+/// A module published to a private project is not served through a public
+/// registry to callers who cannot read the project.
+#[test]
+fn private_modules_do_not_leak_through_a_public_registry() {
+    let p = proxy();
+    let group = p.app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/go/registries/{}", p.registry),
+        None,
+    )["group_id"]
+        .as_i64()
+        .unwrap();
+    let secret = p.app.project("secret", group);
+    let zip = make_zip(&[
+        (
+            "example.com/secret@v0.1.0/go.mod",
+            b"module example.com/secret\n",
+        ),
+        ("example.com/secret@v0.1.0/s.go", b"package secret\n"),
+    ]);
+    let put = p.app.go(
+        Method::PUT,
+        &format!("/projects/{secret}/packages/go/example.com/secret/@v/v0.1.0.zip"),
+        Some(ADMIN),
+        &zip,
+        &p.publisher,
+    );
+    assert_eq!(put.status, 200);
+    let registry = p.app.registry(group, "go", "whole-group");
+    let local = p
+        .app
+        .create_upstream(
+            group,
+            "go",
+            json!({"name": "group", "mode": "local", "target_group_id": group}),
+        )
+        .id();
+    assert_eq!(p.app.link("go", registry, local).status, 201);
+    let get = |path: &str, token: Option<&str>| {
+        p.app.go(
+            Method::GET,
+            &format!("/virtual_registries/packages/go/{registry}/example.com/secret/{path}"),
+            token,
+            &[],
+            &p.publisher,
+        )
+    };
+    assert_eq!(get("@v/v0.1.0.zip", None).status, 404);
+    assert_eq!(get("@v/list", None).body, b"");
+    assert_eq!(get("@v/v0.1.0.zip", Some(ADMIN)).body, zip);
+    assert_eq!(get("@v/list", Some(ADMIN)).body, b"v0.1.0\n");
+}

@@ -930,3 +930,62 @@ fn among_remote_upstreams_asked_together_the_lowest_position_wins() {
     // Both were asked for each file.
     assert_eq!((a.requests(), b.requests()), (2, 2));
 }
+
+/// A public registry does not make a private project's packages public:
+/// each caller is served only the projects it may read through a local
+/// upstream (files, checksums and metadata alike).
+#[test]
+fn private_packages_do_not_leak_through_a_public_registry() {
+    let app = App::new();
+    let group = app.ok(
+        Method::POST,
+        "/groups",
+        Some(json!({"name": "pub", "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let secret = app.project("secret", group);
+    assert_eq!(deploy(&app, secret, JAR, b"secret jar"), 201);
+    let registry = app.registry(group, "maven", "all");
+    let local = app
+        .create_upstream(
+            group,
+            "maven",
+            json!({"name": "local", "mode": "local", "target_group_id": group}),
+        )
+        .id();
+    assert_eq!(app.link("maven", registry, local).status, 201);
+    let prefix = format!("/virtual_registries/packages/maven/{registry}");
+    for path in [JAR.to_owned(), format!("{JAR}.sha1")] {
+        let anonymous = get(&app, &prefix, &path, None);
+        assert_eq!(anonymous.status, 404, "{path}: {:?}", anonymous.body);
+    }
+    let metadata = JAR.rsplitn(3, '/').nth(2).unwrap().to_owned() + "/maven-metadata.xml";
+    assert_eq!(get(&app, &prefix, &metadata, None).status, 404);
+    let outsider = app.token(json!({"name": "o", "scopes": ["read_registry"], "group_id":
+        app.group("elsewhere", None)}));
+    assert_eq!(get(&app, &prefix, JAR, Some(&outsider)).status, 404);
+    assert_eq!(get(&app, &prefix, JAR, Some(ADMIN)).body, b"secret jar");
+}
+
+/// A local upstream at a better position beats a remote copy already
+/// cached at a worse one (dependency confusion).
+#[test]
+fn a_cached_remote_copy_never_shadows_a_local_package() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    assert_eq!(
+        get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).body,
+        b"remote jar bytes"
+    );
+    assert_eq!(r.app.count("cache_entries"), 1);
+    assert_eq!(deploy(&r.app, r.project, REMOTE_JAR, b"internal jar"), 201);
+    assert_eq!(
+        get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).body,
+        b"internal jar"
+    );
+    assert_eq!(
+        get(&r.app, &prefix, &format!("{REMOTE_JAR}.sha1"), Some(ADMIN)).body,
+        digests_of(b"internal jar").sha1.as_bytes()
+    );
+}

@@ -104,10 +104,13 @@ pub(super) fn merged_versions(
     scope: &Scope,
     module: &str,
 ) -> Result<Vec<String>> {
+    // Callers who may read different local projects see different lists:
+    // the projects are part of the key.
+    let projects: Vec<String> = view.local_projects.iter().map(i64::to_string).collect();
     let key = format!(
         "go:list:{}:{}",
         view.id,
-        crate::crypto::sha256_hex(module.as_bytes())
+        crate::crypto::sha256_hex(format!("{module}\n{}", projects.join(",")).as_bytes())
     );
     if let Some(cached) = expiring::get(ctx.kv, &key, ctx.now())? {
         return Ok(String::from_utf8_lossy(&cached)

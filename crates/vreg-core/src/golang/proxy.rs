@@ -136,8 +136,16 @@ fn serve_registry(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let (view, group_id) = registry_view(ctx.sql, id)?;
+    let (mut view, group_id) = registry_view(ctx.sql, id)?;
     crate::domain::auth::authorize_registry_read(ctx.sql, who, group_id)?;
+    // Local upstreams serve only the projects this caller may read.
+    let mut readable = Vec::with_capacity(view.local_projects.len());
+    for id in view.local_projects {
+        if authorize_project_read(ctx.sql, who, &projects::get(ctx.sql, id)?).is_ok() {
+            readable.push(id);
+        }
+    }
+    view.local_projects = readable;
     let served = serve_query(ctx, &view, module, query, head, sink);
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).

@@ -20,7 +20,7 @@ use super::resolved;
 use super::respond::{send_digest, send_file};
 use crate::context::Context;
 use crate::crypto::sha256_hex;
-use crate::domain::auth::Principal;
+use crate::domain::auth::{authorize_project_read, Principal};
 use crate::domain::cache::{
     cache_entries, commit_entry, count_download, mark_checked, record_download, CacheEntry,
 };
@@ -82,16 +82,32 @@ pub fn serve_resolved(
     Ok(Some(()))
 }
 
-fn local_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
-    match (upstream.target_project_id, upstream.target_group_id) {
-        (Some(project), _) => Ok(vec![project]),
-        (None, Some(group)) => projects::ids_in_group(sql, group),
-        (None, None) => Ok(vec![]),
+/// The projects a local upstream serves to this caller: those of its
+/// target that the caller may read (a public registry does not make a
+/// private project's packages public).
+fn local_targets(sql: &dyn Sql, who: Option<&Principal>, upstream: &Upstream) -> Result<Vec<i64>> {
+    let ids = match (upstream.target_project_id, upstream.target_group_id) {
+        (Some(project), _) => vec![project],
+        (None, Some(group)) => projects::ids_in_group(sql, group)?,
+        (None, None) => vec![],
+    };
+    let mut readable = Vec::with_capacity(ids.len());
+    for id in ids {
+        let project = projects::get(sql, id)?;
+        if authorize_project_read(sql, who, &project).is_ok() {
+            readable.push(id);
+        }
     }
+    Ok(readable)
 }
 
 /// Digests of the file a checksum asks about, when the registry knows it.
-fn known_digests(ctx: &Context, links: &[Upstream], path: &MavenPath) -> Result<Option<Digests>> {
+fn known_digests(
+    ctx: &Context,
+    who: Option<&Principal>,
+    links: &[Upstream],
+    path: &MavenPath,
+) -> Result<Option<Digests>> {
     let ids: Vec<i64> = links.iter().map(|u| u.id).collect();
     let entries = cache_entries(ctx.sql, &ids, &path.as_string())?;
     for upstream in links {
@@ -99,7 +115,7 @@ fn known_digests(ctx: &Context, links: &[Upstream], path: &MavenPath) -> Result<
             return Ok(Some(entry.digests.clone()));
         }
         if upstream.mode == UpstreamMode::Local {
-            if let Some(hit) = find_local(ctx.sql, &local_targets(ctx.sql, upstream)?, path)? {
+            if let Some(hit) = find_local(ctx.sql, &local_targets(ctx.sql, who, upstream)?, path)? {
                 return Ok(Some(hit.digests()));
             }
         }
@@ -140,7 +156,7 @@ pub fn serve(
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
     if let Some((base, checksum)) = path.checksum() {
-        if let Some(digests) = known_digests(ctx, &links, &base)? {
+        if let Some(digests) = known_digests(ctx, who, &links, &base)? {
             return send_digest(sink, checksum, &digests, head);
         }
     }
@@ -155,6 +171,25 @@ pub fn serve(
             .find(|e| e.upstream_id == u.id)
             .map(|e| (u, e))
     });
+
+    // A local upstream at a better position than the cached copy's always
+    // wins, cached or not: an internal coordinate first fetched from a
+    // public remote must not shadow the one published here.
+    let cached_at = cached.map_or(links.len(), |(u, _)| {
+        links
+            .iter()
+            .position(|l| l.id == u.id)
+            .unwrap_or(links.len())
+    });
+    for upstream in links[..cached_at]
+        .iter()
+        .filter(|u| u.mode == UpstreamMode::Local)
+    {
+        let targets = local_targets(ctx.sql, who, upstream)?;
+        if let Some(hit) = find_local(ctx.sql, &targets, path)? {
+            return hit.send(&blobs, sink, path, head);
+        }
+    }
 
     if let Some((upstream, entry)) = cached {
         let fresh_until = fresh_until(upstream, entry, path.is_metadata());
@@ -194,7 +229,7 @@ pub fn serve(
         let upstream = &links[index];
         if upstream.mode == UpstreamMode::Local {
             index += 1;
-            let targets = local_targets(ctx.sql, upstream)?;
+            let targets = local_targets(ctx.sql, who, upstream)?;
             match find_local(ctx.sql, &targets, path)? {
                 Some(hit) => return hit.send(&blobs, sink, path, head),
                 None => continue,
