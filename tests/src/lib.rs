@@ -528,6 +528,27 @@ impl Http {
         }
     }
 
+    /// A request whose transport may fail (a hang past `timeout`, a reset):
+    /// the status, or what went wrong.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        let mut request = ureq::request(method, &format!("{}{path}", self.base)).timeout(timeout);
+        for (k, v) in headers {
+            request = request.set(k, v);
+        }
+        match request.send_bytes(body) {
+            Ok(r) => Ok(r.status()),
+            Err(ureq::Error::Status(status, _)) => Ok(status),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         self.request("GET", path, &[], &[])
     }

@@ -2,6 +2,7 @@
 //! component instance per request, with the headers Spin sets and streaming
 //! bodies both ways.
 
+mod drain;
 pub mod outbound;
 pub mod routes;
 
@@ -173,6 +174,7 @@ impl HttpTrigger {
         let mut store = self.app.store(loaded);
         store.data_mut().peak_memory = peak;
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let request = request.map(drain::DrainedBody::new);
         let incoming = store
             .data_mut()
             .http()
