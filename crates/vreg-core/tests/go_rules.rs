@@ -167,6 +167,22 @@ fn semantic_versions_validity_canonical_form_and_order() {
             failures.push(format!("{v}: canonical {:?}", semver::canonical(v)));
         }
     }
+    // Major, pre-release and build, as TestMajor, TestPrerelease and
+    // TestBuild read them off the same table.
+    for (v, canonical) in table.iter().filter(|(_, c)| !c.is_empty()) {
+        let major = canonical.split('.').next().unwrap();
+        let prerelease = canonical.split_once('-').map_or("", |(_, p)| p);
+        let build = v
+            .split_once('+')
+            .map_or(String::new(), |(_, b)| format!("+{b}"));
+        let parsed = semver::parse(v).unwrap();
+        if semver::major(v) != major
+            || parsed.prerelease.trim_start_matches('-') != prerelease
+            || semver::build(v) != build
+        {
+            failures.push(format!("{v}: major/prerelease/build"));
+        }
+    }
     // The table is in order: equal canonical forms compare equal.
     for (i, (a, ca)) in table.iter().enumerate() {
         for (j, (b, cb)) in table.iter().enumerate() {
