@@ -5,6 +5,7 @@
 pub mod metadata;
 pub mod packages;
 pub mod path;
+mod remote;
 mod resolved;
 mod respond;
 pub mod version;

@@ -1,9 +1,9 @@
 //! `GET|HEAD /api/v4/virtual_registries/packages/maven/:id/*path`: resolve a
 //! file through the registry's upstreams in position order, as GitLab does.
 //!
-//! 1. A cached copy from any upstream wins (the lowest position first); a
-//!    fresh one is served as is, a stale one is revalidated (HEAD, by ETag)
-//!    or refetched.
+//! 1. A cached copy wins (the lowest position first), unless a local
+//!    upstream at a better position has the file: a fresh copy is served as
+//!    is, a stale one is revalidated (HEAD, by ETag) or refetched.
 //! 2. Otherwise upstreams are asked in order: a local upstream answers from
 //!    its project's or group's packages; a remote one is fetched with its
 //!    credentials, the body streaming to the client while it is stored, and
@@ -12,35 +12,34 @@
 //! 3. If remote upstreams fail, a stale copy is served; failing that, 502
 //!    names the failing upstreams; nothing anywhere is a 404.
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::Method;
 
 use super::find_local;
-use super::path::{content_type, MavenPath};
+use super::path::MavenPath;
+use super::remote::{
+    fetch_remote, remember_missing, remembered_missing, revalidate, store_response, Fetched,
+};
 use super::resolved;
 use super::respond::{send_digest, send_file};
 use crate::context::Context;
-use crate::crypto::sha256_hex;
 use crate::domain::auth::{authorize_project_read, Principal};
-use crate::domain::cache::{
-    cache_entries, commit_entry, count_download, mark_checked, record_download, CacheEntry,
-};
+use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::upstreams::{self, Upstream};
 use crate::domain::{projects, registries};
 use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
-use crate::http::fetch::{FetchRequest, FetchResponse};
+use crate::http::fetch::FetchRequest;
 use crate::storage::blobs::{BlobStore, Digests};
+use crate::storage::generation;
 use crate::storage::Sql;
-use crate::storage::{expiring, generation};
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
 /// How many remote upstreams are asked at once.
 const PARALLEL_FETCHES: usize = 4;
 
-/// Fresh until `upstream_checked_at` plus the upstream's validity; a
-/// validity of 0 (files only) means never stale.
-/// Until when the entry may be served without asking its upstream.
+/// Until when the entry may be served without asking its upstream:
+/// `upstream_checked_at` plus the upstream's validity (0: never stale).
 fn fresh_until(upstream: &Upstream, entry: &CacheEntry, metadata: bool) -> i64 {
     let hours = if metadata {
         upstream.metadata_cache_validity_hours
@@ -121,23 +120,6 @@ fn known_digests(
         }
     }
     Ok(None)
-}
-
-fn negative_key(upstream: &Upstream, path: &str) -> String {
-    format!("maven:miss:{}:{}", upstream.id, sha256_hex(path.as_bytes()))
-}
-
-fn remembered_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<bool> {
-    let key = negative_key(upstream, path);
-    Ok(expiring::get(ctx.kv, &key, ctx.now())?.is_some())
-}
-
-fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<()> {
-    if ctx.config.negative_cache_seconds <= 0 {
-        return Ok(());
-    }
-    let ttl = ctx.config.negative_cache_seconds * 1000;
-    expiring::set(ctx.kv, &negative_key(upstream, path), b"", ctx.now(), ttl)
 }
 
 pub fn serve(
@@ -304,106 +286,4 @@ fn serve_entry(
         entry.created_at,
         head,
     )
-}
-
-enum Fetched {
-    Served,
-    Missing,
-}
-
-fn etag_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Whether a stale entry is still what the upstream has (same ETag).
-fn revalidate(
-    ctx: &Context,
-    upstream: &Upstream,
-    path: &MavenPath,
-    entry: &CacheEntry,
-) -> std::result::Result<bool, String> {
-    let Some(etag) = &entry.upstream_etag else {
-        return Ok(false);
-    };
-    let request =
-        upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::HEAD)?;
-    let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
-    match response.status {
-        200 => Ok(etag_of(&response.headers).as_deref() == Some(etag.as_str())),
-        404 | 410 => Ok(false),
-        status => Err(format!("HTTP {status}")),
-    }
-}
-
-/// Fetches a file from one remote upstream (refetching a stale entry).
-fn fetch_remote(
-    ctx: &Context,
-    blobs: &BlobStore,
-    upstream: &Upstream,
-    path: &MavenPath,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> std::result::Result<Fetched, String> {
-    let request = upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::GET)?;
-    let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
-    match response.status {
-        200 => store_response(ctx, blobs, upstream, path, response, head, sink)
-            .map(|()| Fetched::Served),
-        404 | 410 => Ok(Fetched::Missing),
-        status => Err(format!("HTTP {status}")),
-    }
-}
-
-/// Streams an upstream's 200 response to the client while storing it, then
-/// commits the cache entry.
-fn store_response(
-    ctx: &Context,
-    blobs: &BlobStore,
-    upstream: &Upstream,
-    path: &MavenPath,
-    mut response: FetchResponse,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> std::result::Result<(), String> {
-    let kind = response
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| content_type(path.file_name()))
-        .to_owned();
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&kind) {
-        headers.insert("content-type", v);
-    }
-    if let Some(length) = response.headers.get("content-length") {
-        headers.insert("content-length", length.clone());
-    }
-    let etag = etag_of(&response.headers);
-    // From here on the client has its status line: failures can only cut the body short.
-    let digests = {
-        let mut writer = sink
-            .start(StatusCode::OK, &headers)
-            .map_err(|e| e.to_string())?;
-        let tee: Option<&mut dyn crate::http::body::BodyWriter> =
-            if head { None } else { Some(writer.as_mut()) };
-        blobs
-            .put_stream(response.body.as_mut(), tee, ctx.config.max_file_bytes)
-            .map_err(|e| e.to_string())?
-    };
-    let entry = CacheEntry {
-        upstream_id: upstream.id,
-        relative_path: path.as_string(),
-        content_type: kind,
-        digests,
-        upstream_etag: etag,
-        upstream_checked_at: ctx.now(),
-        created_at: ctx.now(),
-        downloaded_at: Some(ctx.now()),
-    };
-    commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())?;
-    count_download(ctx.kv, upstream.id, &entry.relative_path).map_err(|e| e.to_string())
 }

@@ -1,0 +1,135 @@
+//! Remote upstreams: fetching a file (streamed to the client while it is
+//! stored), revalidating a stale copy by ETag, and remembering 404s for a
+//! while (the negative cache).
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::path::{content_type, MavenPath};
+use crate::context::Context;
+use crate::crypto::sha256_hex;
+use crate::domain::cache::{commit_entry, count_download, CacheEntry};
+use crate::domain::upstreams::{self, Upstream};
+use crate::error::Result;
+use crate::http::body::ResponseSink;
+use crate::http::fetch::FetchResponse;
+use crate::storage::blobs::BlobStore;
+use crate::storage::expiring;
+
+fn negative_key(upstream: &Upstream, path: &str) -> String {
+    format!("maven:miss:{}:{}", upstream.id, sha256_hex(path.as_bytes()))
+}
+
+pub(super) fn remembered_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<bool> {
+    let key = negative_key(upstream, path);
+    Ok(expiring::get(ctx.kv, &key, ctx.now())?.is_some())
+}
+
+pub(super) fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<()> {
+    if ctx.config.negative_cache_seconds <= 0 {
+        return Ok(());
+    }
+    let ttl = ctx.config.negative_cache_seconds * 1000;
+    expiring::set(ctx.kv, &negative_key(upstream, path), b"", ctx.now(), ttl)
+}
+
+pub(super) enum Fetched {
+    Served,
+    Missing,
+}
+
+fn etag_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Whether a stale entry is still what the upstream has (same ETag).
+pub(super) fn revalidate(
+    ctx: &Context,
+    upstream: &Upstream,
+    path: &MavenPath,
+    entry: &CacheEntry,
+) -> std::result::Result<bool, String> {
+    let Some(etag) = &entry.upstream_etag else {
+        return Ok(false);
+    };
+    let request =
+        upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::HEAD)?;
+    let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
+    match response.status {
+        200 => Ok(etag_of(&response.headers).as_deref() == Some(etag.as_str())),
+        404 | 410 => Ok(false),
+        status => Err(format!("HTTP {status}")),
+    }
+}
+
+/// Fetches a file from one remote upstream (refetching a stale entry).
+pub(super) fn fetch_remote(
+    ctx: &Context,
+    blobs: &BlobStore,
+    upstream: &Upstream,
+    path: &MavenPath,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> std::result::Result<Fetched, String> {
+    let request = upstreams::fetch_request(ctx.config, upstream, &path.to_url_path(), Method::GET)?;
+    let response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
+    match response.status {
+        200 => store_response(ctx, blobs, upstream, path, response, head, sink)
+            .map(|()| Fetched::Served),
+        404 | 410 => Ok(Fetched::Missing),
+        status => Err(format!("HTTP {status}")),
+    }
+}
+
+/// Streams an upstream's 200 response to the client while storing it, then
+/// commits the cache entry.
+pub(super) fn store_response(
+    ctx: &Context,
+    blobs: &BlobStore,
+    upstream: &Upstream,
+    path: &MavenPath,
+    mut response: FetchResponse,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> std::result::Result<(), String> {
+    let kind = response
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| content_type(path.file_name()))
+        .to_owned();
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&kind) {
+        headers.insert("content-type", v);
+    }
+    if let Some(length) = response.headers.get("content-length") {
+        headers.insert("content-length", length.clone());
+    }
+    let etag = etag_of(&response.headers);
+    // From here on the client has its status line: failures can only cut the body short.
+    let digests = {
+        let mut writer = sink
+            .start(StatusCode::OK, &headers)
+            .map_err(|e| e.to_string())?;
+        let tee: Option<&mut dyn crate::http::body::BodyWriter> =
+            if head { None } else { Some(writer.as_mut()) };
+        blobs
+            .put_stream(response.body.as_mut(), tee, ctx.config.max_file_bytes)
+            .map_err(|e| e.to_string())?
+    };
+    let entry = CacheEntry {
+        upstream_id: upstream.id,
+        relative_path: path.as_string(),
+        content_type: kind,
+        digests,
+        upstream_etag: etag,
+        upstream_checked_at: ctx.now(),
+        created_at: ctx.now(),
+        downloaded_at: Some(ctx.now()),
+    };
+    commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())?;
+    count_download(ctx.kv, upstream.id, &entry.relative_path).map_err(|e| e.to_string())
+}
