@@ -402,6 +402,20 @@ fn registry(cache_hours: i64) -> Registry {
 
 const REMOTE_JAR: &str = "org/remote/lib/1.0/lib-1.0.jar";
 
+/// The id of the registry's remote upstream (position 2).
+fn remote_upstream(r: &Registry) -> i64 {
+    r.app.ok(
+        Method::GET,
+        &format!(
+            "/virtual_registries/packages/maven/registries/{}/upstreams",
+            r.id
+        ),
+        None,
+    )[1]["id"]
+        .as_i64()
+        .unwrap()
+}
+
 #[test]
 fn virtual_registry_resolves_local_first_then_remote_and_caches() {
     let mut r = registry(24);
@@ -612,16 +626,7 @@ fn loopback_upstreams_are_refused_unless_allowed() {
 #[test]
 fn a_query_in_an_upstream_url_stays_after_the_path() {
     let mut r = registry(24);
-    let upstream = r.app.ok(
-        Method::GET,
-        &format!(
-            "/virtual_registries/packages/maven/registries/{}/upstreams",
-            r.id
-        ),
-        None,
-    )[1]["id"]
-        .as_i64()
-        .unwrap();
+    let upstream = remote_upstream(&r);
     let url = format!("{}/?token=x", r.server.as_ref().unwrap().url());
     r.app.ok(
         Method::PATCH,
@@ -649,16 +654,7 @@ fn cached_reads_write_no_sql_and_still_count_downloads() {
         assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
     }
     assert_eq!(r.app.sql_changes(), before, "no SQL row changed");
-    let upstream = r.app.ok(
-        Method::GET,
-        &format!(
-            "/virtual_registries/packages/maven/registries/{}/upstreams",
-            r.id
-        ),
-        None,
-    )[1]["id"]
-        .as_i64()
-        .unwrap();
+    let upstream = remote_upstream(&r);
     let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
     let entry = &r.app.ok(Method::GET, &listing, None)[0];
     assert_eq!(entry["downloads_count"], 4, "the fetch and three hits");
@@ -708,16 +704,7 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
     assert!(r.app.sql.statements() > statements);
 
     // The entry deleted: the next read fetches again.
-    let upstream = r.app.ok(
-        Method::GET,
-        &format!(
-            "/virtual_registries/packages/maven/registries/{}/upstreams",
-            r.id
-        ),
-        None,
-    )[1]["id"]
-        .as_i64()
-        .unwrap();
+    let upstream = remote_upstream(&r);
     r.app.ok(
         Method::DELETE,
         &format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache"),
@@ -748,16 +735,7 @@ fn cache_entries_can_be_listed_deleted_and_cleared() {
         .status,
         200
     );
-    let upstream = r.app.ok(
-        Method::GET,
-        &format!(
-            "/virtual_registries/packages/maven/registries/{}/upstreams",
-            r.id
-        ),
-        None,
-    )[1]["id"]
-        .as_i64()
-        .unwrap();
+    let upstream = remote_upstream(&r);
     let entries = r.app.ok(
         Method::GET,
         &format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries"),
@@ -845,16 +823,7 @@ fn cache_entries_can_be_listed_deleted_and_cleared() {
 #[test]
 fn upstream_connections_can_be_tested() {
     let mut r = registry(24);
-    let upstream = r.app.ok(
-        Method::GET,
-        &format!(
-            "/virtual_registries/packages/maven/registries/{}/upstreams",
-            r.id
-        ),
-        None,
-    )[1]["id"]
-        .as_i64()
-        .unwrap();
+    let upstream = remote_upstream(&r);
     let test = format!("/virtual_registries/packages/maven/upstreams/{upstream}/test");
     assert_eq!(r.app.ok(Method::GET, &test, None)["success"], true);
     // It sends the stored credentials: a read-only token may not run it.
