@@ -224,6 +224,7 @@ fn hostile_requests_never_get_a_server_error() {
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::new();
+    let mut closed_early = 0;
     for i in 0..REQUESTS {
         let mut path = rng.pick(PREFIXES).to_owned();
         for _ in 0..rng.below(6) {
@@ -260,8 +261,24 @@ fn hostile_requests_never_get_a_server_error() {
         } else {
             (method, headers)
         };
-        let reply = host.try_request(method, &path, &headers, &body, Duration::from_secs(30));
-        let status = reply.unwrap_or_else(|e| panic!("request {i} {method} {path}: {e}"));
+        let status = match host.try_request(method, &path, &headers, &body, Duration::from_secs(30))
+        {
+            Ok(status) => status,
+            // A server may answer without reading a body and close the
+            // connection while the client still sends it (Spin does, now
+            // and then, for a HEAD or GET with a body). That is no hang and
+            // no server error, as long as the server goes on answering.
+            Err(e) if !body.is_empty() && (e.contains("Broken pipe") || e.contains("reset")) => {
+                assert_eq!(
+                    host.get("/api/v4/version").status,
+                    200,
+                    "after request {i}: {e}"
+                );
+                closed_early += 1;
+                continue;
+            }
+            Err(e) => panic!("request {i} {method} {path}: {e}"),
+        };
         assert!(
             status < 500,
             "request {i}: {method} {path} answered {status}\n{}",
@@ -270,8 +287,12 @@ fn hostile_requests_never_get_a_server_error() {
         *statuses.entry(status).or_insert(0) += 1;
     }
     println!(
-        "{REQUESTS} hostile requests in {:.1} s: {statuses:?}",
+        "{REQUESTS} hostile requests in {:.1} s: {statuses:?}, {closed_early} closed before the body was sent",
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        closed_early < REQUESTS / 100,
+        "{closed_early} connections closed early"
     );
 
     // Still serving, and the seeded data intact.
