@@ -222,8 +222,13 @@ pub fn readable_projects(
     who: Option<&Principal>,
     group_id: i64,
 ) -> Result<Vec<i64>> {
-    let mut readable = Vec::new();
-    for id in projects::ids_in_group(sql, group_id)? {
+    only_readable(sql, who, projects::ids_in_group(sql, group_id)?)
+}
+
+/// The projects among `ids` the caller may read, in order.
+pub fn only_readable(sql: &dyn Sql, who: Option<&Principal>, ids: Vec<i64>) -> Result<Vec<i64>> {
+    let mut readable = Vec::with_capacity(ids.len());
+    for id in ids {
         if authorize_project_read(sql, who, &projects::get(sql, id)?).is_ok() {
             readable.push(id);
         }

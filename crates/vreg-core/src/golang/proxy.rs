@@ -18,7 +18,7 @@ use super::schedule::{request_sync, retry_due};
 use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
-use crate::domain::auth::{authenticate, authorize_project_read, Principal};
+use crate::domain::auth::{authenticate, authorize_project_read, only_readable, Principal};
 use crate::domain::projects;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
@@ -139,13 +139,7 @@ fn serve_registry(
     let (mut view, group_id) = registry_view(ctx.sql, id)?;
     crate::domain::auth::authorize_registry_read(ctx.sql, who, group_id)?;
     // Local upstreams serve only the projects this caller may read.
-    let mut readable = Vec::with_capacity(view.local_projects.len());
-    for id in view.local_projects {
-        if authorize_project_read(ctx.sql, who, &projects::get(ctx.sql, id)?).is_ok() {
-            readable.push(id);
-        }
-    }
-    view.local_projects = readable;
+    view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
     let served = serve_query(ctx, &view, module, query, head, sink);
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).

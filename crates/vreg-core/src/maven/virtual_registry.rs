@@ -22,7 +22,7 @@ use super::remote::{
 use super::resolved;
 use super::respond::{send_digest, send_file};
 use crate::context::Context;
-use crate::domain::auth::{authorize_project_read, Principal};
+use crate::domain::auth::{only_readable, Principal};
 use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::upstreams::{self, Upstream};
@@ -90,14 +90,7 @@ fn local_targets(sql: &dyn Sql, who: Option<&Principal>, upstream: &Upstream) ->
         (None, Some(group)) => projects::ids_in_group(sql, group)?,
         (None, None) => vec![],
     };
-    let mut readable = Vec::with_capacity(ids.len());
-    for id in ids {
-        let project = projects::get(sql, id)?;
-        if authorize_project_read(sql, who, &project).is_ok() {
-            readable.push(id);
-        }
-    }
-    Ok(readable)
+    only_readable(sql, who, ids)
 }
 
 /// Digests of the file a checksum asks about, when the registry knows it.
