@@ -50,12 +50,12 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
     if let Err(e) = outcome {
         eprintln!("vreg: could not schedule the sync of {module}@{version}: {e}");
     }
-    retry_due(ctx);
 }
 
 /// Republishes jobs whose trigger was lost or that failed, once per retry
-/// interval. Looks for them at most every few seconds, whatever the
-/// traffic: most requests pay one key-value read here, not a query.
+/// interval. One caller at a time looks for them, at most every few
+/// seconds, whatever the traffic: most requests pay one key-value read
+/// here, not a query.
 pub fn retry_due(ctx: &Context) {
     let every = sync_jobs::UNDELIVERED_RETRY_MILLIS;
     if !take_lease(ctx.kv, "go_proxy:resend_due", ctx.now(), every).is_ok_and(|h| h.is_some()) {
@@ -65,12 +65,6 @@ pub fn retry_due(ctx: &Context) {
         return;
     };
     for job in jobs {
-        // One resend per job however many requests see it due at once.
-        let lease = format!("retry:{}", job.id);
-        let ttl = sync_jobs::UNDELIVERED_RETRY_MILLIS;
-        if !take_lease(ctx.kv, &lease, ctx.now(), ttl).is_ok_and(|h| h.is_some()) {
-            continue;
-        }
         let _ = sync_jobs::postpone(ctx.sql, ctx.now(), job.id);
         send_trigger(ctx, &job);
     }
