@@ -503,11 +503,7 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply {
-        let mut request =
-            ureq::request(method, &format!("{}{path}", self.base)).timeout(Duration::from_secs(60));
-        for (k, v) in headers {
-            request = request.set(k, v);
-        }
+        let request = self.prepare(method, path, headers, Duration::from_secs(60));
         let response = match request.send_bytes(body) {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
@@ -528,6 +524,20 @@ impl Http {
         }
     }
 
+    fn prepare(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> ureq::Request {
+        let mut request = ureq::request(method, &format!("{}{path}", self.base)).timeout(timeout);
+        for (k, v) in headers {
+            request = request.set(k, v);
+        }
+        request
+    }
+
     /// A request whose transport may fail (a hang past `timeout`, a reset):
     /// the status, or what went wrong.
     pub fn try_request(
@@ -538,11 +548,10 @@ impl Http {
         body: &[u8],
         timeout: Duration,
     ) -> Result<u16, String> {
-        let mut request = ureq::request(method, &format!("{}{path}", self.base)).timeout(timeout);
-        for (k, v) in headers {
-            request = request.set(k, v);
-        }
-        match request.send_bytes(body) {
+        match self
+            .prepare(method, path, headers, timeout)
+            .send_bytes(body)
+        {
             Ok(r) => Ok(r.status()),
             Err(ureq::Error::Status(status, _)) => Ok(status),
             Err(e) => Err(e.to_string()),
