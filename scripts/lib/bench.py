@@ -182,6 +182,11 @@ class Vreg:
         self.name, self.processes = name, processes
         state = os.path.join(work, f"{name}-state")
         self.state = state
+        os.makedirs(state, exist_ok=True)
+        # The sync queue on this run's Redis; no block_networks, since the
+        # origins are on 127.0.0.1.
+        with open(os.path.join(state, "runtime-config.toml"), "w") as f:
+            f.write(f'[key_value_store.sync]\ntype = "redis"\nurl = "{redis_url}"\n')
         env = {
             "SPIN_VARIABLE_ADMIN_TOKEN": ADMIN, "SPIN_VARIABLE_SECRET_KEY": "bench",
             "SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS": "true", "SPIN_VARIABLE_REDIS_URL": redis_url,
@@ -248,19 +253,24 @@ class Vreg:
         return max(peaks) if peaks else None
 
 
+def runtime_config(state):
+    path = os.path.join(state, "runtime-config.toml")
+    return ["--runtime-config-file", path] if os.path.exists(path) else []
+
+
 def host_command(kind):
     if kind == "devhost":
         devhost, cache = os.environ["BENCH_DEVHOST"], os.path.join(ROOT, "target/devhost-cache")
 
         def command(manifest, state, listen):
             c = [devhost, "up", "--from", manifest, "--state-dir", state, "--cache-dir", cache]
-            return c + (["--listen", listen] if listen else [])
+            return c + runtime_config(state) + (["--listen", listen] if listen else [])
     else:
         spin = os.environ["BENCH_SPIN"]
 
         def command(manifest, state, listen):
             c = [spin, "up", "--from", manifest, "--state-dir", state]
-            return c + (["--listen", listen] if listen else [])
+            return c + runtime_config(state) + (["--listen", listen] if listen else [])
     return command
 
 
@@ -314,7 +324,8 @@ def run(work, processes):
         say(f"{kind}: starting redis, the serving app, the sync app and the probe")
         redis_port = free_port()
         processes.start(f"{kind}-redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                                          "--save", "", "--appendonly", "no"])
+                                          "--save", "", "--appendonly", "no",
+                                          "--notify-keyspace-events", "E$"])
         time.sleep(0.5)
         vreg = Vreg(kind, host_command(kind), processes, work, f"redis://127.0.0.1:{redis_port}")
         vreg.set_up(origin)

@@ -84,6 +84,27 @@ redis_reachable() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# Makes the Redis on 127.0.0.1:$1 announce string writes on its keyevent
+# channels (notify-keyspace-events gains "E" and "$"), keeping its flags.
+redis_keyevents() {
+    python3 - "$1" <<'PY'
+import socket, sys
+
+def command(sock, *args):
+    out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in map(str.encode, args))
+    sock.sendall(out)
+    return sock.recv(65536).decode()
+
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as sock:
+    reply = command(sock, "CONFIG", "GET", "notify-keyspace-events")
+    lines = reply.split("\r\n")
+    flags = lines[4] if len(lines) > 4 else ""
+    wanted = flags + "".join(f for f in "E$" if f not in flags and not (f == "$" and "A" in flags))
+    if wanted != flags:
+        sys.exit(0 if command(sock, "CONFIG", "SET", "notify-keyspace-events", wanted).startswith("+OK") else 1)
+PY
+}
+
 # Installs Debian packages that are not installed yet; `need_debian PKG...`.
 need_debian() {
     local missing=() pkg

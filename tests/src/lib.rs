@@ -120,6 +120,10 @@ impl RedisServer {
                 "",
                 "--appendonly",
                 "no",
+                // The sync worker hears of triggers through keyevent
+                // announcements of string writes (see spin-worker.toml).
+                "--notify-keyspace-events",
+                "E$",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -201,7 +205,8 @@ impl HostKind {
         *self == HostKind::DevHost
     }
 
-    /// The command that runs `manifest` with the state in `state`.
+    /// The command that runs `manifest` with the state in `state`, and the
+    /// runtime config in it if there is one.
     fn command(&self, manifest: &str, state: &Path, listen: Option<&str>) -> Command {
         let mut command = match self {
             HostKind::DevHost => {
@@ -219,6 +224,10 @@ impl HostKind {
             }
         };
         command.arg("--state-dir").arg(state);
+        let runtime_config = state.join(RUNTIME_CONFIG);
+        if runtime_config.exists() {
+            command.arg("--runtime-config-file").arg(runtime_config);
+        }
         if let Some(listen) = listen {
             command.args(["--listen", listen]);
         }
@@ -364,6 +373,43 @@ impl std::ops::Deref for DevHost {
     }
 }
 
+/// The runtime config [`Vreg`] writes into its state directory.
+const RUNTIME_CONFIG: &str = "runtime-config.toml";
+
+/// Which outbound networks a [`Vreg`] may reach.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Networks {
+    /// No `block_networks`: tests whose upstreams are on 127.0.0.1 opt out
+    /// of the shipped policy this way.
+    Open,
+    /// The `[outbound_networking]` table of the shipped runtime-config.toml.
+    AsShipped,
+}
+
+/// The runtime config a test runs with: the stores in the state directory
+/// (the hosts' defaults), the `sync` store on the test's Redis (from
+/// `SPIN_VARIABLE_REDIS_URL`, else a closed port: Redis is down), and the
+/// shipped network policy when asked for.
+fn write_runtime_config(state: &Path, env: &[(&str, &str)], networks: Networks) {
+    let redis_url = env
+        .iter()
+        .find(|(k, _)| *k == "SPIN_VARIABLE_REDIS_URL")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| format!("redis://127.0.0.1:{}", free_port()));
+    let mut text = format!("[key_value_store.sync]\ntype = \"redis\"\nurl = \"{redis_url}\"\n");
+    if networks == Networks::AsShipped {
+        let shipped = std::fs::read_to_string(root().join("runtime-config.toml")).unwrap();
+        let start = shipped
+            .find("[outbound_networking]")
+            .expect("runtime-config.toml has an [outbound_networking] table");
+        let rest = &shipped[start..];
+        let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 2);
+        text.push('\n');
+        text.push_str(&rest[..end]);
+    }
+    std::fs::write(state.join(RUNTIME_CONFIG), text).unwrap();
+}
+
 /// vreg as users run it: the serving app and the sync app, started by the
 /// host `HostKind::from_env()` picks, sharing one state directory.
 pub struct Vreg {
@@ -379,9 +425,15 @@ impl Vreg {
     /// Starts the serving app and waits until it answers. The sync app is
     /// started by [`Vreg::start_worker`] (it needs Redis).
     pub fn start(env: &[(&str, &str)]) -> Vreg {
+        Self::start_with(env, Networks::Open)
+    }
+
+    /// Like [`Vreg::start`], with the given outbound network policy.
+    pub fn start_with(env: &[(&str, &str)], networks: Networks) -> Vreg {
         build_once();
         let host = HostKind::from_env();
         let state = tempfile::tempdir().unwrap();
+        write_runtime_config(state.path(), env, networks);
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let serving = Process::spawn(host.command("spin.toml", state.path(), Some(&listen)), env);
@@ -421,9 +473,10 @@ impl Vreg {
         self
     }
 
-    /// Starts the sync app and waits until its trigger subscribed to
-    /// `channel` on `redis`.
-    pub fn start_worker(&mut self, redis: &RedisServer, channel: &str) {
+    /// Starts the sync app and waits until its trigger subscribed to the
+    /// keyevent channel on `redis`.
+    pub fn start_worker(&mut self, redis: &RedisServer) {
+        let channel = "__keyevent@0__:set";
         let env: Vec<(&str, &str)> = self
             .env
             .iter()

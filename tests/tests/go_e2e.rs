@@ -93,7 +93,7 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
         ("SPIN_VARIABLE_REDIS_URL", &redis_url),
     ]);
-    host.start_worker(&redis, "vreg-sync");
+    host.start_worker(&redis);
 
     let group = host.admin(
         ADMIN,

@@ -30,12 +30,65 @@ fn is_kebab_id(id: &str) -> bool {
         })
 }
 
+/// Spin's rule: `_`-separated words, each starting with a lowercase letter.
 fn is_variable_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    name.split('_').all(|word| {
+        word.starts_with(|c: char| c.is_ascii_lowercase())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn variable_names_follow_spins_rule() {
+    for good in ["admin_token", "upstream_hosts_a", "v2_name"] {
+        assert!(is_variable_name(good), "{good}");
+    }
+    for bad in ["", "upstream_hosts_1", "Admin", "a__b", "_a", "a-b"] {
+        assert!(!is_variable_name(bad), "{bad}");
+    }
+}
+
+/// The runtime config users start with: every private network blocked for
+/// components, the `sync` queue on Redis, and no component opening a Redis
+/// connection itself (the policy would refuse the Redis on 127.0.0.1).
+#[test]
+fn the_shipped_runtime_config_blocks_private_networks_and_queues_on_redis() {
+    let config: Value =
+        toml::from_str(&std::fs::read_to_string(root().join("runtime-config.toml")).unwrap())
+            .unwrap();
+    let blocked = config["outbound_networking"]["block_networks"]
+        .as_array()
+        .unwrap();
+    assert!(blocked.iter().any(|n| n.as_str() == Some("private")));
+    assert_eq!(
+        config["key_value_store"]["sync"]["type"].as_str(),
+        Some("redis")
+    );
+    for name in MANIFESTS {
+        let manifest = load(name);
+        for (id, component) in manifest["component"].as_table().unwrap() {
+            for host in component
+                .get("allowed_outbound_hosts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    !host.as_str().unwrap().starts_with("redis"),
+                    "{name}: {id} opens Redis connections"
+                );
+            }
+            for store in component["key_value_stores"].as_array().unwrap() {
+                let store = store.as_str().unwrap();
+                assert!(
+                    store == "default" || config["key_value_store"].get(store).is_some(),
+                    "{name}: {id} uses store {store}, which runtime-config.toml does not define"
+                );
+            }
+        }
+    }
 }
 
 /// The two apps: serving (HTTP only) and the sync worker (Redis only).

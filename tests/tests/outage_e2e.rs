@@ -14,7 +14,6 @@ use vreg_tests::goproxy::origin_module;
 use vreg_tests::{json, RedisServer, Vreg};
 
 const ADMIN: &str = "outage-admin";
-const CHANNEL: &str = "vreg-sync";
 
 fn states(db: &NativeSql) -> Vec<(String, String)> {
     db.execute("SELECT key, state FROM sync_jobs ORDER BY key", &[])
@@ -73,7 +72,7 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
         ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
         ("SPIN_VARIABLE_REDIS_URL", &redis_url),
     ]);
-    host.start_worker(&redis, CHANNEL);
+    host.start_worker(&redis);
 
     let group = create(
         &host,
@@ -186,7 +185,7 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
     // Redis is back, and so is the sync app (as a supervisor or SpinKube
     // restarts it). Registry traffic resends what no worker heard.
     redis.restart();
-    host.start_worker(&redis, CHANNEL);
+    host.start_worker(&redis);
     wait_until("the jobs recorded during the outage are done", || {
         assert_eq!(host.get(&go_path("v1.0.0.info")).status, 200);
         states(&db).iter().all(|(_, state)| state == "done")

@@ -13,6 +13,7 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::bindings::RedisHandler;
+use crate::blocked_networks::BlockedNetworks;
 use crate::key_value::KeyValueStores;
 use crate::manifest::Manifest;
 use crate::outbound_hosts::AllowedHosts;
@@ -43,6 +44,8 @@ pub struct ComponentRuntime {
 pub struct Services {
     pub key_value: KeyValueStores,
     pub sqlite: SqliteDatabases,
+    /// `[outbound_networking] block_networks`, for outbound HTTP and Redis.
+    pub blocked_networks: Arc<BlockedNetworks>,
 }
 
 pub struct LoadedComponent {
@@ -74,6 +77,7 @@ impl App {
         let services = Arc::new(Services {
             key_value: KeyValueStores::new(&runtime_config.key_value_stores)?,
             sqlite: SqliteDatabases::new(&runtime_config.sqlite_databases)?,
+            blocked_networks: Arc::new(runtime_config.blocked_networks.clone()),
         });
         let variables =
             AppVariables::resolve(&manifest.variables, |name| std::env::var(name).ok())?;

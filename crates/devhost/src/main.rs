@@ -7,6 +7,7 @@
 //! implements its WIT, and the backend sits beside them.
 
 mod app;
+mod blocked_networks;
 mod http;
 mod key_value;
 mod manifest;

@@ -34,6 +34,7 @@ impl InstanceState {
         let outbound = OutboundHttp {
             component: component.id.as_str().into(),
             allowed: component.allowed_outbound_hosts.clone(),
+            blocked: services.blocked_networks.clone(),
         };
         InstanceState {
             component,

@@ -21,9 +21,6 @@ pub struct Config {
     pub max_file_bytes: u64,
     /// How long one upstream request may take.
     pub upstream_timeout_seconds: u64,
-    /// Redis address and channel of sync triggers.
-    pub redis_url: String,
-    pub sync_channel: String,
     /// How long a sync lease is held.
     pub lease_seconds: i64,
     /// How long a merged Go version list is cached.
@@ -40,8 +37,6 @@ impl Default for Config {
             negative_cache_seconds: 60,
             max_file_bytes: 1 << 30,
             upstream_timeout_seconds: 30,
-            redis_url: "redis://127.0.0.1:6379".into(),
-            sync_channel: "vreg-sync".into(),
             lease_seconds: 3600,
             list_cache_seconds: 60,
         }
@@ -66,8 +61,6 @@ impl Config {
             max_file_bytes: number("max_file_bytes").unwrap_or(defaults.max_file_bytes),
             upstream_timeout_seconds: number("upstream_timeout_seconds")
                 .unwrap_or(defaults.upstream_timeout_seconds),
-            redis_url: get("redis_url").unwrap_or(defaults.redis_url),
-            sync_channel: get("sync_channel").unwrap_or(defaults.sync_channel),
             lease_seconds: number("lease_seconds").map_or(defaults.lease_seconds, |n| n as i64),
             list_cache_seconds: number("list_cache_seconds")
                 .map_or(defaults.list_cache_seconds, |n| n as i64),

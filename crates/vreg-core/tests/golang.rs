@@ -141,13 +141,22 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
         1,
         "one trigger for the version, whatever the requests"
     );
-    assert_eq!(messages[0].0, "vreg-sync");
+    let key = &messages[0].0;
+    assert!(key.starts_with("vreg-sync:"), "{key}");
     assert_eq!(p.app.count("sync_jobs"), 1);
 
-    // The worker stores it; a second run (or a duplicate message) stores nothing twice.
+    // Announcements of other keys are not triggers.
+    assert!(matches!(
+        p.app.announce("unrelated", &p.publisher).unwrap(),
+        Outcome::Ignored(_)
+    ));
+    // The worker takes the trigger off the queue and stores the version;
+    // a second announcement finds it taken, and a second run of the same
+    // payload stores nothing twice.
+    assert_eq!(p.app.announce(key, &p.publisher).unwrap(), Outcome::Stored);
     assert_eq!(
-        p.app.sync(&messages[0].1, &p.publisher).unwrap(),
-        Outcome::Stored
+        p.app.announce(key, &p.publisher).unwrap(),
+        Outcome::Ignored("taken by another worker".into())
     );
     assert_eq!(
         p.app.sync(&messages[0].1, &p.publisher).unwrap(),

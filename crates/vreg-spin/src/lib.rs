@@ -44,14 +44,12 @@ pub async fn serve(
 }
 
 /// Runs `f` with the default stores (opened on first use), the system
-/// clock, outbound HTTP, Redis for sync triggers and the component's
+/// clock, outbound HTTP, the sync-trigger queue and the component's
 /// configuration: the one place a component's context is built.
 pub fn with_context<T>(f: impl FnOnce(&Context) -> T) -> T {
     let (sql, kv) = (SpinSql::default(), SpinKv::default());
     let config = config();
-    let publisher = SpinPublisher {
-        address: config.redis_url.clone(),
-    };
+    let publisher = SpinPublisher::default();
     f(&Context {
         sql: &sql,
         kv: &kv,

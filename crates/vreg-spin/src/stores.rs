@@ -133,32 +133,36 @@ impl Kv for SpinKv {
     }
 }
 
-/// Sync triggers through Spin's outbound Redis.
+/// Sync triggers as keys in the `sync` key-value store (see
+/// [`vreg_core::storage::Publisher`]): the runtime config puts that store
+/// on the worker's Redis, whose keyspace announcements trigger the worker.
+#[derive(Default)]
 pub struct SpinPublisher {
-    pub address: String,
+    store: std::cell::OnceCell<spin_sdk::key_value::Store>,
+}
+
+impl SpinPublisher {
+    fn store(&self) -> Result<&spin_sdk::key_value::Store, StoreError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = spin_sdk::key_value::Store::open("sync")
+            .map_err(|e| StoreError::Other(format!("sync store: {e}")))?;
+        Ok(self.store.get_or_init(|| store))
+    }
 }
 
 impl vreg_core::storage::Publisher for SpinPublisher {
-    /// PUBLISH through `execute`, which (unlike `publish`) returns how many
-    /// subscribers got the message, so a trigger no worker heard is resent.
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
-        use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
-        let failed = |e| StoreError::Other(format!("redis: {e:?}"));
-        let connection = Connection::open(&self.address).map_err(failed)?;
-        let reply = connection
-            .execute(
-                "PUBLISH",
-                &[
-                    RedisParameter::Binary(channel.as_bytes().to_vec()),
-                    RedisParameter::Binary(payload.to_vec()),
-                ],
-            )
-            .map_err(failed)?;
-        match reply.first() {
-            Some(RedisResult::Int64(n)) => Ok((*n).max(0) as u64),
-            other => Err(StoreError::Other(format!(
-                "redis: PUBLISH answered {other:?}"
-            ))),
+    fn publish(&self, key: &str, payload: &[u8]) -> Result<(), StoreError> {
+        self.store()?.set(key, payload).map_err(kv_error)
+    }
+
+    fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let store = self.store()?;
+        let payload = store.get(key).map_err(kv_error)?;
+        if payload.is_some() {
+            store.delete(key).map_err(kv_error)?;
         }
+        Ok(payload)
     }
 }

@@ -316,6 +316,9 @@ fn error_code(code: wasi_http::ErrorCode) -> FetchError {
         wasi_http::ErrorCode::HttpRequestDenied => {
             FetchError::Denied("not in allowed_outbound_hosts".into())
         }
+        wasi_http::ErrorCode::DestinationIpProhibited => FetchError::Denied(
+            "the host name resolves to an address in the runtime config's block_networks".into(),
+        ),
         other => FetchError::Failed(format!("{other:?}")),
     }
 }

@@ -16,6 +16,5 @@ pub use clock::ManualClock;
 pub use fetch::HttpFetch;
 pub use kv::MemoryKv;
 pub use publisher::RecordingPublisher;
-pub use redis::RedisPublisher;
 pub use sql::NativeSql;
 pub use static_server::StaticServer;

@@ -1,11 +1,8 @@
-//! A small RESP client for a real `redis-server` (commands from tests, and
-//! the [`Publisher`] Spin's outbound Redis stands for).
+//! A small RESP client for a real `redis-server`, for commands from tests.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-use vreg_core::storage::{Publisher, StoreError};
 
 /// Sends one command to the Redis on 127.0.0.1:`port`; returns its raw
 /// RESP reply.
@@ -23,25 +20,4 @@ pub fn command(address: &str, args: &[&[u8]]) -> std::io::Result<Vec<u8>> {
     let n = stream.read(&mut reply)?;
     reply.truncate(n);
     Ok(reply)
-}
-
-/// Publishes to a real Redis, as Spin's outbound Redis does.
-pub struct RedisPublisher {
-    /// `host:port`.
-    pub address: String,
-}
-
-impl Publisher for RedisPublisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
-        let reply = command(&self.address, &[b"PUBLISH", channel.as_bytes(), payload])
-            .map_err(|e| StoreError::Other(format!("redis: {e}")))?;
-        let reply = String::from_utf8_lossy(&reply);
-        match reply
-            .strip_prefix(':')
-            .and_then(|r| r.trim_end().parse().ok())
-        {
-            Some(receivers) => Ok(receivers),
-            None => Err(StoreError::Other(format!("redis: {reply}"))),
-        }
-    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 /// the requests it answers and stops (closing its port) when dropped.
 pub struct StaticServer {
     pub port: u16,
+    address: std::net::IpAddr,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -16,8 +17,28 @@ pub struct StaticServer {
 
 impl StaticServer {
     pub fn start(root: &Path) -> StaticServer {
+        Self::start_serving(root, [127, 0, 0, 1].into(), None)
+    }
+
+    /// Like [`StaticServer::start`], listening on `address` (another
+    /// loopback address, `::1`).
+    pub fn start_on(root: &Path, address: std::net::IpAddr) -> StaticServer {
+        Self::start_serving(root, address, None)
+    }
+
+    /// A server that answers every request with a `302` to the same path
+    /// under `base` (another server): an upstream that redirects.
+    pub fn start_redirecting(base: &str) -> StaticServer {
+        Self::start_serving(Path::new(""), [127, 0, 0, 1].into(), Some(base.to_owned()))
+    }
+
+    fn start_serving(
+        root: &Path,
+        address: std::net::IpAddr,
+        redirect: Option<String>,
+    ) -> StaticServer {
         use std::sync::atomic::AtomicBool;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = std::net::TcpListener::bind((address, 0)).expect("bind");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(AtomicUsize::new(0));
@@ -30,8 +51,9 @@ impl StaticServer {
                     Ok((stream, _)) => {
                         let root = root.clone();
                         let count = count.clone();
+                        let redirect = redirect.clone();
                         std::thread::spawn(move || {
-                            let _ = serve_one(stream, &root, &count);
+                            let _ = serve_one(stream, &root, redirect.as_deref(), &count);
                         });
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
@@ -40,6 +62,7 @@ impl StaticServer {
         });
         StaticServer {
             port,
+            address,
             requests,
             stop,
             thread: Some(thread),
@@ -47,7 +70,10 @@ impl StaticServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!(
+            "http://{}",
+            std::net::SocketAddr::new(self.address, self.port)
+        )
     }
 
     /// How many requests it has answered.
@@ -70,6 +96,7 @@ impl Drop for StaticServer {
 fn serve_one(
     mut stream: std::net::TcpStream,
     root: &Path,
+    redirect: Option<&str>,
     count: &AtomicUsize,
 ) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Write};
@@ -88,6 +115,13 @@ fn serve_one(
     let mut words = line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
     let path = target.split('?').next().unwrap_or("/");
+    if let Some(base) = redirect {
+        write!(
+            stream,
+            "HTTP/1.1 302 Found\r\nLocation: {base}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        return stream.flush();
+    }
     let decoded: String = url_decode(path);
     let safe = !decoded.split('/').any(|s| s == "..");
     let file = root.join(decoded.trim_start_matches('/'));

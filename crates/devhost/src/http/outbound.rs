@@ -1,17 +1,24 @@
 //! Outbound HTTP (`wasi:http/outgoing-handler`): requests go out only to the
 //! component's `allowed_outbound_hosts`; others fail with
-//! `HTTP-request-denied`, as under Spin.
+//! `HTTP-request-denied`, as under Spin. A host whose every address is in
+//! the runtime config's `block_networks` fails with
+//! `destination-IP-prohibited`, as under Spin. (devhost checks the
+//! resolution and then lets wasmtime connect, which resolves again: a DNS
+//! answer that changes in between is not caught here as it is by Spin,
+//! which connects to the address it checked.)
 
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::outbound_hosts::AllowedHosts;
+use crate::blocked_networks::{BlockedNetworks, Refused};
+use crate::outbound_hosts::{default_port, AllowedHosts};
 
 pub struct OutboundHttp {
     pub component: Arc<str>,
     pub allowed: Arc<AllowedHosts>,
+    pub blocked: Arc<BlockedNetworks>,
 }
 
 type ResponseFuture = Box<
@@ -45,7 +52,32 @@ impl WasiHttpHooks for OutboundHttp {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let blocked = self.blocked.clone();
+        let component = self.component.clone();
         Box::new(async move {
+            if !blocked.is_empty() {
+                let uri = request.uri();
+                let host = uri.host().unwrap_or_default().to_owned();
+                let port = uri
+                    .port_u16()
+                    .or_else(|| default_port(uri.scheme_str().unwrap_or_default()))
+                    .unwrap_or(80);
+                match blocked.resolve(&host, port) {
+                    Ok(_) => {}
+                    Err(Refused::Blocked(addresses)) => {
+                        eprintln!(
+                            "[{component}] outbound request to {host} refused: every address ({addresses:?}) is in block_networks"
+                        );
+                        return Err(Error::DestinationIpProhibited);
+                    }
+                    Err(Refused::Unresolved(e)) => {
+                        return Err(Error::DnsError {
+                            rcode: Some(e),
+                            info_code: None,
+                        })
+                    }
+                }
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),

@@ -3,19 +3,22 @@
 //! granted label must also be defined (the `default` store always is).
 
 mod host;
+mod redis_store;
 mod store;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
-pub use store::KvFile;
+pub use store::{KvBackend, KvFile};
+
+use crate::runtime_config::KvLocation;
+use redis_store::RedisKv;
 
 /// Every store the app may open, by label.
 pub struct KeyValueStores {
-    by_label: HashMap<String, Arc<KvFile>>,
+    by_label: HashMap<String, Arc<dyn KvBackend>>,
 }
 
 /// Why a store could not be opened; each interface maps it to its own error.
@@ -26,21 +29,25 @@ pub enum OpenError {
 }
 
 impl KeyValueStores {
-    /// Opens (creating) the SQLite file behind each label; labels that share a
-    /// file share one connection.
-    pub fn new(locations: &std::collections::BTreeMap<String, PathBuf>) -> Result<Self> {
-        let mut files: HashMap<PathBuf, Arc<KvFile>> = HashMap::new();
+    /// Opens (creating) the SQLite file behind each label, or prepares its
+    /// Redis client (connected on first use); labels that share a location
+    /// share one connection.
+    pub fn new(locations: &std::collections::BTreeMap<String, KvLocation>) -> Result<Self> {
+        let mut opened: HashMap<KvLocation, Arc<dyn KvBackend>> = HashMap::new();
         let mut by_label = HashMap::new();
-        for (label, path) in locations {
-            let file = match files.get(path) {
-                Some(file) => file.clone(),
+        for (label, location) in locations {
+            let backend = match opened.get(location) {
+                Some(backend) => backend.clone(),
                 None => {
-                    let file = Arc::new(KvFile::open(path)?);
-                    files.insert(path.clone(), file.clone());
-                    file
+                    let backend: Arc<dyn KvBackend> = match location {
+                        KvLocation::File(path) => Arc::new(KvFile::open(path)?),
+                        KvLocation::Redis(url) => Arc::new(RedisKv::new(url)?),
+                    };
+                    opened.insert(location.clone(), backend.clone());
+                    backend
                 }
             };
-            by_label.insert(label.clone(), file);
+            by_label.insert(label.clone(), backend);
         }
         Ok(KeyValueStores { by_label })
     }
@@ -71,7 +78,7 @@ impl KeyValueStores {
 #[derive(Clone)]
 pub struct Bucket {
     label: String,
-    file: Arc<KvFile>,
+    file: Arc<dyn KvBackend>,
 }
 
 /// A compare-and-swap in progress (`wasi:keyvalue/atomics.cas`): the value

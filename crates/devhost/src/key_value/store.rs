@@ -14,6 +14,26 @@ pub struct KvFile {
 
 pub type KvResult<T> = std::result::Result<T, String>;
 
+/// What a key-value backend does for the WIT interfaces: every operation
+/// names the store (label), which a backend may use as a namespace (the
+/// SQLite file does) or ignore (Redis does, as in Spin).
+pub trait KvBackend: Send + Sync {
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>>;
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()>;
+    fn delete(&self, store: &str, key: &str) -> KvResult<()>;
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool>;
+    fn keys(&self, store: &str) -> KvResult<Vec<String>>;
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>>;
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()>;
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()>;
+    /// Adds `delta` (absent counts as 0) atomically; returns the new value.
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64>;
+    /// Writes `value` only if the key still holds `expected` (absent when
+    /// `None`); whether it did.
+    fn swap(&self, store: &str, key: &str, expected: Option<&[u8]>, value: &[u8])
+        -> KvResult<bool>;
+}
+
 fn text(e: rusqlite::Error) -> String {
     e.to_string()
 }
@@ -50,8 +70,10 @@ impl KvFile {
             f(&mut connection).map_err(text)
         })
     }
+}
 
-    pub fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+impl KvBackend for KvFile {
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
         self.with(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![store, key], |row| row.get(0))
@@ -59,7 +81,7 @@ impl KvFile {
         })
     }
 
-    pub fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
         self.with(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
@@ -70,7 +92,7 @@ impl KvFile {
         })
     }
 
-    pub fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
         self.with(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![store, key])
@@ -78,14 +100,14 @@ impl KvFile {
         })
     }
 
-    pub fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
         self.with(|c| {
             c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .exists(params![store, key])
         })
     }
 
-    pub fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
         self.with(|c| {
             c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
                 .query_map(params![store], |row| row.get(0))?
@@ -93,11 +115,7 @@ impl KvFile {
         })
     }
 
-    pub fn get_many(
-        &self,
-        store: &str,
-        keys: &[String],
-    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         self.with(|c| {
             let mut statement =
                 c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
@@ -112,7 +130,7 @@ impl KvFile {
         })
     }
 
-    pub fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -128,7 +146,7 @@ impl KvFile {
         })
     }
 
-    pub fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -144,7 +162,7 @@ impl KvFile {
 
     /// Adds `delta` to the little-endian i64 at `key` (absent counts as 0),
     /// in one transaction.
-    pub fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
         let result = self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> = tx
@@ -175,7 +193,7 @@ impl KvFile {
     /// Writes `value` only if the key still holds `expected` (absent when
     /// `None`). One statement, so it is atomic whatever the concurrency.
     /// Returns whether the swap happened.
-    pub fn swap(
+    fn swap(
         &self,
         store: &str,
         key: &str,

@@ -65,6 +65,13 @@ impl v2::HostConnection for InstanceState {
             Ok(c) => c,
             Err(_) => return Ok(Err(v2::Error::InvalidAddress)),
         };
+        if let Err(refused) = self.redis_destination_allowed(&client) {
+            eprintln!(
+                "[{}] outbound Redis to {address} refused: {refused}",
+                self.component.id
+            );
+            return Ok(Err(v2::Error::Other(refused)));
+        }
         let connection = crate::blocking(|| {
             let c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
             c.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -181,5 +188,27 @@ impl v2::HostConnection for InstanceState {
     fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(c)?;
         Ok(())
+    }
+}
+
+impl InstanceState {
+    /// `block_networks` applies to Redis connections too, as in Spin.
+    fn redis_destination_allowed(&self, client: &redis::Client) -> Result<(), String> {
+        let blocked = &self.services.blocked_networks;
+        if blocked.is_empty() {
+            return Ok(());
+        }
+        let (host, port) = match &client.get_connection_info().addr {
+            redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+            redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+            _ => return Err("only TCP Redis addresses are supported".into()),
+        };
+        match blocked.resolve(&host, port) {
+            Ok(_) => Ok(()),
+            Err(crate::blocked_networks::Refused::Blocked(addresses)) => Err(format!(
+                "every address ({addresses:?}) is in block_networks"
+            )),
+            Err(crate::blocked_networks::Refused::Unresolved(e)) => Err(e),
+        }
     }
 }

@@ -71,6 +71,5 @@ pub fn retry_due(ctx: &Context) {
 }
 
 fn send_trigger(ctx: &Context, job: &sync_jobs::Job) {
-    let channel = &ctx.config.sync_channel;
-    sync_jobs::send_trigger(ctx.sql, ctx.publisher, channel, ctx.now(), job);
+    sync_jobs::send_trigger(ctx.sql, ctx.publisher, ctx.now(), job);
 }

@@ -42,8 +42,24 @@ pub enum Outcome {
     Ignored(String),
 }
 
-/// Handles one trigger message. Errors are recorded on the job (and
-/// returned); malformed messages are ignored.
+/// Handles one announcement from the trigger queue: the name of a key that
+/// was written. A trigger key's payload is taken off the queue and run;
+/// other keys, and triggers another worker already took, are ignored.
+pub fn handle_announcement(ctx: &Context, key: &[u8]) -> Result<Outcome> {
+    let Some(key) = std::str::from_utf8(key)
+        .ok()
+        .filter(|k| k.starts_with(sync_jobs::TRIGGER_KEY_PREFIX))
+    else {
+        return Ok(Outcome::Ignored("not a sync trigger".into()));
+    };
+    match ctx.publisher.take(key)? {
+        Some(payload) => handle_message(ctx, &payload),
+        None => Ok(Outcome::Ignored("taken by another worker".into())),
+    }
+}
+
+/// Handles one trigger payload. Errors are recorded on the job (and
+/// returned); malformed payloads are ignored.
 pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
     ensure_schema(ctx.sql, ctx.now())?;
     let trigger: SyncTrigger = match serde_json::from_slice(payload) {

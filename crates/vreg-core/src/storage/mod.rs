@@ -124,11 +124,19 @@ pub trait Kv {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 }
 
-/// Publishes sync triggers (Redis pub/sub in Spin).
+/// Where sync triggers wait for a worker. In Spin: keys in the `sync`
+/// key-value store, which the runtime config puts on the Redis the worker
+/// subscribes to; Redis announces each write (`__keyevent@0__:set`) and
+/// the announcement is the worker's trigger. The serving app thus opens no
+/// connection of its own to Redis, so `block_networks` can refuse every
+/// private address to components.
 pub trait Publisher {
-    /// Returns how many subscribers received the message: 0 means no worker
-    /// is listening right now, and the message is gone.
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError>;
+    /// Queues `payload` under `key`; once this returns Ok, a worker will hear
+    /// of it if one is listening (if none is, the job is resent later).
+    fn publish(&self, key: &str, payload: &[u8]) -> Result<(), StoreError>;
+    /// The worker's side: the payload queued under `key`, removed. `None`
+    /// when it is gone (another worker took it).
+    fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.

@@ -198,25 +198,17 @@ pub fn postpone(sql: &dyn Sql, now: i64, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Publishes a job's trigger. When Redis is unreachable or no worker is
-/// subscribed, the message is lost: the job is then due again shortly
-/// instead of after the full backoff. Never fails: the job stays recorded.
-pub fn send_trigger(
-    sql: &dyn Sql,
-    publisher: &dyn Publisher,
-    channel: &str,
-    now: i64,
-    job: &Job,
-) -> bool {
-    let delivered = match publisher.publish(channel, job.payload.as_bytes()) {
-        Ok(0) => {
-            eprintln!(
-                "vreg: no sync worker is listening; {} will be resent",
-                job.key
-            );
-            false
-        }
-        Ok(_) => true,
+/// The prefix of the keys triggers are queued under; the worker ignores
+/// announcements of other keys.
+pub const TRIGGER_KEY_PREFIX: &str = "vreg-sync:";
+
+/// Queues a job's trigger. When the queue is unreachable, the job is due
+/// again shortly instead of after the full backoff. Never fails: the job
+/// stays recorded.
+pub fn send_trigger(sql: &dyn Sql, publisher: &dyn Publisher, now: i64, job: &Job) -> bool {
+    let key = format!("{TRIGGER_KEY_PREFIX}{}", job.key);
+    let delivered = match publisher.publish(&key, job.payload.as_bytes()) {
+        Ok(()) => true,
         Err(e) => {
             eprintln!(
                 "vreg: sync trigger for {} not published ({e}); it will be resent",

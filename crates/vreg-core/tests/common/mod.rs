@@ -256,6 +256,15 @@ impl App {
     ) -> vreg_core::Result<vreg_core::golang::sync::Outcome> {
         vreg_core::golang::sync::handle_message(&self.context(publisher), payload)
     }
+
+    /// What the worker does on a keyevent announcement of `key`.
+    pub fn announce(
+        &self,
+        key: &str,
+        publisher: &dyn Publisher,
+    ) -> vreg_core::Result<vreg_core::golang::sync::Outcome> {
+        vreg_core::golang::sync::handle_announcement(&self.context(publisher), key.as_bytes())
+    }
 }
 
 impl App {
