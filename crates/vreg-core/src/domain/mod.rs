@@ -9,6 +9,7 @@ pub mod namespaces;
 pub mod network;
 pub mod packages;
 pub mod projects;
+pub mod protection;
 pub mod registries;
 pub mod tokens;
 pub mod upstreams;

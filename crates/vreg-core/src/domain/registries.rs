@@ -1,8 +1,8 @@
 //! Virtual registries: an ordered list of upstreams, owned by a top-level group.
 
-use crate::domain::groups;
 use crate::domain::model::PackageType;
 use crate::domain::validate::{Errors, DESCRIPTION_MAX, NAME_MAX};
+use crate::domain::{groups, protection};
 use crate::error::{CoreError, Result};
 use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
@@ -15,11 +15,43 @@ pub struct Registry {
     pub package_type: PackageType,
     pub name: String,
     pub description: String,
+    /// Whether what local upstreams hold is protected from remotes
+    /// (see [`crate::domain::protection`]).
+    pub namespace_protection: bool,
+    /// Namespaces claimed explicitly, as set.
+    pub protected_namespaces: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, group_id, package_type, name, description, created_at, updated_at";
+/// What a registry is created with, or (absent fields kept) updated with.
+#[derive(Debug, Default)]
+pub struct RegistryChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub namespace_protection: Option<bool>,
+    pub protected_namespaces: Option<Vec<String>>,
+}
+
+impl RegistryChanges {
+    fn apply(self, registry: &mut Registry) {
+        if let Some(v) = self.name {
+            registry.name = v;
+        }
+        if let Some(v) = self.description {
+            registry.description = v;
+        }
+        if let Some(v) = self.namespace_protection {
+            registry.namespace_protection = v;
+        }
+        if let Some(v) = self.protected_namespaces {
+            registry.protected_namespaces = v;
+        }
+    }
+}
+
+const COLUMNS: &str = "id, group_id, package_type, name, description, namespace_protection, \
+     protected_namespaces, created_at, updated_at";
 
 fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
     Ok(Registry {
@@ -29,6 +61,9 @@ fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
             .map_err(|e| StoreError::Decode(e.to_string()))?,
         name: r.text()?,
         description: r.text()?,
+        namespace_protection: r.i64()? != 0,
+        protected_namespaces: serde_json::from_str(&r.text()?)
+            .map_err(|e| StoreError::Decode(format!("protected_namespaces: {e}")))?,
         created_at: r.i64()?,
         updated_at: r.i64()?,
     })
@@ -77,6 +112,17 @@ fn validate(sql: &dyn Sql, registry: &Registry) -> Result<()> {
         errors.max_len("Name", Some(&registry.name), NAME_MAX);
     }
     errors.max_len("Description", Some(&registry.description), DESCRIPTION_MAX);
+    if registry.protected_namespaces.len() > protection::MAX_NAMESPACES {
+        errors.add(format!(
+            "Protected namespaces are at most {}",
+            protection::MAX_NAMESPACES
+        ));
+    }
+    for namespace in &registry.protected_namespaces {
+        if let Err(why) = protection::parse_namespace(registry.package_type, namespace) {
+            errors.add(format!("Protected namespaces {why}"));
+        }
+    }
     let taken = sql
         .execute(
             "SELECT COUNT(*) FROM registries WHERE group_id = ? AND package_type = ? AND name = ? AND id != ?",
@@ -100,8 +146,7 @@ pub fn create(
     now: i64,
     group_id: i64,
     package_type: PackageType,
-    name: String,
-    description: String,
+    fields: RegistryChanges,
 ) -> Result<Registry> {
     transaction(sql, || {
         let group = groups::get(sql, group_id)?;
@@ -124,21 +169,27 @@ pub fn create(
             id: 0,
             group_id,
             package_type,
-            name,
-            description,
+            name: String::new(),
+            description: String::new(),
+            namespace_protection: true,
+            protected_namespaces: Vec::new(),
             created_at: now,
             updated_at: now,
         };
+        fields.apply(&mut registry);
         validate(sql, &registry)?;
         registry.id = sql
             .execute(
-                "INSERT INTO registries (group_id, package_type, name, description, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO registries (group_id, package_type, name, description,
+                        namespace_protection, protected_namespaces, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 &[
                     group_id.into(),
                     package_type.as_str().into(),
                     registry.name.as_str().into(),
                     registry.description.as_str().into(),
+                    (registry.namespace_protection as i64).into(),
+                    namespaces_json(&registry).into(),
                     now.into(),
                     now.into(),
                 ],
@@ -149,29 +200,30 @@ pub fn create(
     })
 }
 
+fn namespaces_json(registry: &Registry) -> String {
+    serde_json::to_string(&registry.protected_namespaces).unwrap_or_else(|_| "[]".into())
+}
+
 pub fn update(
     sql: &dyn Sql,
     now: i64,
     package_type: PackageType,
     id: i64,
-    name: Option<String>,
-    description: Option<String>,
+    changes: RegistryChanges,
 ) -> Result<Registry> {
     transaction(sql, || {
         let mut registry = get(sql, package_type, id)?;
-        if let Some(v) = name {
-            registry.name = v;
-        }
-        if let Some(v) = description {
-            registry.description = v;
-        }
+        changes.apply(&mut registry);
         registry.updated_at = now;
         validate(sql, &registry)?;
         sql.execute(
-            "UPDATE registries SET name = ?, description = ?, updated_at = ? WHERE id = ?",
+            "UPDATE registries SET name = ?, description = ?, namespace_protection = ?,
+                    protected_namespaces = ?, updated_at = ? WHERE id = ?",
             &[
                 registry.name.as_str().into(),
                 registry.description.as_str().into(),
+                (registry.namespace_protection as i64).into(),
+                namespaces_json(&registry).into(),
                 now.into(),
                 id.into(),
             ],

@@ -9,7 +9,7 @@ use super::store::{self, Scope};
 use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::projects;
-use crate::domain::registries;
+use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;
@@ -21,9 +21,12 @@ pub(super) struct RegistryView {
     pub(super) id: i64,
     pub(super) remotes: Vec<Upstream>,
     pub(super) local_projects: Vec<i64>,
+    /// Whether copies synced from remotes may be served: not for a module
+    /// the registry protects (see `crate::domain::protection`).
+    pub(super) serve_synced: bool,
 }
 
-pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, i64)> {
+pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, Registry)> {
     let registry = registries::get(sql, PackageType::Golang, id)?;
     let (links, _) = upstreams::list_in_registry(sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let mut remotes = Vec::new();
@@ -43,8 +46,9 @@ pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, i64
             id: registry.id,
             remotes,
             local_projects,
+            serve_synced: true,
         },
-        registry.group_id,
+        registry,
     ))
 }
 
@@ -104,13 +108,21 @@ pub(super) fn merged_versions(
     scope: &Scope,
     module: &str,
 ) -> Result<Vec<String>> {
-    // Callers who may read different local projects see different lists:
-    // the projects are part of the key.
+    // Callers who may read different local projects see different lists,
+    // and a protected module is listed without remotes: what was merged
+    // is part of the key.
     let projects: Vec<String> = view.local_projects.iter().map(i64::to_string).collect();
+    let remotes: Vec<String> = view.remotes.iter().map(|u| u.id.to_string()).collect();
+    let merged = format!(
+        "{module}\n{}\n{}\n{}",
+        projects.join(","),
+        remotes.join(","),
+        view.serve_synced
+    );
     let key = format!(
         "go:list:{}:{}",
         view.id,
-        crate::crypto::sha256_hex(format!("{module}\n{}", projects.join(",")).as_bytes())
+        crate::crypto::sha256_hex(merged.as_bytes())
     );
     if let Some(cached) = expiring::get(ctx.kv, &key, ctx.now())? {
         return Ok(String::from_utf8_lossy(&cached)

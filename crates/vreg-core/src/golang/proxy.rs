@@ -19,7 +19,9 @@ use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{authenticate, authorize_project_read, only_readable, Principal};
+use crate::domain::model::PackageType;
 use crate::domain::projects;
+use crate::domain::protection::Protection;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
@@ -136,8 +138,23 @@ fn serve_registry(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let (mut view, group_id) = registry_view(ctx.sql, id)?;
-    crate::domain::auth::authorize_registry_read(ctx.sql, who, group_id)?;
+    let (mut view, registry) = registry_view(ctx.sql, id)?;
+    crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
+    if !view.remotes.is_empty() {
+        // Judged before the caller's filter: a private project owns its
+        // module for everyone.
+        let protection = Protection {
+            package_type: PackageType::Golang,
+            owned_by_local: registry.namespace_protection,
+            namespaces: &registry.protected_namespaces,
+            local_projects: &view.local_projects,
+        };
+        let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
+        if protection.protects(ctx.sql, &segments)? {
+            view.remotes.clear();
+            view.serve_synced = false;
+        }
+    }
     // Local upstreams serve only the projects this caller may read.
     view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
     let served = serve_query(ctx, &view, module, query, head, sink);
@@ -156,7 +173,7 @@ fn serve_query(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let scope = Scope {
-        registry: Some(view.id),
+        registry: view.serve_synced.then_some(view.id),
         projects: &view.local_projects,
     };
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);

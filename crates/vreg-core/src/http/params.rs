@@ -90,16 +90,7 @@ impl Params {
         match self.map.get(name) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(Value::String(s)) => {
-                if s.chars()
-                    .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-                {
-                    return Err(CoreError::BadRequest(format!(
-                        "{name} contains control characters"
-                    )));
-                }
-                Ok(Some(Some(s.clone())))
-            }
+            Some(Value::String(s)) => Ok(Some(Some(no_controls(name, s)?.to_owned()))),
             Some(_) => Err(invalid(name)),
         }
     }
@@ -133,6 +124,19 @@ impl Params {
         }
     }
 
+    /// A boolean: JSON `true`/`false`, or the strings `true`/`false` (what a
+    /// form or query string sends).
+    pub fn boolean(&self, name: &str) -> Result<Field<bool>> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::Bool(b)) => Ok(Some(Some(*b))),
+            Some(Value::String(s)) if s == "true" => Ok(Some(Some(true))),
+            Some(Value::String(s)) if s == "false" => Ok(Some(Some(false))),
+            Some(_) => Err(invalid(name)),
+        }
+    }
+
     /// A list of strings: a JSON array of strings, or repeated `name[]` form
     /// fields, or one comma-separated string.
     pub fn string_list(&self, name: &str) -> Result<Field<Vec<String>>> {
@@ -141,11 +145,15 @@ impl Params {
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid(name)))
+                .map(|v| match v.as_str() {
+                    Some(s) => no_controls(name, s).map(str::to_owned),
+                    None => Err(invalid(name)),
+                })
                 .collect::<Result<Vec<_>>>()
                 .map(|v| Some(Some(v))),
             Some(Value::String(s)) => Ok(Some(Some(
-                s.split(',')
+                no_controls(name, s)?
+                    .split(',')
                     .map(|p| p.trim().to_owned())
                     .filter(|p| !p.is_empty())
                     .collect(),
@@ -153,6 +161,19 @@ impl Params {
             Some(_) => Err(invalid(name)),
         }
     }
+}
+
+/// NUL and other control characters are refused (except tab and
+/// newlines, which descriptions may carry).
+fn no_controls<'s>(name: &str, s: &'s str) -> Result<&'s str> {
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(CoreError::BadRequest(format!(
+            "{name} contains control characters"
+        )));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]

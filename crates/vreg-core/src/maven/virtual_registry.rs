@@ -25,8 +25,10 @@ use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
 use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
 use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::projects;
+use crate::domain::protection::Protection;
+use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, Upstream};
-use crate::domain::{projects, registries};
 use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::http::fetch::FetchRequest;
@@ -81,16 +83,53 @@ pub fn serve_resolved(
     Ok(Some(()))
 }
 
+/// Every project a local upstream targets, whoever asks.
+fn all_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
+    Ok(
+        match (upstream.target_project_id, upstream.target_group_id) {
+            (Some(project), _) => vec![project],
+            (None, Some(group)) => projects::ids_in_group(sql, group)?,
+            (None, None) => vec![],
+        },
+    )
+}
+
 /// The projects a local upstream serves to this caller: those of its
 /// target that the caller may read (a public registry does not make a
 /// private project's packages public).
 fn local_targets(sql: &dyn Sql, who: Option<&Principal>, upstream: &Upstream) -> Result<Vec<i64>> {
-    let ids = match (upstream.target_project_id, upstream.target_group_id) {
-        (Some(project), _) => vec![project],
-        (None, Some(group)) => projects::ids_in_group(sql, group)?,
-        (None, None) => vec![],
+    only_readable(sql, who, all_targets(sql, upstream)?)
+}
+
+/// The registry's upstreams for `path`: only the local ones when the path
+/// is protected (see [`crate::domain::protection`]), so remotes are not
+/// asked and copies they served before are not served.
+fn unprotected_links(
+    sql: &dyn Sql,
+    registry: &Registry,
+    mut links: Vec<Upstream>,
+    path: &MavenPath,
+) -> Result<Vec<Upstream>> {
+    let is_local = |u: &Upstream| u.mode == UpstreamMode::Local;
+    let could_protect = !registry.protected_namespaces.is_empty()
+        || (registry.namespace_protection && links.iter().any(is_local));
+    if !could_protect || links.iter().all(is_local) {
+        return Ok(links);
+    }
+    let mut local_projects = Vec::new();
+    for upstream in links.iter().filter(|u| is_local(u)) {
+        local_projects.extend(all_targets(sql, upstream)?);
+    }
+    let protection = Protection {
+        package_type: PackageType::Maven,
+        owned_by_local: registry.namespace_protection,
+        namespaces: &registry.protected_namespaces,
+        local_projects: &local_projects,
     };
-    only_readable(sql, who, ids)
+    if protection.protects(sql, path.segments())? {
+        links.retain(is_local);
+    }
+    Ok(links)
 }
 
 /// Digests of the file a checksum asks about, when the registry knows it.
@@ -130,6 +169,7 @@ pub fn serve(
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
+    let links = unprotected_links(ctx.sql, &registry, links, path)?;
     if let Some((base, checksum)) = path.checksum() {
         if let Some(digests) = known_digests(ctx, who, &links, &base)? {
             return send_digest(sink, checksum, &digests, head);

@@ -206,6 +206,15 @@ Migration {
         "CREATE UNIQUE INDEX sync_jobs_identity ON sync_jobs (kind, key)",
         "CREATE INDEX sync_jobs_due ON sync_jobs (state, next_attempt_at)",
     ],
+},
+Migration {
+    version: 5,
+    statements: &[
+        // Namespace protection (domain::protection): on by default, and a
+        // JSON list of explicitly claimed namespaces.
+        "ALTER TABLE registries ADD COLUMN namespace_protection INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE registries ADD COLUMN protected_namespaces TEXT NOT NULL DEFAULT '[]'",
+    ],
 }];
 
 /// The newest schema version this build knows.

@@ -60,6 +60,8 @@ pub fn registry(r: &Registry) -> Json {
         "group_id": r.group_id,
         "name": r.name,
         "description": r.description,
+        "namespace_protection": r.namespace_protection,
+        "protected_namespaces": r.protected_namespaces,
         "created_at": iso8601(r.created_at),
         "updated_at": iso8601(r.updated_at),
     })

@@ -7,7 +7,7 @@ use super::namespaces::visible_group;
 use super::{views, Call};
 use crate::domain::auth::require_api;
 use crate::domain::model::{PackageType, UpstreamMode};
-use crate::domain::registries::{self, Registry};
+use crate::domain::registries::{self, Registry, RegistryChanges};
 use crate::domain::upstreams::{self, Upstream, UpstreamInput};
 use crate::error::{CoreError, Result};
 use crate::http::params::Params;
@@ -42,7 +42,26 @@ pub(crate) fn visible_upstream(
     Ok(upstream)
 }
 
-const REGISTRY_FIELDS: &[&str] = &["name", "description"];
+const REGISTRY_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "namespace_protection",
+    "protected_namespaces",
+];
+
+/// The registry fields a request sets; `null` clears to the default.
+fn registry_changes(params: &Params) -> Result<RegistryChanges> {
+    Ok(RegistryChanges {
+        name: params.string("name")?.map(Option::unwrap_or_default),
+        description: params.string("description")?.map(Option::unwrap_or_default),
+        namespace_protection: params
+            .boolean("namespace_protection")?
+            .map(|v| v.unwrap_or(true)),
+        protected_namespaces: params
+            .string_list("protected_namespaces")?
+            .map(Option::unwrap_or_default),
+    })
+}
 
 pub fn list_registries(call: &Call, group: &str, kind: PackageType) -> Result<Response> {
     let group = visible_group(call, group, false)?;
@@ -61,8 +80,7 @@ pub fn create_registry(call: &Call, group: &str, kind: PackageType) -> Result<Re
         call.now(),
         group.id,
         kind,
-        params.string("name")?.flatten().unwrap_or_default(),
-        params.string("description")?.flatten().unwrap_or_default(),
+        registry_changes(&params)?,
     )?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -83,8 +101,7 @@ pub fn update_registry(call: &Call, kind: PackageType, id: i64) -> Result<Respon
         call.now(),
         kind,
         id,
-        params.string("name")?.map(Option::unwrap_or_default),
-        params.string("description")?.map(Option::unwrap_or_default),
+        registry_changes(&params)?,
     )?;
     Ok(json_response(StatusCode::OK, &views::registry(&registry)))
 }
