@@ -25,6 +25,9 @@ pub struct Config {
     pub lease_seconds: i64,
     /// How long a merged Go version list is cached.
     pub list_cache_seconds: i64,
+    /// How long garbage waits before it is collected: a download that found
+    /// a file before it was deleted has this long to finish.
+    pub gc_grace_seconds: i64,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             upstream_timeout_seconds: 30,
             lease_seconds: 3600,
             list_cache_seconds: 60,
+            gc_grace_seconds: 3600,
         }
     }
 }
@@ -64,6 +68,8 @@ impl Config {
             lease_seconds: number("lease_seconds").map_or(defaults.lease_seconds, |n| n as i64),
             list_cache_seconds: number("list_cache_seconds")
                 .map_or(defaults.list_cache_seconds, |n| n as i64),
+            gc_grace_seconds: number("gc_grace_seconds")
+                .map_or(defaults.gc_grace_seconds, |n| n as i64),
         }
     }
 }
@@ -82,5 +88,13 @@ pub struct Context<'a> {
 impl Context<'_> {
     pub fn now(&self) -> i64 {
         self.clock.now_millis()
+    }
+
+    /// What a blob write records its progress in (see `storage::blob_records`).
+    pub fn write_records(&self) -> crate::storage::blobs::WriteRecords<'_> {
+        crate::storage::blobs::WriteRecords {
+            sql: self.sql,
+            now: self.now(),
+        }
     }
 }

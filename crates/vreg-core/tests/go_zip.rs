@@ -227,7 +227,10 @@ fn a_zip_is_checked_the_same_from_the_blob_store() {
     let zip = write_zip(&files);
     let kv = vreg_testkit::MemoryKv::default();
     let store = BlobStore::new(&kv, 1024);
-    let digests = store.put_bytes(&zip).unwrap();
+    let sql = vreg_testkit::NativeSql::open_in_memory().unwrap();
+    vreg_core::storage::schema::ensure_schema(&sql, 1).unwrap();
+    let records = vreg_core::storage::blobs::WriteRecords { sql: &sql, now: 1 };
+    let digests = store.put_bytes(&records, &zip).unwrap();
     let from_blob = check_zip(
         "example.com/m",
         "v1.0.0",

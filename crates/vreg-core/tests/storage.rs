@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 
 use vreg_core::http::body::BytesReader;
-use vreg_core::storage::blobs::{digests_of, BlobStore};
+use vreg_core::storage::blobs::{digests_of, BlobStore, WriteRecords};
 use vreg_core::storage::schema::{current_version, ensure_schema, latest_version};
 use vreg_core::storage::{transaction, Kv, Sql, StoreError, Value};
 use vreg_core::CoreError;
@@ -167,14 +167,24 @@ fn memory_kv_round_trips() {
     assert_eq!(kv.get("k").unwrap(), None);
 }
 
+/// A database with the schema, for the records blob writes keep.
+fn records_db() -> NativeSql {
+    let sql = NativeSql::open_in_memory().unwrap();
+    ensure_schema(&sql, 1).unwrap();
+    sql
+}
+
 #[test]
 fn blobs_round_trip_in_chunks_with_known_digests() {
     let kv = MemoryKv::default();
+    let sql = records_db();
+    let records = WriteRecords { sql: &sql, now: 1 };
     let store = BlobStore::new(&kv, 1024);
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     let mut teed = Vec::new();
     let digests = store
         .put_stream(
+            &records,
             &mut BytesReader::new(data.clone()),
             Some(&mut teed),
             u64::MAX,
@@ -194,12 +204,20 @@ fn blobs_round_trip_in_chunks_with_known_digests() {
 }
 
 #[test]
-fn oversized_blobs_are_refused_without_a_manifest() {
+fn oversized_blobs_are_refused_without_a_manifest_or_chunks() {
     let kv = MemoryKv::default();
+    let sql = records_db();
+    let records = WriteRecords { sql: &sql, now: 1 };
     let store = BlobStore::new(&kv, 1024);
-    let result = store.put_stream(&mut BytesReader::new(vec![1; 4096]), None, 100);
+    let result = store.put_stream(&records, &mut BytesReader::new(vec![1; 4096]), None, 2000);
     assert!(matches!(result, Err(CoreError::PayloadTooLarge(_))));
-    assert!(kv.keys().iter().all(|k| !k.starts_with("blob:")));
+    assert!(kv.keys().is_empty(), "{:?}", kv.keys());
+    assert_eq!(
+        sql.execute("SELECT COUNT(*) FROM blob_writes", &[])
+            .unwrap()
+            .scalar_i64(),
+        Some(0)
+    );
     assert!(!store.exists(&digests_of(&[1; 4096]).sha256).unwrap());
 }
 
@@ -214,9 +232,12 @@ fn counters_count_atomically_from_zero() {
 #[test]
 fn blobs_are_read_at_any_offset_across_chunks() {
     let kv = MemoryKv::default();
+    let sql = records_db();
     let store = BlobStore::new(&kv, 1024);
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    let digests = store.put_bytes(&data).unwrap();
+    let digests = store
+        .put_bytes(&WriteRecords { sql: &sql, now: 1 }, &data)
+        .unwrap();
     let blob = store.open(&digests.sha256).unwrap();
     assert_eq!(blob.size(), 5000);
     for (offset, len) in [
@@ -235,4 +256,24 @@ fn blobs_are_read_at_any_offset_across_chunks() {
         );
     }
     assert_eq!(blob.read_at(0, 5000).unwrap(), data);
+}
+
+#[test]
+fn marks_expire_and_stay_within_their_buckets() {
+    use vreg_core::storage::expiring::{is_marked, mark, MARK_BUCKETS};
+    let kv = MemoryKv::default();
+    mark(&kv, "neg", "a", 0, 1000).unwrap();
+    assert!(is_marked(&kv, "neg", "a", 999).unwrap());
+    assert!(!is_marked(&kv, "neg", "a", 1000).unwrap(), "expired");
+    assert!(!is_marked(&kv, "neg", "b", 0).unwrap());
+    for i in 0..5000 {
+        mark(&kv, "neg", &format!("path{i}"), 0, 1000).unwrap();
+    }
+    assert!(
+        kv.keys().len() <= MARK_BUCKETS as usize,
+        "{}",
+        kv.keys().len()
+    );
+    // The newest mark of a bucket is kept.
+    assert!(is_marked(&kv, "neg", "path4999", 10).unwrap());
 }

@@ -142,6 +142,18 @@ pub fn authenticate(ctx: &Context, headers: &HeaderMap) -> Result<Option<Princip
     }))
 }
 
+/// Instance-wide operations (storage) need a principal whose reach is the
+/// whole instance: the bootstrap admin token, or a token it issued without
+/// a group or project.
+pub fn require_instance_admin(principal: Option<&Principal>, write: bool) -> Result<&Principal> {
+    let principal = require_api(principal, write)?;
+    if principal.reach == Reach::All {
+        Ok(principal)
+    } else {
+        Err(CoreError::Forbidden)
+    }
+}
+
 /// The admin API needs credentials, and `api` to write or `read_api`/`api` to read.
 pub fn require_api(principal: Option<&Principal>, write: bool) -> Result<&Principal> {
     let principal = principal.ok_or_else(|| unauthorized(""))?;

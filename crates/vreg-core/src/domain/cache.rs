@@ -80,6 +80,12 @@ fn downloads_key(upstream_id: i64, path: &str) -> String {
     format!("downloads:{upstream_id}:{}", sha256_hex(path.as_bytes()))
 }
 
+/// Drops the download counter of a removed entry.
+pub fn forget_downloads(kv: &dyn Kv, upstream_id: i64, path: &str) -> Result<()> {
+    kv.delete(&downloads_key(upstream_id, path))?;
+    Ok(())
+}
+
 /// Counts one download of the entry at `upstream_id`/`path`.
 pub fn count_download(kv: &dyn Kv, upstream_id: i64, path: &str) -> Result<()> {
     kv.increment(&downloads_key(upstream_id, path), 1)?;
@@ -167,8 +173,8 @@ pub fn list(
     })
 }
 
-/// Deletes one entry; whether it existed.
-pub fn delete(sql: &dyn Sql, upstream_id: i64, relative_path: &str) -> Result<bool> {
+/// Deletes one entry (its blob becomes garbage); whether it existed.
+pub fn delete(sql: &dyn Sql, kv: &dyn Kv, upstream_id: i64, relative_path: &str) -> Result<bool> {
     let key = [upstream_id.into(), relative_path.into()];
     let existed = sql
         .execute(
@@ -182,6 +188,7 @@ pub fn delete(sql: &dyn Sql, upstream_id: i64, relative_path: &str) -> Result<bo
         "DELETE FROM cache_entries WHERE upstream_id = ? AND relative_path = ?",
         &key,
     )?;
+    forget_downloads(kv, upstream_id, relative_path)?;
     Ok(existed)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod cleanup;
 pub mod groups;
 pub mod model;
 pub mod namespaces;
@@ -13,4 +14,5 @@ pub mod protection;
 pub mod registries;
 pub mod tokens;
 pub mod upstreams;
+pub mod usage;
 pub mod validate;

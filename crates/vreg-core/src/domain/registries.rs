@@ -233,13 +233,37 @@ pub fn update(
 }
 
 /// Deletes the registry and its links; the upstreams stay with their group.
+/// What upstreams left in no registry had cached goes (nothing can read it
+/// any more; its blobs become garbage), as does what was synced into the
+/// registry.
 pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
     transaction(sql, || {
         get(sql, package_type, id)?;
+        let linked = sql
+            .execute(
+                "SELECT json_group_array(upstream_id) FROM registry_upstreams WHERE registry_id = ?",
+                &[id.into()],
+            )?
+            .rows
+            .into_iter()
+            .next()
+            .and_then(|row| row.into_iter().next());
         sql.execute(
             "DELETE FROM registry_upstreams WHERE registry_id = ?",
             &[id.into()],
         )?;
+        if let Some(linked) = linked {
+            sql.execute(
+                "DELETE FROM cache_entries WHERE upstream_id IN (SELECT value FROM json_each(?))
+                   AND upstream_id NOT IN (SELECT upstream_id FROM registry_upstreams)",
+                &[linked],
+            )?;
+        }
+        sql.execute(
+            "DELETE FROM package_files WHERE package_id IN (SELECT id FROM packages WHERE registry_id = ?)",
+            &[id.into()],
+        )?;
+        sql.execute("DELETE FROM packages WHERE registry_id = ?", &[id.into()])?;
         sql.execute("DELETE FROM registries WHERE id = ?", &[id.into()])?;
         Ok(())
     })

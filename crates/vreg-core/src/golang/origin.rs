@@ -102,6 +102,8 @@ pub(super) fn get_small(
 }
 
 /// Versions the store and every remote upstream know, cached briefly.
+const EMPTY_LISTS: &str = "go:list:empty";
+
 pub(super) fn merged_versions(
     ctx: &Context,
     view: &RegistryView,
@@ -130,6 +132,11 @@ pub(super) fn merged_versions(
             .map(str::to_owned)
             .collect());
     }
+    // Modules nobody has are remembered as folded marks: made-up module
+    // paths cannot grow the store.
+    if expiring::is_marked(ctx.kv, EMPTY_LISTS, &key, ctx.now())? {
+        return Ok(Vec::new());
+    }
     let mut versions = store::versions(ctx.sql, scope, module)?;
     let mut failures = Vec::new();
     for upstream in &view.remotes {
@@ -153,6 +160,10 @@ pub(super) fn merged_versions(
     versions.sort();
     versions.dedup();
     let ttl = ctx.config.list_cache_seconds * 1000;
-    expiring::set(ctx.kv, &key, versions.join("\n").as_bytes(), ctx.now(), ttl)?;
+    if versions.is_empty() {
+        expiring::mark(ctx.kv, EMPTY_LISTS, &key, ctx.now(), ttl)?;
+    } else {
+        expiring::set(ctx.kv, &key, versions.join("\n").as_bytes(), ctx.now(), ttl)?;
+    }
     Ok(versions)
 }

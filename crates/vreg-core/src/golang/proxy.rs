@@ -37,6 +37,8 @@ pub fn handle(
     if let Err(e) = route(ctx, request, body, sink) {
         send_plain(sink, status_of(&e), &error_message(&e));
     }
+    // Once the client has its answer.
+    crate::domain::cleanup::sweep_now_and_then(ctx);
 }
 
 fn route(

@@ -44,7 +44,7 @@ pub(super) fn publish(
     // Stored first, then checked from the blob store a chunk at a time: a
     // zip is never held whole.
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    let zip = blobs.put_stream(body, None, zipcheck::MAX_ZIP_BYTES)?;
+    let zip = blobs.put_stream(&ctx.write_records(), body, None, zipcheck::MAX_ZIP_BYTES)?;
     let checked = zipcheck::check_zip(module, &parsed.text, &blobs.open(&zip.sha256)?)?;
     let go_mod = checked
         .go_mod
@@ -56,12 +56,12 @@ pub(super) fn publish(
     let files = [
         NewFile {
             file_name: format!("{version}.info"),
-            digests: blobs.put_bytes(&info)?,
+            digests: blobs.put_bytes(&ctx.write_records(), &info)?,
             h1: None,
         },
         NewFile {
             file_name: format!("{version}.mod"),
-            digests: blobs.put_bytes(&go_mod)?,
+            digests: blobs.put_bytes(&ctx.write_records(), &go_mod)?,
             h1: Some(zipcheck::go_mod_hash(&go_mod)),
         },
         NewFile {

@@ -161,7 +161,12 @@ fn sync(ctx: &Context, t: &SyncTrigger) -> Result<Outcome> {
             let go_mod = small(".mod", zipcheck::MAX_GO_MOD_BYTES)?.ok_or(".mod is missing")?;
             let mut zip = fetch(".zip")?.ok_or(".zip is missing")?;
             let digests = blobs
-                .put_stream(zip.body.as_mut(), None, zipcheck::MAX_ZIP_BYTES)
+                .put_stream(
+                    &ctx.write_records(),
+                    zip.body.as_mut(),
+                    None,
+                    zipcheck::MAX_ZIP_BYTES,
+                )
                 .map_err(|e| e.to_string())?;
             Ok((go_mod, digests))
         })();
@@ -210,12 +215,12 @@ fn store_synced(
     let files = [
         NewFile {
             file_name: format!("{}.info", t.version),
-            digests: blobs.put_bytes(info)?,
+            digests: blobs.put_bytes(&ctx.write_records(), info)?,
             h1: None,
         },
         NewFile {
             file_name: format!("{}.mod", t.version),
-            digests: blobs.put_bytes(go_mod)?,
+            digests: blobs.put_bytes(&ctx.write_records(), go_mod)?,
             h1: Some(go_mod_hash(go_mod)),
         },
         NewFile {

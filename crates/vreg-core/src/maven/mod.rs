@@ -43,6 +43,8 @@ pub fn handle(
     if let Err(e) = route(ctx, request, body, sink) {
         let _ = sink.send(error_response(&e));
     }
+    // Once the client has its answer.
+    crate::domain::cleanup::sweep_now_and_then(ctx);
 }
 
 fn route(
@@ -224,7 +226,7 @@ fn upload(
         }
     };
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    let digests = blobs.put_stream(body, None, ctx.config.max_file_bytes)?;
+    let digests = blobs.put_stream(&ctx.write_records(), body, None, ctx.config.max_file_bytes)?;
     let outcome = packages::record_file(ctx.sql, ctx.now(), project.id, &coordinates, &digests)?;
     // A local upstream may now win where a remote copy did.
     generation::advance(ctx.kv)?;

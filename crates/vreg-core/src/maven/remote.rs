@@ -19,9 +19,12 @@ fn negative_key(upstream: &Upstream, path: &str) -> String {
     format!("maven:miss:{}:{}", upstream.id, sha256_hex(path.as_bytes()))
 }
 
+/// The negative cache: 404s of remote upstreams, folded (see
+/// [`expiring::mark`]) so that made-up paths cannot grow the store.
+const MISSING: &str = "maven:missing";
+
 pub(super) fn remembered_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<bool> {
-    let key = negative_key(upstream, path);
-    Ok(expiring::get(ctx.kv, &key, ctx.now())?.is_some())
+    expiring::is_marked(ctx.kv, MISSING, &negative_key(upstream, path), ctx.now())
 }
 
 pub(super) fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<()> {
@@ -29,7 +32,13 @@ pub(super) fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -
         return Ok(());
     }
     let ttl = ctx.config.negative_cache_seconds * 1000;
-    expiring::set(ctx.kv, &negative_key(upstream, path), b"", ctx.now(), ttl)
+    expiring::mark(
+        ctx.kv,
+        MISSING,
+        &negative_key(upstream, path),
+        ctx.now(),
+        ttl,
+    )
 }
 
 pub(super) enum Fetched {
@@ -117,7 +126,12 @@ pub(super) fn store_response(
         let tee: Option<&mut dyn crate::http::body::BodyWriter> =
             if head { None } else { Some(writer.as_mut()) };
         blobs
-            .put_stream(response.body.as_mut(), tee, ctx.config.max_file_bytes)
+            .put_stream(
+                &ctx.write_records(),
+                response.body.as_mut(),
+                tee,
+                ctx.config.max_file_bytes,
+            )
             .map_err(|e| e.to_string())?
     };
     let entry = CacheEntry {

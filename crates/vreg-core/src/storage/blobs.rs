@@ -1,9 +1,13 @@
-//! File contents in the key-value store, content-addressed. A blob is split
-//! into chunks, each stored under the SHA-256 of its bytes (`chunk:<hex>`), so
-//! chunks can be written while the body is still streaming in; the blob's
-//! manifest (`blob:<sha256 of the whole>`) is written last, and only after
-//! it exists does a metadata row point at the blob. A reader therefore never
-//! sees half a file.
+//! File contents in the key-value store, addressed by their SHA-256. A blob
+//! is split into chunks written while the body is still streaming in, each
+//! under a key of its write alone (`chunk:<writer>:<n>`, so that deleting
+//! one blob's chunks can never take another's); the blob's manifest
+//! (`blob:<sha256 of the whole>`, listing its chunks) is written last, and
+//! only after it exists does a metadata row point at the blob. A reader
+//! therefore never sees half a file. SQL keeps track of writes and blobs
+//! (`blob_records`) so that garbage can be collected (`gc`). Manifests
+//! written before that list content-addressed chunks (`chunk:<sha256>`),
+//! which may be shared; they are read the same way.
 
 use md5::Md5;
 use serde::{Deserialize, Serialize};
@@ -13,7 +17,10 @@ use sha2::{Digest, Sha256, Sha512};
 use crate::crypto::hex;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, BodyWriter};
-use crate::storage::{Kv, StoreError};
+use crate::storage::{blob_records, Kv, Sql, StoreError};
+
+/// How many chunks a write goes between touches of its record.
+pub(crate) const TOUCH_EVERY_CHUNKS: usize = 16;
 
 /// Default chunk size: under DynamoDB's 400 KB item limit, the smallest of
 /// Spin's key-value backends.
@@ -30,9 +37,9 @@ pub struct Digests {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Manifest {
-    size: u64,
-    chunks: Vec<String>,
+pub(crate) struct Manifest {
+    pub(crate) size: u64,
+    pub(crate) chunks: Vec<String>,
     /// The size of every chunk but the last (absent in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     chunk_bytes: Option<u64>,
@@ -101,8 +108,20 @@ pub fn digests_of(bytes: &[u8]) -> Digests {
     h.finish()
 }
 
-fn manifest_key(sha256: &str) -> String {
+pub(crate) fn manifest_key(sha256: &str) -> String {
     format!("blob:{sha256}")
+}
+
+/// The prefix of the chunks one write stores.
+pub(crate) fn chunk_prefix(writer: &str) -> String {
+    format!("chunk:{writer}:")
+}
+
+/// What a write needs besides the key-value store: SQL for its records,
+/// and the time.
+pub struct WriteRecords<'a> {
+    pub sql: &'a dyn Sql,
+    pub now: i64,
 }
 
 impl<'a> BlobStore<'a> {
@@ -113,24 +132,81 @@ impl<'a> BlobStore<'a> {
         }
     }
 
-    fn put_chunk(&self, chunk: &[u8]) -> Result<String> {
-        let key = format!("chunk:{}", hex(&Sha256::digest(chunk)));
-        self.kv.set(&key, chunk)?;
-        Ok(key)
-    }
-
     /// Stores a body as it streams in, copying each piece to `tee` (the
     /// client, when proxying) as soon as it arrives. Refuses bodies over
-    /// `max_bytes` (nothing is recorded for them).
+    /// `max_bytes`. A write that fails deletes what it wrote (and if it
+    /// cannot, the collector will).
     pub fn put_stream(
         &self,
+        records: &WriteRecords,
+        reader: &mut dyn BodyReader,
+        tee: Option<&mut dyn BodyWriter>,
+        max_bytes: u64,
+    ) -> Result<Digests> {
+        let writer = hex(&crate::crypto::random_bytes::<16>());
+        blob_records::begin_write(records.sql, &writer, records.now)?;
+        let mut chunks = Vec::new();
+        let outcome = self.write_chunks(records, &writer, &mut chunks, reader, tee, max_bytes);
+        let outcome = outcome.and_then(|digests| {
+            blob_records::claim(
+                records.sql,
+                &writer,
+                &digests.sha256,
+                digests.size,
+                records.now,
+            )?;
+            let manifest = Manifest {
+                size: digests.size,
+                chunks: chunks.clone(),
+                chunk_bytes: Some(self.chunk_bytes as u64),
+            };
+            let bytes =
+                serde_json::to_vec(&manifest).map_err(|e| StoreError::Other(e.to_string()))?;
+            // The first complete copy stays; a later one of the same
+            // content drops its own chunks.
+            if !self
+                .kv
+                .compare_and_swap(&manifest_key(&digests.sha256), None, &bytes)?
+            {
+                self.delete_keys(&chunks);
+            }
+            Ok(digests)
+        });
+        if outcome.is_err() {
+            self.delete_keys(&chunks);
+        }
+        blob_records::end_write(records.sql, &writer)?;
+        outcome
+    }
+
+    /// Best effort: what is left is found by the collector.
+    fn delete_keys(&self, keys: &[String]) {
+        for key in keys {
+            let _ = self.kv.delete(key);
+        }
+    }
+
+    fn write_chunks(
+        &self,
+        records: &WriteRecords,
+        writer: &str,
+        chunks: &mut Vec<String>,
         reader: &mut dyn BodyReader,
         mut tee: Option<&mut dyn BodyWriter>,
         max_bytes: u64,
     ) -> Result<Digests> {
+        let prefix = chunk_prefix(writer);
+        let put_chunk = |chunk: &[u8], chunks: &mut Vec<String>| -> Result<()> {
+            let key = format!("{prefix}{}", chunks.len());
+            self.kv.set(&key, chunk)?;
+            chunks.push(key);
+            if chunks.len().is_multiple_of(TOUCH_EVERY_CHUNKS) {
+                blob_records::touch_write(records.sql, writer, chunks.len(), records.now)?;
+            }
+            Ok(())
+        };
         let mut hashers = Hashers::new();
         let mut pending: Vec<u8> = Vec::with_capacity(self.chunk_bytes);
-        let mut chunks = Vec::new();
         while let Some(piece) = reader.next_chunk()? {
             if hashers.size + piece.len() as u64 > max_bytes {
                 return Err(CoreError::PayloadTooLarge(
@@ -147,34 +223,24 @@ impl<'a> BlobStore<'a> {
                 pending.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 if pending.len() == self.chunk_bytes {
-                    chunks.push(self.put_chunk(&pending)?);
+                    put_chunk(&pending, chunks)?;
                     pending.clear();
                 }
             }
         }
         if !pending.is_empty() {
-            chunks.push(self.put_chunk(&pending)?);
+            put_chunk(&pending, chunks)?;
         }
-        let digests = hashers.finish();
-        let manifest = Manifest {
-            size: digests.size,
-            chunks,
-            chunk_bytes: Some(self.chunk_bytes as u64),
-        };
-        self.kv.set(
-            &manifest_key(&digests.sha256),
-            &serde_json::to_vec(&manifest).map_err(|e| StoreError::Other(e.to_string()))?,
-        )?;
-        Ok(digests)
+        Ok(hashers.finish())
     }
 
     /// Stores bytes already in memory.
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digests> {
+    pub fn put_bytes(&self, records: &WriteRecords, bytes: &[u8]) -> Result<Digests> {
         let mut reader = crate::http::body::BytesReader::new(bytes.to_vec());
-        self.put_stream(&mut reader, None, u64::MAX)
+        self.put_stream(records, &mut reader, None, u64::MAX)
     }
 
-    fn manifest(&self, sha256: &str) -> Result<Option<Manifest>> {
+    pub(crate) fn manifest(&self, sha256: &str) -> Result<Option<Manifest>> {
         match self.kv.get(&manifest_key(sha256))? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)

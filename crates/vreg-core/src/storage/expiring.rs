@@ -1,8 +1,14 @@
 //! Short-lived keys in the key-value store. Spin's key-value interface has no
 //! expiry, so the value carries its own: `<expires-at, ms>\n<value>`. Every
-//! short-lived key (leases, retry markers, the Maven negative cache, the Go
-//! version-list cache) is written and read through here, so all of them
-//! expire the same way and a sweep can tell an expired key from a live one.
+//! short-lived key (leases, retry markers, the Go version-list cache,
+//! resolved reads) is written and read through here, so all of them expire
+//! the same way.
+//!
+//! Short-lived *marks* that anyone can cause (a 404 remembered for a path an
+//! anonymous caller made up) are folded instead ([`mark`], [`is_marked`]):
+//! each lands in one of a fixed number of bucket keys, which hold a bounded
+//! number of marks and drop expired ones when written, so however many
+//! distinct paths are asked for, the keys stay bounded.
 
 use crate::error::Result;
 use crate::storage::Kv;
@@ -39,6 +45,54 @@ pub fn get(kv: &dyn Kv, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
 /// Sets `key` to `value` for `ttl_millis` from `now`.
 pub fn set(kv: &dyn Kv, key: &str, value: &[u8], now: i64, ttl_millis: i64) -> Result<()> {
     kv.set(key, &encode(now.saturating_add(ttl_millis), value))?;
+    Ok(())
+}
+
+/// Bucket keys per space of marks, and marks per bucket.
+pub const MARK_BUCKETS: u64 = 1024;
+const MARKS_PER_BUCKET: usize = 32;
+
+/// The bucket key of `mark` in `space`, and the mark's own 16-hex id.
+fn bucket(space: &str, mark: &str) -> (String, String) {
+    let digest = crate::crypto::sha256(mark.as_bytes());
+    let index = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % MARK_BUCKETS;
+    (
+        format!("{space}:{index}"),
+        crate::crypto::hex(&digest[8..16]),
+    )
+}
+
+/// The live marks of a bucket: `<id> <expires-at>` lines.
+fn live_marks(stored: Option<Vec<u8>>, now: i64) -> Vec<(String, i64)> {
+    let text = stored.map(|s| String::from_utf8_lossy(&s).into_owned());
+    text.iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|line| {
+            let (id, at) = line.split_once(' ')?;
+            Some((id.to_owned(), at.parse().ok()?))
+        })
+        .filter(|(_, at)| *at > now)
+        .collect()
+}
+
+/// Whether `mark` is set in `space` and unexpired.
+pub fn is_marked(kv: &dyn Kv, space: &str, mark: &str, now: i64) -> Result<bool> {
+    let (key, id) = bucket(space, mark);
+    Ok(live_marks(kv.get(&key)?, now).iter().any(|(m, _)| *m == id))
+}
+
+/// Sets `mark` in `space` for `ttl_millis`. A full bucket drops the marks
+/// nearest their expiry; concurrent writers may drop each other's marks
+/// (they are a cache: a dropped mark costs one more upstream request).
+pub fn mark(kv: &dyn Kv, space: &str, mark: &str, now: i64, ttl_millis: i64) -> Result<()> {
+    let (key, id) = bucket(space, mark);
+    let mut marks = live_marks(kv.get(&key)?, now);
+    marks.retain(|(m, _)| *m != id);
+    marks.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+    marks.truncate(MARKS_PER_BUCKET - 1);
+    marks.push((id, now.saturating_add(ttl_millis)));
+    let text: String = marks.iter().map(|(m, at)| format!("{m} {at}\n")).collect();
+    kv.set(&key, text.as_bytes())?;
     Ok(())
 }
 

@@ -3,8 +3,10 @@
 //! Redis), and what is built on them: SQL helpers, the schema, blobs,
 //! leases, short-lived keys and the sync-job outbox.
 
+pub mod blob_records;
 pub mod blobs;
 pub mod expiring;
+pub mod gc;
 pub mod generation;
 pub mod lease;
 pub mod schema;

@@ -215,6 +215,39 @@ Migration {
         "ALTER TABLE registries ADD COLUMN namespace_protection INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE registries ADD COLUMN protected_namespaces TEXT NOT NULL DEFAULT '[]'",
     ],
+},
+Migration {
+    version: 6,
+    statements: &[
+        // What the garbage collector knows (storage::blob_records, gc).
+        "CREATE TABLE blob_writes (
+            writer TEXT PRIMARY KEY,
+            started_at INTEGER NOT NULL,
+            touched_at INTEGER NOT NULL,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            sha256 TEXT
+        )",
+        "CREATE INDEX blob_writes_touched ON blob_writes (touched_at)",
+        "CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('live', 'doomed')),
+            claimed_at INTEGER NOT NULL,
+            orphaned_at INTEGER
+        )",
+        "CREATE INDEX blobs_state ON blobs (state, orphaned_at)",
+        "CREATE INDEX package_files_blob ON package_files (blob_digest)",
+        "CREATE INDEX cache_entries_blob ON cache_entries (blob_digest)",
+        // Cleanup policies (domain::cleanup).
+        "ALTER TABLE upstreams ADD COLUMN keep_n_days_after_download INTEGER",
+        // Blobs written before: known from what references them. Their
+        // chunks may be shared (content-addressed), so the collector deletes
+        // only their manifests.
+        "INSERT OR IGNORE INTO blobs (sha256, size, state, claimed_at)
+            SELECT blob_digest, MAX(size), 'live', 0 FROM package_files GROUP BY blob_digest",
+        "INSERT OR IGNORE INTO blobs (sha256, size, state, claimed_at)
+            SELECT blob_digest, MAX(size), 'live', 0 FROM cache_entries GROUP BY blob_digest",
+    ],
 }];
 
 /// The newest schema version this build knows.

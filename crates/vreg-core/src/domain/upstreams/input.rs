@@ -25,7 +25,11 @@ pub struct UpstreamInput {
     pub target_group_id: Field<i64>,
     pub cache_validity_hours: Field<i64>,
     pub metadata_cache_validity_hours: Field<i64>,
+    pub keep_n_days_after_download: Field<i64>,
 }
+
+/// The longest cleanup policy, in days.
+pub const KEEP_DAYS_MAX: i64 = 3650;
 
 pub const MUTUALLY_EXCLUSIVE: &str =
     "target_project_id and target_group_id are mutually exclusive. Set only one of these.";
@@ -80,6 +84,10 @@ pub(super) fn apply(mut upstream: Upstream, input: UpstreamInput) -> Result<Draf
     if let Some(Some(hours)) = input.metadata_cache_validity_hours {
         upstream.metadata_cache_validity_hours = hours;
     }
+    set(
+        &mut upstream.keep_n_days_after_download,
+        input.keep_n_days_after_download,
+    );
     let password = match input.password {
         Some(Some(p)) => Password::New(p),
         Some(None) => Password::None,
@@ -159,6 +167,13 @@ pub(super) fn validate(sql: &dyn Sql, draft: &mut Draft, allow_local: bool) -> R
     if u.metadata_cache_validity_hours <= 0 {
         errors.add("Metadata cache validity hours must be greater than 0");
     }
+    if u.keep_n_days_after_download
+        .is_some_and(|d| !(1..=KEEP_DAYS_MAX).contains(&d))
+    {
+        errors.add(format!(
+            "Keep n days after download must be between 1 and {KEEP_DAYS_MAX}"
+        ));
+    }
     errors.finish()
 }
 
@@ -184,6 +199,7 @@ pub(super) fn upstream_params(u: &Upstream) -> Vec<Value> {
         u.target_group_id.into(),
         u.cache_validity_hours.into(),
         u.metadata_cache_validity_hours.into(),
+        u.keep_n_days_after_download.into(),
         u.updated_at.into(),
     ]
 }

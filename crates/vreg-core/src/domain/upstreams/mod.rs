@@ -47,13 +47,16 @@ pub struct Upstream {
     pub target_group_id: Option<i64>,
     pub cache_validity_hours: i64,
     pub metadata_cache_validity_hours: i64,
+    /// Cleanup policy: cached files not downloaded for this many days are
+    /// removed (`None`: kept until deleted).
+    pub keep_n_days_after_download: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "id, group_id, package_type, mode, name, description, url, username, \
      password_encrypted, target_project_id, target_group_id, cache_validity_hours, \
-     metadata_cache_validity_hours, created_at, updated_at";
+     metadata_cache_validity_hours, keep_n_days_after_download, created_at, updated_at";
 
 fn decode(r: &mut RowReader) -> Result<Upstream, StoreError> {
     let bad = |e: CoreError| StoreError::Decode(e.to_string());
@@ -71,6 +74,7 @@ fn decode(r: &mut RowReader) -> Result<Upstream, StoreError> {
         target_group_id: r.opt_i64()?,
         cache_validity_hours: r.i64()?,
         metadata_cache_validity_hours: r.i64()?,
+        keep_n_days_after_download: r.opt_i64()?,
         created_at: r.i64()?,
         updated_at: r.i64()?,
     })
@@ -178,6 +182,7 @@ pub fn create(
             target_group_id: None,
             cache_validity_hours: DEFAULT_CACHE_VALIDITY_HOURS,
             metadata_cache_validity_hours: DEFAULT_METADATA_CACHE_VALIDITY_HOURS,
+            keep_n_days_after_download: None,
             created_at: now,
             updated_at: now,
         };
@@ -190,8 +195,9 @@ pub fn create(
             .execute(
                 "INSERT INTO upstreams (mode, name, description, url, username, password_encrypted,
                     target_project_id, target_group_id, cache_validity_hours,
-                    metadata_cache_validity_hours, updated_at, group_id, package_type, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    metadata_cache_validity_hours, keep_n_days_after_download, updated_at,
+                    group_id, package_type, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 &params,
             )?
             .scalar_i64()
@@ -227,7 +233,8 @@ pub fn update(
         sql.execute(
             "UPDATE upstreams SET mode = ?, name = ?, description = ?, url = ?, username = ?,
                 password_encrypted = ?, target_project_id = ?, target_group_id = ?,
-                cache_validity_hours = ?, metadata_cache_validity_hours = ?, updated_at = ?
+                cache_validity_hours = ?, metadata_cache_validity_hours = ?,
+                keep_n_days_after_download = ?, updated_at = ?
              WHERE id = ?",
             &params,
         )?;

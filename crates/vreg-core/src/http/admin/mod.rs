@@ -3,6 +3,7 @@
 
 mod cache_routes;
 mod namespaces;
+mod storage_routes;
 mod sync_job_routes;
 mod token_routes;
 mod views;
@@ -52,6 +53,8 @@ fn route(ctx: &Context, request: &Request) -> Result<Response> {
     let m = request.method();
     let call = Call { ctx, request, who };
     match segs.as_slice() {
+        ["storage"] => dispatch(m, &[(Method::GET, &|| storage_routes::report(&call))]),
+        ["storage", "gc"] => dispatch(m, &[(Method::POST, &|| storage_routes::collect(&call))]),
         ["groups"] => dispatch(
             m,
             &[

@@ -95,6 +95,7 @@ pub fn upstream_with_links(u: &Upstream, links: &[RegistryUpstream]) -> Json {
         "target_group_id": u.target_group_id,
         "cache_validity_hours": u.cache_validity_hours,
         "metadata_cache_validity_hours": u.metadata_cache_validity_hours,
+        "keep_n_days_after_download": u.keep_n_days_after_download,
         "created_at": iso8601(u.created_at),
         "updated_at": iso8601(u.updated_at),
         "registry_upstreams": links.iter().map(|l| json!({

@@ -123,6 +123,7 @@ pub(crate) const UPSTREAM_FIELDS: &[&str] = &[
     "target_group_id",
     "cache_validity_hours",
     "metadata_cache_validity_hours",
+    "keep_n_days_after_download",
 ];
 
 pub(crate) fn upstream_input(params: &Params) -> Result<UpstreamInput> {
@@ -145,6 +146,7 @@ pub(crate) fn upstream_input(params: &Params) -> Result<UpstreamInput> {
         target_group_id: params.integer("target_group_id")?,
         cache_validity_hours: params.integer("cache_validity_hours")?,
         metadata_cache_validity_hours: params.integer("metadata_cache_validity_hours")?,
+        keep_n_days_after_download: params.integer("keep_n_days_after_download")?,
     })
 }
 

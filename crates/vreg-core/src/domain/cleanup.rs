@@ -1,0 +1,89 @@
+//! Reclaiming space: cleanup policies (an upstream's cached files not
+//! downloaded for `keep_n_days_after_download` days are removed) and blob
+//! garbage collection, run in small bounded slices on traffic (Spin has no
+//! timers) and in full through the admin API.
+
+use crate::context::Context;
+use crate::domain::cache;
+use crate::error::Result;
+use crate::storage::gc::{self, GcReport};
+use crate::storage::lease::take_lease;
+use crate::storage::{Kv, Sql, Value};
+
+const DAY_MILLIS: i64 = 24 * 3600 * 1000;
+/// How often traffic runs a slice, and how much one slice does.
+const SWEEP_EVERY_MILLIS: i64 = 60 * 1000;
+const SWEEP_ENTRIES: i64 = 100;
+const SWEEP_BLOBS: i64 = 10;
+const SWEEP_SAMPLE: u8 = 16;
+
+/// Removes up to `budget` cache entries past their upstream's cleanup
+/// policy (last downloaded, or cached if never downloaded, more than
+/// `keep_n_days_after_download` days before `now`), with their download
+/// counters; their blobs become garbage. Returns how many were removed.
+pub fn apply_policies(sql: &dyn Sql, kv: &dyn Kv, now: i64, budget: i64) -> Result<i64> {
+    let removed = sql
+        .execute(
+            "DELETE FROM cache_entries WHERE rowid IN (
+                SELECT c.rowid FROM cache_entries c JOIN upstreams u ON u.id = c.upstream_id
+                WHERE u.keep_n_days_after_download IS NOT NULL
+                  AND COALESCE(c.downloaded_at, c.created_at) < ? - u.keep_n_days_after_download * ?
+                LIMIT ?)
+             RETURNING upstream_id, relative_path",
+            &[now.into(), DAY_MILLIS.into(), budget.max(1).into()],
+        )?
+        .rows;
+    for row in &removed {
+        if let (Some(Value::Integer(upstream)), Some(Value::Text(path))) = (row.first(), row.get(1))
+        {
+            cache::forget_downloads(kv, *upstream, path)?;
+        }
+    }
+    Ok(removed.len() as i64)
+}
+
+/// What one run of [`collect`] did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CleanupReport {
+    pub expired_cache_entries: i64,
+    #[serde(flatten)]
+    pub gc: GcReport,
+}
+
+/// Cleanup policies, then a slice of garbage collection.
+pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport> {
+    let expired_cache_entries = apply_policies(ctx.sql, ctx.kv, ctx.now(), entries)?;
+    if expired_cache_entries > 0 {
+        // Reads resolved before must not be trusted to find them.
+        crate::storage::generation::advance(ctx.kv)?;
+    }
+    let gc = gc::collect(
+        ctx.sql,
+        ctx.kv,
+        ctx.now(),
+        ctx.config.gc_grace_seconds.saturating_mul(1000),
+        blobs,
+    )?;
+    Ok(CleanupReport {
+        expired_cache_entries,
+        gc,
+    })
+}
+
+/// A small slice, at most once a minute across all instances (a lease),
+/// after a registry request has been answered. Only one request in
+/// [`SWEEP_SAMPLE`] even looks at the lease, so the hot path pays no
+/// key-value read for it. Failures are logged: a sweep never fails the
+/// request.
+pub fn sweep_now_and_then(ctx: &Context) {
+    if !crate::crypto::random_bytes::<1>()[0].is_multiple_of(SWEEP_SAMPLE) {
+        return;
+    }
+    match take_lease(ctx.kv, "storage:sweep", ctx.now(), SWEEP_EVERY_MILLIS) {
+        Ok(Some(_)) => {}
+        _ => return,
+    }
+    if let Err(e) = collect(ctx, SWEEP_ENTRIES, SWEEP_BLOBS) {
+        eprintln!("vreg: storage sweep failed: {e}");
+    }
+}
