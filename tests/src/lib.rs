@@ -615,6 +615,15 @@ impl Http {
         self.request("GET", path, &[], &[])
     }
 
+    /// Creates something through the admin API (`POST /api/v4{path}`, which
+    /// must succeed); its id.
+    pub fn create(&self, token: &str, path: &str, body: Json) -> i64 {
+        let created = self.admin(token, "POST", path, body);
+        created["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("POST {path}: no id in {created}"))
+    }
+
     /// An admin API call under `/api/v4` with a JSON body that must succeed.
     pub fn admin(&self, token: &str, method: &str, path: &str, body: Json) -> Json {
         let reply = self.request(

@@ -67,12 +67,8 @@ struct Registries {
 
 /// A Maven and a Go registry whose one remote upstream is `url`.
 fn registries(host: &Vreg, url: &str) -> Registries {
-    // `admin` asserts success: the URL is accepted.
-    let post = |path: &str, body: serde_json::Value| -> i64 {
-        host.admin(ADMIN, "POST", path, body)["id"]
-            .as_i64()
-            .unwrap()
-    };
+    // `create` asserts success: the URL is accepted.
+    let post = |path: &str, body: serde_json::Value| host.create(ADMIN, path, body);
     let group = post("/groups", json!({"name": "net", "visibility": "public"}));
     let maven = post(
         &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),

@@ -37,12 +37,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn create(host: &Vreg, path: &str, body: serde_json::Value) -> i64 {
-    host.admin(ADMIN, "POST", path, body)["id"]
-        .as_i64()
-        .unwrap()
-}
-
 #[test]
 fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
     // Origins: a Go proxy with three versions, and a Maven repository.
@@ -74,18 +68,18 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
     ]);
     host.start_worker(&redis);
 
-    let group = create(
-        &host,
+    let group = host.create(
+        ADMIN,
         "/groups",
         json!({"name": "acme", "visibility": "public"}),
     );
-    let project = create(
-        &host,
+    let project = host.create(
+        ADMIN,
         "/projects",
         json!({"name": "libs", "namespace_id": group, "visibility": "public"}),
     );
-    let maven = create(
-        &host,
+    let maven = host.create(
+        ADMIN,
         &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
         json!({"name": "maven"}),
     );
@@ -93,19 +87,19 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
         json!({"name": "local", "mode": "local", "target_project_id": project}),
         json!({"name": "origin", "url": maven_origin.url()}),
     ] {
-        create(
-            &host,
+        host.create(
+            ADMIN,
             &format!("/virtual_registries/packages/maven/registries/{maven}/upstreams"),
             body,
         );
     }
-    let go = create(
-        &host,
+    let go = host.create(
+        ADMIN,
         &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
         json!({"name": "go"}),
     );
-    create(
-        &host,
+    host.create(
+        ADMIN,
         &format!("/virtual_registries/packages/go/registries/{go}/upstreams"),
         json!({"name": "origin", "url": go_origin.url()}),
     );

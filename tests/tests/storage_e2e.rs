@@ -47,25 +47,18 @@ fn kv_usage(host: &Vreg, like: &str) -> (i64, i64) {
 /// A public group with a Maven registry whose one upstream is `url`;
 /// returns the group and registry ids.
 fn maven_registry(host: &Vreg, url: &str) -> (i64, i64) {
-    let group = host.admin(
+    let group = host.create(
         ADMIN,
-        "POST",
         "/groups",
         json!({"name": "bulk", "visibility": "public"}),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let registry = host.admin(
+    );
+    let registry = host.create(
         ADMIN,
-        "POST",
         &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
         json!({"name": "maven"}),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    host.admin(
+    );
+    host.create(
         ADMIN,
-        "POST",
         &format!("/virtual_registries/packages/maven/registries/{registry}/upstreams"),
         json!({"name": "origin", "url": url}),
     );
@@ -258,17 +251,13 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     let origin = StaticServer::start(dir.path());
     let host = start("3600");
     let (group, registry) = maven_registry(&host, &origin.url());
-    let go = host.admin(
+    let go = host.create(
         ADMIN,
-        "POST",
         &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
         json!({"name": "go"}),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    host.admin(
+    );
+    host.create(
         ADMIN,
-        "POST",
         &format!("/virtual_registries/packages/go/registries/{go}/upstreams"),
         json!({"name": "origin", "url": origin.url()}),
     );
