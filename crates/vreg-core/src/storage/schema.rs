@@ -238,6 +238,13 @@ Migration {
         "CREATE INDEX blobs_state ON blobs (state, orphaned_at)",
         "CREATE INDEX package_files_blob ON package_files (blob_digest)",
         "CREATE INDEX cache_entries_blob ON cache_entries (blob_digest)",
+        // Keys removed cache entries leave in the key-value store, queued
+        // for the sweep (domain::cache::forget_queued).
+        "CREATE TABLE forgotten_cache_entries (
+            upstream_id INTEGER NOT NULL,
+            relative_path TEXT NOT NULL,
+            registry_ids TEXT NOT NULL DEFAULT '[]'
+        )",
         // Cleanup policies (domain::cleanup).
         "ALTER TABLE upstreams ADD COLUMN keep_n_days_after_download INTEGER",
         // Blobs written before: known from what references them. Their

@@ -250,10 +250,7 @@ pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
         for link in links_of_upstream(sql, id)? {
             unlink_in_tx(sql, &link)?;
         }
-        sql.execute(
-            "DELETE FROM cache_entries WHERE upstream_id = ?",
-            &[id.into()],
-        )?;
+        crate::domain::cache::clear(sql, &[id])?;
         sql.execute("DELETE FROM upstreams WHERE id = ?", &[id.into()])?;
         Ok(())
     })

@@ -55,7 +55,7 @@ pub fn delete_entry(call: &Call, kind: PackageType, id: &str) -> Result<Response
     let (upstream_id, path) = parse_entry_id(id).ok_or(CoreError::NotFound("Cache Entry"))?;
     visible_upstream(call, kind, upstream_id, true)
         .map_err(|_| CoreError::NotFound("Cache Entry"))?;
-    if !cache::delete(call.ctx.sql, call.ctx.kv, upstream_id, &path)? {
+    if !cache::delete(call.ctx.sql, upstream_id, &path)? {
         return Err(CoreError::NotFound("Cache Entry"));
     }
     Ok(no_content())
