@@ -277,3 +277,24 @@ fn marks_expire_and_stay_within_their_buckets() {
     // The newest mark of a bucket is kept.
     assert!(is_marked(&kv, "neg", "path4999", 10).unwrap());
 }
+
+#[test]
+fn slots_hold_one_value_each_and_stay_within_their_buckets() {
+    use vreg_core::storage::expiring::{get_slot, set_slot, MARK_BUCKETS};
+    let kv = MemoryKv::default();
+    set_slot(&kv, "lists", "a", b"v1.0.0", 0, 1000).unwrap();
+    assert_eq!(
+        get_slot(&kv, "lists", "a", 999).unwrap(),
+        Some(b"v1.0.0".to_vec())
+    );
+    assert_eq!(get_slot(&kv, "lists", "a", 1000).unwrap(), None, "expired");
+    assert_eq!(get_slot(&kv, "lists", "b", 0).unwrap(), None);
+    for i in 0..5000 {
+        set_slot(&kv, "lists", &format!("m{i}"), b"", 0, 1000).unwrap();
+    }
+    assert!(kv.keys().len() <= MARK_BUCKETS as usize);
+    assert_eq!(
+        get_slot(&kv, "lists", "m4999", 0).unwrap(),
+        Some(Vec::new())
+    );
+}

@@ -102,7 +102,9 @@ pub(super) fn get_small(
 }
 
 /// Versions the store and every remote upstream know, cached briefly.
-const EMPTY_LISTS: &str = "go:list:empty";
+/// Merged version lists, in slots (see [`expiring::get_slot`]): any module
+/// path can be asked for, so the cache must not grow with them.
+const LISTS: &str = "go:list";
 
 pub(super) fn merged_versions(
     ctx: &Context,
@@ -122,20 +124,15 @@ pub(super) fn merged_versions(
         view.serve_synced
     );
     let key = format!(
-        "go:list:{}:{}",
+        "{}:{}",
         view.id,
         crate::crypto::sha256_hex(merged.as_bytes())
     );
-    if let Some(cached) = expiring::get(ctx.kv, &key, ctx.now())? {
+    if let Some(cached) = expiring::get_slot(ctx.kv, LISTS, &key, ctx.now())? {
         return Ok(String::from_utf8_lossy(&cached)
             .lines()
             .map(str::to_owned)
             .collect());
-    }
-    // Modules nobody has are remembered as folded marks: made-up module
-    // paths cannot grow the store.
-    if expiring::is_marked(ctx.kv, EMPTY_LISTS, &key, ctx.now())? {
-        return Ok(Vec::new());
     }
     let mut versions = store::versions(ctx.sql, scope, module)?;
     let mut failures = Vec::new();
@@ -160,10 +157,13 @@ pub(super) fn merged_versions(
     versions.sort();
     versions.dedup();
     let ttl = ctx.config.list_cache_seconds * 1000;
-    if versions.is_empty() {
-        expiring::mark(ctx.kv, EMPTY_LISTS, &key, ctx.now(), ttl)?;
-    } else {
-        expiring::set(ctx.kv, &key, versions.join("\n").as_bytes(), ctx.now(), ttl)?;
-    }
+    expiring::set_slot(
+        ctx.kv,
+        LISTS,
+        &key,
+        versions.join("\n").as_bytes(),
+        ctx.now(),
+        ttl,
+    )?;
     Ok(versions)
 }

@@ -4,11 +4,13 @@
 //! resolved reads) is written and read through here, so all of them expire
 //! the same way.
 //!
-//! Short-lived *marks* that anyone can cause (a 404 remembered for a path an
-//! anonymous caller made up) are folded instead ([`mark`], [`is_marked`]):
-//! each lands in one of a fixed number of bucket keys, which hold a bounded
-//! number of marks and drop expired ones when written, so however many
-//! distinct paths are asked for, the keys stay bounded.
+//! What anyone can cause to be cached is folded into a fixed number of
+//! keys per space, so however many distinct things are asked for, the keys
+//! stay bounded: *marks* (a 404 remembered for a path an anonymous caller
+//! made up; [`mark`], [`is_marked`]) share bucket keys that hold a bounded
+//! number of marks and drop expired ones when written; *slots* (a module's
+//! version list; [`get_slot`], [`set_slot`]) are a direct-mapped cache, one
+//! value per key, a newer value of another name taking the slot over.
 
 use crate::error::Result;
 use crate::storage::Kv;
@@ -73,6 +75,31 @@ fn live_marks(stored: Option<Vec<u8>>, now: i64) -> Vec<(String, i64)> {
         })
         .filter(|(_, at)| *at > now)
         .collect()
+}
+
+/// The value cached under `name` in `space`, unless absent, expired, or
+/// displaced by another name sharing its slot.
+pub fn get_slot(kv: &dyn Kv, space: &str, name: &str, now: i64) -> Result<Option<Vec<u8>>> {
+    let (key, id) = bucket(space, name);
+    Ok(get(kv, &key, now)?.and_then(|stored| {
+        let rest = stored.strip_prefix(format!("{id}\n").as_bytes())?;
+        Some(rest.to_vec())
+    }))
+}
+
+/// Caches `value` under `name` in `space` for `ttl_millis`, in its slot.
+pub fn set_slot(
+    kv: &dyn Kv,
+    space: &str,
+    name: &str,
+    value: &[u8],
+    now: i64,
+    ttl_millis: i64,
+) -> Result<()> {
+    let (key, id) = bucket(space, name);
+    let mut stored = format!("{id}\n").into_bytes();
+    stored.extend_from_slice(value);
+    set(kv, &key, &stored, now, ttl_millis)
 }
 
 /// Whether `mark` is set in `space` and unexpired.
