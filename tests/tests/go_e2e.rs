@@ -394,3 +394,65 @@ fn a_500_mib_module_zip_is_checked_with_bounded_memory() {
     assert!(peak_kib < 64 * 1024, "peak memory {peak_kib} KiB");
     println!("500 MiB module zip: peak component memory {peak_kib} KiB");
 }
+
+/// `go mod download m@main`: the branch query goes through vreg to the
+/// origin, and the pseudo-version it names is then fetched the usual way.
+#[test]
+fn go_resolves_a_branch_through_vreg() {
+    const PSEUDO: &str = "v0.0.0-20261129120000-abcdefabcdef";
+    let origin_dir = tempfile::tempdir().unwrap();
+    origin_module(
+        origin_dir.path(),
+        "example.com/branchy",
+        PSEUDO,
+        Some("module example.com/branchy\n"),
+    );
+    let info = format!(r#"{{"Version":"{PSEUDO}","Time":"2026-11-29T12:00:00Z"}}"#);
+    std::fs::write(
+        origin_dir.path().join("example.com/branchy/@v/main.info"),
+        info,
+    )
+    .unwrap();
+    let origin = StaticServer::start(origin_dir.path());
+    let host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
+        ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+    ]);
+    let group = host.create(
+        ADMIN,
+        "/groups",
+        json!({"name": "acme", "visibility": "public"}),
+    );
+    let registry = host.create(
+        ADMIN,
+        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
+        json!({"name": "go"}),
+    );
+    host.create(
+        ADMIN,
+        &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
+        json!({"name": "origin", "url": origin.url()}),
+    );
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("main")).unwrap();
+    std::fs::write(
+        work.path().join("main/go.mod"),
+        "module example.com/main\n\ngo 1.19\n",
+    )
+    .unwrap();
+    let go = Go {
+        proxy: format!(
+            "{}/api/v4/virtual_registries/packages/go/{registry}",
+            host.base
+        ),
+        work: work.path().to_path_buf(),
+    };
+    let out: Json = serde_json::from_str(&go.run(
+        "cache",
+        &["mod", "download", "-json", "example.com/branchy@main"],
+    ))
+    .unwrap();
+    assert!(out.get("Error").is_none(), "{out}");
+    assert_eq!(out["Version"], PSEUDO, "{out}");
+}

@@ -642,3 +642,51 @@ fn private_modules_do_not_leak_through_a_public_registry() {
     assert_eq!(get("@v/v0.1.0.zip", Some(ADMIN)).body, zip);
     assert_eq!(get("@v/list", Some(ADMIN)).body, b"v0.1.0\n");
 }
+
+/// `go get m@main`: a branch (tag, commit) query is relayed from the
+/// remote, not cached and not synced; locally it is unknown.
+#[test]
+fn version_queries_are_relayed_from_remotes_uncached() {
+    let p = proxy();
+    let dir = p.dir.path().join("example.com/lib/@v");
+    std::fs::create_dir_all(&dir).unwrap();
+    let answer =
+        r#"{"Version":"v0.0.0-20261129120000-abcdefabcdef","Time":"2026-11-29T12:00:00Z"}"#;
+    std::fs::write(dir.join("main.info"), answer).unwrap();
+    std::fs::write(dir.join("!feature.info"), answer).unwrap();
+
+    let relayed = p.get("example.com/lib/@v/main.info");
+    assert_eq!(relayed.status, 200);
+    assert_eq!(relayed.body, answer.as_bytes());
+    assert_eq!(
+        p.get("example.com/lib/@v/!feature.info").status,
+        200,
+        "case-escaped"
+    );
+    let asked = p.origin.as_ref().unwrap().requests();
+    assert_eq!(p.get("example.com/lib/@v/main.info").status, 200);
+    assert_eq!(
+        p.origin.as_ref().unwrap().requests(),
+        asked + 1,
+        "asked again: a branch moves"
+    );
+    assert_eq!(p.app.count("sync_jobs"), 0, "nothing synced");
+    assert_eq!(p.app.count("package_files"), 0);
+    assert!(p.publisher.messages.lock().unwrap().is_empty());
+
+    // Only .info, only plausible queries, only remotes.
+    assert_eq!(p.get("example.com/lib/@v/main.zip").status, 404);
+    assert_eq!(p.get("example.com/lib/@v/nope.info").status, 404);
+    assert_eq!(p.get("example.com/lib/@v/.hidden.info").status, 404);
+    let project = p.app.go(
+        Method::GET,
+        &format!(
+            "/projects/{}/packages/go/example.com/lib/@v/main.info",
+            p.project
+        ),
+        None,
+        &[],
+        &p.publisher,
+    );
+    assert_eq!(project.status, 404);
+}

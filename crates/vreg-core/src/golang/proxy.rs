@@ -180,6 +180,9 @@ fn serve_query(
     };
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     match query {
+        Query::File { version, ext } if Version::parse(&version).is_none() => {
+            relay_version_query(ctx, view, module, &version, ext, head, sink)
+        }
         Query::File { version, ext } => {
             servable(module, &version)?;
             if let Some(file) = store::find_file(
@@ -244,6 +247,34 @@ fn serve_query(
 
 /// Only a canonical version that fits the module path's major-version
 /// suffix names a file (`module.Check`); anything else is not found.
+/// `go get m@main` asks `.info` of a branch, tag or commit: a query only
+/// a remote can resolve. It is forwarded to the remote upstreams in order
+/// and the first answer relayed as it is, neither cached nor synced (the
+/// answer moves with the branch; the canonical version it names is then
+/// fetched, cached and synced the usual way). Local upstreams and
+/// project-level proxies know only canonical versions: 404.
+fn relay_version_query(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+    query: &str,
+    ext: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let plausible = query.len() <= 128
+        && !query.starts_with('.')
+        && query
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ext != ".info" || !plausible || view.remotes.is_empty() {
+        return Err(store::not_found("version"));
+    }
+    let suffix = format!("{}/@v/{}.info", escape(module), escape(query));
+    let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
+    stream_through(sink, ext, response, head)
+}
+
 fn servable(module: &str, version: &str) -> Result<()> {
     Version::parse(version).ok_or_else(|| store::not_found("version"))?;
     check(module, version).map_err(|_| store::not_found("version"))
