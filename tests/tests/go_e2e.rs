@@ -4,50 +4,14 @@
 //! synced by the sync app over a real redis-server, then served from the store with
 //! the origin gone.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vreg_core::storage::{Sql, Value};
 use vreg_testkit::{NativeSql, StaticServer};
-use vreg_tests::goproxy::{origin_module, zip};
+use vreg_tests::goproxy::{origin_module, zip, GoClient};
 use vreg_tests::{json, Json, RedisServer, Vreg};
 
 const ADMIN: &str = "go-e2e-admin";
-
-struct Go {
-    proxy: String,
-    work: std::path::PathBuf,
-}
-
-impl Go {
-    fn run(&self, cache: &str, args: &[&str]) -> String {
-        let output = Command::new("timeout")
-            .arg("300")
-            .arg("go")
-            .args(args)
-            .current_dir(self.work.join("main"))
-            .env("GOPROXY", &self.proxy)
-            .env("GOSUMDB", "off")
-            .env("GOFLAGS", "-mod=mod")
-            .env("GO111MODULE", "on")
-            .env("GOTOOLCHAIN", "local")
-            .env("GONOPROXY", "")
-            .env("GOPRIVATE", "")
-            .env("GOMODCACHE", self.work.join(cache))
-            .env("GOPATH", self.work.join("gopath"))
-            .env("GOCACHE", self.work.join("gocache"))
-            .env("HOME", &self.work)
-            .output()
-            .expect("run go (scripts/test installs Debian's golang-go)");
-        assert!(
-            output.status.success(),
-            "go {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
 
 fn text(db: &NativeSql, statement: &str, params: &[Value]) -> Vec<String> {
     db.execute(statement, params)
@@ -153,19 +117,13 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
     assert_eq!(put.status, 200, "{}", put.text());
 
     let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(work.path().join("main")).unwrap();
-    std::fs::write(
-        work.path().join("main/go.mod"),
-        "module example.com/main\n\ngo 1.19\n",
-    )
-    .unwrap();
-    let go = Go {
-        proxy: format!(
+    let go = GoClient::new(
+        format!(
             "{}/api/v4/virtual_registries/packages/go/{registry}",
             host.base
         ),
-        work: work.path().to_path_buf(),
-    };
+        work.path(),
+    );
 
     // 1. Downloads and version lists for both kinds of upstream.
     let mut sums = Vec::new();
@@ -435,19 +393,13 @@ fn go_resolves_a_branch_through_vreg() {
         json!({"name": "origin", "url": origin.url()}),
     );
     let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(work.path().join("main")).unwrap();
-    std::fs::write(
-        work.path().join("main/go.mod"),
-        "module example.com/main\n\ngo 1.19\n",
-    )
-    .unwrap();
-    let go = Go {
-        proxy: format!(
+    let go = GoClient::new(
+        format!(
             "{}/api/v4/virtual_registries/packages/go/{registry}",
             host.base
         ),
-        work: work.path().to_path_buf(),
-    };
+        work.path(),
+    );
     let out: Json = serde_json::from_str(&go.run(
         "cache",
         &["mod", "download", "-json", "example.com/branchy@main"],

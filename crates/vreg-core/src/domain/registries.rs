@@ -1,7 +1,9 @@
 //! Virtual registries: an ordered list of upstreams, owned by a top-level group.
 
 use crate::domain::model::PackageType;
-use crate::domain::validate::{Errors, DESCRIPTION_MAX, NAME_MAX};
+use crate::domain::validate::{
+    normalize_upstream_url, Errors, DESCRIPTION_MAX, LOCAL_NETWORK_BLOCKED, NAME_MAX,
+};
 use crate::domain::{cache, groups, protection};
 use crate::error::{CoreError, Result};
 use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
@@ -20,6 +22,9 @@ pub struct Registry {
     pub namespace_protection: bool,
     /// Namespaces claimed explicitly, as set.
     pub protected_namespaces: Vec<String>,
+    /// The checksum database a Go registry proxies (`golang::sumdb`).
+    pub checksum_database_name: String,
+    pub checksum_database_url: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -31,6 +36,8 @@ pub struct RegistryChanges {
     pub description: Option<String>,
     pub namespace_protection: Option<bool>,
     pub protected_namespaces: Option<Vec<String>>,
+    pub checksum_database_name: Option<String>,
+    pub checksum_database_url: Option<String>,
 }
 
 impl RegistryChanges {
@@ -47,11 +54,20 @@ impl RegistryChanges {
         if let Some(v) = self.protected_namespaces {
             registry.protected_namespaces = v;
         }
+        if let Some(v) = self.checksum_database_name {
+            registry.checksum_database_name = v;
+        }
+        if let Some(v) = self.checksum_database_url {
+            registry.checksum_database_url = v;
+        }
     }
 }
 
 const COLUMNS: &str = "id, group_id, package_type, name, description, namespace_protection, \
-     protected_namespaces, created_at, updated_at";
+     protected_namespaces, checksum_database_name, checksum_database_url, created_at, updated_at";
+
+/// The public checksum database, which Go registries proxy by default.
+pub const DEFAULT_CHECKSUM_DATABASE: (&str, &str) = ("sum.golang.org", "https://sum.golang.org");
 
 fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
     Ok(Registry {
@@ -64,6 +80,8 @@ fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
         namespace_protection: r.i64()? != 0,
         protected_namespaces: serde_json::from_str(&r.text()?)
             .map_err(|e| StoreError::Decode(format!("protected_namespaces: {e}")))?,
+        checksum_database_name: r.text()?,
+        checksum_database_url: r.text()?,
         created_at: r.i64()?,
         updated_at: r.i64()?,
     })
@@ -106,8 +124,24 @@ pub fn list(
     Ok((registries, total))
 }
 
-fn validate(sql: &dyn Sql, registry: &Registry) -> Result<()> {
+fn validate(sql: &dyn Sql, registry: &mut Registry, allow_local: bool) -> Result<()> {
     let mut errors = Errors::default();
+    let name = &registry.checksum_database_name;
+    if name.is_empty()
+        || name.len() > 255
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+    {
+        errors.add("Checksum database name must be a host name (e.g. sum.golang.org)");
+    }
+    match normalize_upstream_url(&registry.checksum_database_url) {
+        Err(message) => errors.add(format!("Checksum database {message}")),
+        Ok(url) if !allow_local && crate::domain::network::is_local_url(&url) => {
+            errors.add(format!("Checksum database {LOCAL_NETWORK_BLOCKED}"))
+        }
+        Ok(url) => registry.checksum_database_url = url,
+    }
     if errors.required("Name", Some(&registry.name)) {
         errors.max_len("Name", Some(&registry.name), NAME_MAX);
     }
@@ -147,6 +181,7 @@ pub fn create(
     group_id: i64,
     package_type: PackageType,
     fields: RegistryChanges,
+    allow_local: bool,
 ) -> Result<Registry> {
     transaction(sql, || {
         let group = groups::get(sql, group_id)?;
@@ -173,16 +208,19 @@ pub fn create(
             description: String::new(),
             namespace_protection: true,
             protected_namespaces: Vec::new(),
+            checksum_database_name: DEFAULT_CHECKSUM_DATABASE.0.into(),
+            checksum_database_url: DEFAULT_CHECKSUM_DATABASE.1.into(),
             created_at: now,
             updated_at: now,
         };
         fields.apply(&mut registry);
-        validate(sql, &registry)?;
+        validate(sql, &mut registry, allow_local)?;
         registry.id = sql
             .execute(
                 "INSERT INTO registries (group_id, package_type, name, description,
-                        namespace_protection, protected_namespaces, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        namespace_protection, protected_namespaces, checksum_database_name,
+                        checksum_database_url, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 &[
                     group_id.into(),
                     package_type.as_str().into(),
@@ -190,6 +228,8 @@ pub fn create(
                     registry.description.as_str().into(),
                     (registry.namespace_protection as i64).into(),
                     namespaces_json(&registry).into(),
+                    registry.checksum_database_name.as_str().into(),
+                    registry.checksum_database_url.as_str().into(),
                     now.into(),
                     now.into(),
                 ],
@@ -210,20 +250,24 @@ pub fn update(
     package_type: PackageType,
     id: i64,
     changes: RegistryChanges,
+    allow_local: bool,
 ) -> Result<Registry> {
     transaction(sql, || {
         let mut registry = get(sql, package_type, id)?;
         changes.apply(&mut registry);
         registry.updated_at = now;
-        validate(sql, &registry)?;
+        validate(sql, &mut registry, allow_local)?;
         sql.execute(
             "UPDATE registries SET name = ?, description = ?, namespace_protection = ?,
-                    protected_namespaces = ?, updated_at = ? WHERE id = ?",
+                    protected_namespaces = ?, checksum_database_name = ?,
+                    checksum_database_url = ?, updated_at = ? WHERE id = ?",
             &[
                 registry.name.as_str().into(),
                 registry.description.as_str().into(),
                 (registry.namespace_protection as i64).into(),
                 namespaces_json(&registry).into(),
+                registry.checksum_database_name.as_str().into(),
+                registry.checksum_database_url.as_str().into(),
                 now.into(),
                 id.into(),
             ],
@@ -261,6 +305,10 @@ pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
             &[id.into()],
         )?;
         sql.execute("DELETE FROM packages WHERE registry_id = ?", &[id.into()])?;
+        sql.execute(
+            "DELETE FROM sumdb_entries WHERE registry_id = ?",
+            &[id.into()],
+        )?;
         sql.execute("DELETE FROM registries WHERE id = ?", &[id.into()])?;
         Ok(())
     })

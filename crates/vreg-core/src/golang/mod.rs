@@ -5,8 +5,8 @@
 //! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
 //! requests (`request` parses them, `respond` writes them), `origin` asks a
 //! registry's upstreams, `schedule` records and sends sync triggers,
-//! `publish` takes a version uploaded to a project, and `sync` is the
-//! worker's side.
+//! `publish` takes a version uploaded to a project, `sumdb` proxies the
+//! checksum database, and `sync` is the worker's side.
 
 pub mod module;
 mod origin;
@@ -17,6 +17,7 @@ mod respond;
 pub mod schedule;
 pub mod semver;
 pub mod store;
+mod sumdb;
 pub mod sync;
 pub mod version;
 pub mod ziparchive;

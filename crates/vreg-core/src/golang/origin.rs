@@ -101,11 +101,11 @@ pub(super) fn get_small(
     }
 }
 
-/// Versions the store and every remote upstream know, cached briefly.
 /// Merged version lists, in slots (see [`expiring::get_slot`]): any module
 /// path can be asked for, so the cache must not grow with them.
 const LISTS: &str = "go:list";
 
+/// Versions the store and every remote upstream know, cached briefly.
 pub(super) fn merged_versions(
     ctx: &Context,
     view: &RegistryView,

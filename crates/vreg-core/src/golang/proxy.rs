@@ -58,6 +58,9 @@ fn route(
         if !read {
             return Err(CoreError::MethodNotAllowed);
         }
+        if let Some(rest) = rest.strip_prefix("sumdb/") {
+            return super::sumdb::serve(ctx, who.as_ref(), id, rest, head, sink);
+        }
         let (module, query) = parse(rest)?;
         return serve_registry(ctx, who.as_ref(), id, &module, query, head, sink);
     }

@@ -1,6 +1,7 @@
 //! Garbage collection of blobs, incremental and safe under concurrency.
 //!
-//! A blob is garbage once no package file and no cache entry references it.
+//! A blob is garbage once no package file, cache entry or cached checksum
+//! database answer references it.
 //! The collector works in bounded slices (a request's worth), resumable:
 //! 1. blobs left `doomed` by an earlier slice are deleted first;
 //! 2. a window of live blobs (a cursor moves through them) is checked, and
@@ -25,7 +26,8 @@ use crate::error::Result;
 
 /// A blob's references, for `NOT EXISTS`/`EXISTS` on `b.sha256`.
 const REFERENCED: &str = "(EXISTS (SELECT 1 FROM package_files f WHERE f.blob_digest = b.sha256) \
-     OR EXISTS (SELECT 1 FROM cache_entries c WHERE c.blob_digest = b.sha256))";
+     OR EXISTS (SELECT 1 FROM cache_entries c WHERE c.blob_digest = b.sha256) \
+     OR EXISTS (SELECT 1 FROM sumdb_entries s WHERE s.blob_digest = b.sha256))";
 
 /// How many live blobs one slice checks for references, per blob it may delete.
 const WINDOW_PER_BUDGET: i64 = 10;

@@ -255,6 +255,25 @@ Migration {
         "INSERT OR IGNORE INTO blobs (sha256, size, state, claimed_at)
             SELECT blob_digest, MAX(size), 'live', 0 FROM cache_entries GROUP BY blob_digest",
     ],
+},
+Migration {
+    version: 7,
+    statements: &[
+        // The checksum database a Go registry proxies (golang::sumdb), and
+        // what it cached of it.
+        "ALTER TABLE registries ADD COLUMN checksum_database_name TEXT NOT NULL DEFAULT 'sum.golang.org'",
+        "ALTER TABLE registries ADD COLUMN checksum_database_url TEXT NOT NULL DEFAULT 'https://sum.golang.org'",
+        "CREATE TABLE sumdb_entries (
+            registry_id INTEGER NOT NULL REFERENCES registries(id),
+            path TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            blob_digest TEXT NOT NULL,
+            fetched_at INTEGER NOT NULL,
+            PRIMARY KEY (registry_id, path)
+        )",
+        "CREATE INDEX sumdb_entries_blob ON sumdb_entries (blob_digest)",
+    ],
 }];
 
 /// The newest schema version this build knows.

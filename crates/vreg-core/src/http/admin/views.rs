@@ -55,7 +55,7 @@ pub fn project(sql: &dyn Sql, p: &Project) -> Result<Json> {
 }
 
 pub fn registry(r: &Registry) -> Json {
-    json!({
+    let mut view = json!({
         "id": r.id,
         "group_id": r.group_id,
         "name": r.name,
@@ -64,7 +64,12 @@ pub fn registry(r: &Registry) -> Json {
         "protected_namespaces": r.protected_namespaces,
         "created_at": iso8601(r.created_at),
         "updated_at": iso8601(r.updated_at),
-    })
+    });
+    if r.package_type == crate::domain::model::PackageType::Golang {
+        view["checksum_database_name"] = json!(r.checksum_database_name);
+        view["checksum_database_url"] = json!(r.checksum_database_url);
+    }
+    view
 }
 
 pub fn link(l: &RegistryUpstream) -> Json {

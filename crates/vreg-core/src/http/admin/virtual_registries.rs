@@ -47,6 +47,8 @@ const REGISTRY_FIELDS: &[&str] = &[
     "description",
     "namespace_protection",
     "protected_namespaces",
+    "checksum_database_name",
+    "checksum_database_url",
 ];
 
 /// The registry fields a request sets; `null` clears to the default.
@@ -60,6 +62,12 @@ fn registry_changes(params: &Params) -> Result<RegistryChanges> {
         protected_namespaces: params
             .string_list("protected_namespaces")?
             .map(Option::unwrap_or_default),
+        checksum_database_name: params
+            .string("checksum_database_name")?
+            .map(|v| v.unwrap_or_else(|| registries::DEFAULT_CHECKSUM_DATABASE.0.into())),
+        checksum_database_url: params
+            .string("checksum_database_url")?
+            .map(|v| v.unwrap_or_else(|| registries::DEFAULT_CHECKSUM_DATABASE.1.into())),
     })
 }
 
@@ -81,6 +89,7 @@ pub fn create_registry(call: &Call, group: &str, kind: PackageType) -> Result<Re
         group.id,
         kind,
         registry_changes(&params)?,
+        call.ctx.config.allow_local_upstreams,
     )?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -102,6 +111,7 @@ pub fn update_registry(call: &Call, kind: PackageType, id: i64) -> Result<Respon
         kind,
         id,
         registry_changes(&params)?,
+        call.ctx.config.allow_local_upstreams,
     )?;
     Ok(json_response(StatusCode::OK, &views::registry(&registry)))
 }

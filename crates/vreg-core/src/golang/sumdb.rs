@@ -1,0 +1,210 @@
+//! The checksum database through the proxy: `<GOPROXY>/sumdb/<name>/...`
+//! (the go command asks `.../supported` first, and when it is answered,
+//! verifies go.sum lines through the proxy instead of reaching the database
+//! itself). A Go registry proxies one database, by name and URL (default
+//! sum.golang.org).
+//!
+//! What the database says of a module version (`lookup/<module>@<version>`)
+//! and full tiles (`tile/<H>/<L>/<N>`) never change: they are stored in the
+//! blob store and served from there for good, so a warm proxy verifies
+//! offline. Partial tiles (`tile/.../<N>.p/<W>`) and the signed tree head
+//! (`latest`) move on: they are asked again after a short validity, and the
+//! last answer is served when the database cannot be reached.
+
+use http::{Method, StatusCode};
+
+use super::respond::send_bytes;
+use crate::context::Context;
+use crate::domain::auth::{authorize_registry_read, Principal};
+use crate::domain::model::PackageType;
+use crate::domain::registries::{self, Registry};
+use crate::error::{CoreError, Result};
+use crate::http::body::{read_to_end, ResponseSink};
+use crate::http::fetch::FetchRequest;
+use crate::storage::blobs::BlobStore;
+use crate::storage::query_one;
+
+/// How long `latest` and partial tiles are served without asking again.
+const MOVING_VALIDITY_MILLIS: i64 = 60 * 1000;
+/// The largest answer accepted (data tiles are tens of KiB).
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+struct Cached {
+    content_type: String,
+    sha256: String,
+    fetched_at: i64,
+}
+
+/// Serves `rest` (what follows `sumdb/`) for registry `registry_id`.
+pub(super) fn serve(
+    ctx: &Context,
+    who: Option<&Principal>,
+    registry_id: i64,
+    rest: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let registry = registries::get(ctx.sql, PackageType::Golang, registry_id)?;
+    authorize_registry_read(ctx.sql, who, registry.group_id)?;
+    let not_found = || CoreError::NotFound("checksum database");
+    let (name, path) = rest.split_once('/').ok_or_else(not_found)?;
+    if name != registry.checksum_database_name {
+        return Err(not_found());
+    }
+    if path == "supported" {
+        return send_bytes(sink, "text/plain; charset=utf-8", b"", head);
+    }
+    let immutable = classify(path).ok_or_else(not_found)?;
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    let cached = cached(ctx, registry.id, path)?;
+    if let Some(entry) = &cached {
+        if immutable || ctx.now() - entry.fetched_at < MOVING_VALIDITY_MILLIS {
+            return send_cached(&blobs, sink, entry, head);
+        }
+    }
+    match ask(ctx, &registry, path) {
+        Ok(Some((content_type, body))) => {
+            let digests = blobs.put_bytes(&ctx.write_records(), &body)?;
+            ctx.sql.execute(
+                "INSERT INTO sumdb_entries (registry_id, path, content_type, size, blob_digest, fetched_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (registry_id, path) DO UPDATE SET content_type = excluded.content_type,
+                    size = excluded.size, blob_digest = excluded.blob_digest,
+                    fetched_at = excluded.fetched_at",
+                &[
+                    registry.id.into(),
+                    path.into(),
+                    content_type.as_str().into(),
+                    (digests.size as i64).into(),
+                    digests.sha256.as_str().into(),
+                    ctx.now().into(),
+                ],
+            )?;
+            send_bytes(sink, &content_type, &body, head)
+        }
+        Ok(None) => Err(not_found()),
+        // The database is away: what it said before still holds.
+        Err(e) => match &cached {
+            Some(entry) => send_cached(&blobs, sink, entry, head),
+            None => Err(e),
+        },
+    }
+}
+
+/// Whether `path` is a request of the protocol, and if so whether its
+/// answer never changes. Anything else is refused (404).
+fn classify(path: &str) -> Option<bool> {
+    let safe = path.len() <= 1024
+        && !path.contains("..")
+        && !path.contains("//")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._~!@/+-".contains(c));
+    if !safe {
+        return None;
+    }
+    if path == "latest" {
+        return Some(false);
+    }
+    if let Some(lookup) = path.strip_prefix("lookup/") {
+        return lookup.contains('@').then_some(true);
+    }
+    let tile = path.strip_prefix("tile/")?;
+    let parts: Vec<&str> = tile.split('/').collect();
+    let well_formed = parts.len() >= 3
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+        && (parts[1] == "data" || parts[1].bytes().all(|b| b.is_ascii_digit()));
+    well_formed.then_some(!tile.contains(".p/"))
+}
+
+fn cached(ctx: &Context, registry_id: i64, path: &str) -> Result<Option<Cached>> {
+    query_one(
+        ctx.sql,
+        "SELECT content_type, blob_digest, fetched_at FROM sumdb_entries WHERE registry_id = ? AND path = ?",
+        &[registry_id.into(), path.into()],
+        |r| {
+            Ok(Cached {
+                content_type: r.text()?,
+                sha256: r.text()?,
+                fetched_at: r.i64()?,
+            })
+        },
+    )
+}
+
+fn send_cached(
+    blobs: &BlobStore,
+    sink: &mut dyn ResponseSink,
+    entry: &Cached,
+    head: bool,
+) -> Result<()> {
+    let body = blobs.read_bytes(&entry.sha256)?;
+    send_bytes(sink, &entry.content_type, &body, head)
+}
+
+/// Asks the database: its answer and content type, `None` when it has no
+/// such thing (404/410), an error when it cannot be reached or fails.
+fn ask(ctx: &Context, registry: &Registry, path: &str) -> Result<Option<(String, Vec<u8>)>> {
+    let url = format!(
+        "{}/{path}",
+        registry.checksum_database_url.trim_end_matches('/')
+    );
+    if !ctx.config.allow_local_upstreams && crate::domain::network::is_local_url(&url) {
+        return Err(CoreError::Upstream(
+            "Checksum database: requests to the local network are not allowed".into(),
+        ));
+    }
+    let request = FetchRequest {
+        method: Method::GET,
+        url,
+        headers: Vec::new(),
+        timeout: std::time::Duration::from_secs(ctx.config.upstream_timeout_seconds),
+    };
+    let failed = |why: String| CoreError::Upstream(format!("Checksum database failure: {why}"));
+    let mut response = ctx
+        .fetch
+        .fetch(&request)
+        .map_err(|e| failed(e.to_string()))?;
+    match StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY) {
+        StatusCode::OK => {
+            let content_type = response
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let body = read_to_end(response.body.as_mut(), MAX_ANSWER_BYTES)
+                .map_err(|e| failed(e.to_string()))?;
+            Ok(Some((content_type, body)))
+        }
+        StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+        status => Err(failed(format!("HTTP {}", status.as_u16()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify;
+
+    #[test]
+    fn protocol_paths_are_classified() {
+        assert_eq!(classify("latest"), Some(false));
+        assert_eq!(classify("lookup/example.com/m@v1.0.0"), Some(true));
+        assert_eq!(classify("lookup/example.com/!upper@v1.0.0"), Some(true));
+        assert_eq!(classify("tile/8/0/000"), Some(true));
+        assert_eq!(classify("tile/8/1/x001/234"), Some(true));
+        assert_eq!(classify("tile/8/data/000"), Some(true));
+        assert_eq!(classify("tile/8/0/000.p/5"), Some(false));
+        for bad in [
+            "",
+            "lookup/nover",
+            "tile/8",
+            "tile/a/0/000",
+            "tile/8/0/../x",
+            "other",
+            "lookup/a@b c",
+        ] {
+            assert_eq!(classify(bad), None, "{bad}");
+        }
+    }
+}
