@@ -277,3 +277,63 @@ fn a_go_module_held_locally_is_never_asked_of_a_remote() {
     assert_eq!(go("corp.example/tool/@v/list").body, b"");
     assert_eq!(s.server.requests(), asked + 1);
 }
+
+#[test]
+fn filtered_coordinates_are_never_asked_of_a_remote() {
+    let s = setup(
+        "maven",
+        &[(LIB_1, b"public lib 1.0"), (OTHER_1, b"public other 1.0")],
+    );
+    let reply = s.settings(
+        "maven",
+        json!({"remote_filters": ["allow org.acme:other", "deny org.acme*", "allow *"]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.message());
+    assert_eq!(
+        reply.body["remote_filters"],
+        json!(["allow org.acme:other", "deny org.acme*", "allow *"])
+    );
+    assert_eq!(s.maven(LIB_1).status, 404);
+    assert_eq!(s.maven("org/acme/lib/maven-metadata.xml").status, 404);
+    assert_eq!(s.server.requests(), 0, "denied: never asked");
+    assert_eq!(
+        s.maven(OTHER_1).body,
+        b"public other 1.0",
+        "the first rule allows it"
+    );
+    assert_eq!(s.server.requests(), 1);
+    for bad in [json!(["maybe x"]), json!(["deny a:b:c"]), json!(["deny"])] {
+        let reply = s.settings("maven", json!({ "remote_filters": bad }));
+        assert_eq!(reply.status, 422, "{bad}");
+    }
+    let reply = s.settings("maven", json!({"nosum_patterns": ["x"]}));
+    assert_eq!(reply.status, 422, "nosum patterns are for Go");
+}
+
+#[test]
+fn filtered_go_modules_are_never_asked_of_a_remote() {
+    let s = setup(
+        "go",
+        &[
+            ("github.com/evil/x/@v/list", b"v1.0.0\n"),
+            ("github.com/good/x/@v/list", b"v1.0.0\n"),
+        ],
+    );
+    let reply = s.settings("go", json!({"remote_filters": ["deny github.com/evil/*"]}));
+    assert_eq!(reply.status, 200, "{}", reply.message());
+    let publisher = RecordingPublisher::default();
+    let go = |path: &str| {
+        s.app.go(
+            Method::GET,
+            &format!("/virtual_registries/packages/go/{}/{path}", s.registry),
+            Some(ADMIN),
+            &[],
+            &publisher,
+        )
+    };
+    assert_eq!(go("github.com/evil/x/@v/list").body, b"");
+    assert_eq!(go("github.com/evil/x/v2/@v/v2.0.0.info").status, 404);
+    assert_eq!(s.server.requests(), 0, "denied: never asked");
+    assert_eq!(go("github.com/good/x/@v/list").body, b"v1.0.0\n");
+    assert_eq!(s.server.requests(), 1);
+}

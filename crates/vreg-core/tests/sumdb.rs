@@ -157,3 +157,23 @@ fn the_checksum_database_setting_is_validated() {
     );
     assert_eq!(reply.status, 400);
 }
+
+#[test]
+fn nosum_modules_are_refused_on_the_checksum_database_routes() {
+    let s = setup();
+    let set = s.app.admin(
+        Method::PATCH,
+        &format!("/virtual_registries/packages/go/registries/{}", s.registry),
+        Some(json!({"nosum_patterns": ["example.com/*"]})),
+    );
+    assert_eq!(set.status, 200, "{}", set.message());
+    let refused = s.get(&format!("sum.test/{LOOKUP}"));
+    assert_eq!(refused.status, 403);
+    assert!(String::from_utf8_lossy(&refused.body).contains("GONOSUMDB"));
+    assert_eq!(s.asked(), 0, "the database was not asked");
+    assert_eq!(
+        s.get("sum.test/tile/8/0/000").status,
+        200,
+        "tiles name no module"
+    );
+}

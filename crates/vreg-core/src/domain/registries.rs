@@ -4,7 +4,7 @@ use crate::domain::model::PackageType;
 use crate::domain::validate::{
     normalize_upstream_url, Errors, DESCRIPTION_MAX, LOCAL_NETWORK_BLOCKED, NAME_MAX,
 };
-use crate::domain::{cache, groups, protection};
+use crate::domain::{cache, filters, groups, protection};
 use crate::error::{CoreError, Result};
 use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
@@ -25,6 +25,10 @@ pub struct Registry {
     /// The checksum database a Go registry proxies (`golang::sumdb`).
     pub checksum_database_name: String,
     pub checksum_database_url: String,
+    /// `allow|deny <pattern>` rules for remote upstreams (`domain::filters`).
+    pub remote_filters: Vec<String>,
+    /// Go modules the checksum database is not asked about.
+    pub nosum_patterns: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -38,6 +42,8 @@ pub struct RegistryChanges {
     pub protected_namespaces: Option<Vec<String>>,
     pub checksum_database_name: Option<String>,
     pub checksum_database_url: Option<String>,
+    pub remote_filters: Option<Vec<String>>,
+    pub nosum_patterns: Option<Vec<String>>,
 }
 
 impl RegistryChanges {
@@ -60,11 +66,18 @@ impl RegistryChanges {
         if let Some(v) = self.checksum_database_url {
             registry.checksum_database_url = v;
         }
+        if let Some(v) = self.remote_filters {
+            registry.remote_filters = v;
+        }
+        if let Some(v) = self.nosum_patterns {
+            registry.nosum_patterns = v;
+        }
     }
 }
 
 const COLUMNS: &str = "id, group_id, package_type, name, description, namespace_protection, \
-     protected_namespaces, checksum_database_name, checksum_database_url, created_at, updated_at";
+     protected_namespaces, checksum_database_name, checksum_database_url, remote_filters, \
+     nosum_patterns, created_at, updated_at";
 
 /// The public checksum database, which Go registries proxy by default.
 pub const DEFAULT_CHECKSUM_DATABASE: (&str, &str) = ("sum.golang.org", "https://sum.golang.org");
@@ -82,6 +95,8 @@ fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
             .map_err(|e| StoreError::Decode(format!("protected_namespaces: {e}")))?,
         checksum_database_name: r.text()?,
         checksum_database_url: r.text()?,
+        remote_filters: json_list(&r.text()?)?,
+        nosum_patterns: json_list(&r.text()?)?,
         created_at: r.i64()?,
         updated_at: r.i64()?,
     })
@@ -124,8 +139,34 @@ pub fn list(
     Ok((registries, total))
 }
 
+fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Decode(format!("registry list: {e}")))
+}
+
 fn validate(sql: &dyn Sql, registry: &mut Registry, allow_local: bool) -> Result<()> {
     let mut errors = Errors::default();
+    if registry.remote_filters.len() > filters::MAX_RULES
+        || registry.nosum_patterns.len() > filters::MAX_RULES
+    {
+        errors.add(format!(
+            "Remote filters and nosum patterns are at most {} each",
+            filters::MAX_RULES
+        ));
+    }
+    for rule in &registry.remote_filters {
+        if let Err(why) = filters::parse_rule(registry.package_type, rule) {
+            errors.add(format!("Remote filters {why}"));
+        }
+    }
+    for pattern in &registry.nosum_patterns {
+        if registry.package_type != PackageType::Golang {
+            errors.add("Nosum patterns are for Go registries");
+            break;
+        }
+        if let Err(why) = filters::check_pattern(PackageType::Golang, pattern) {
+            errors.add(format!("Nosum patterns {why}"));
+        }
+    }
     let name = &registry.checksum_database_name;
     if name.is_empty()
         || name.len() > 255
@@ -210,6 +251,8 @@ pub fn create(
             protected_namespaces: Vec::new(),
             checksum_database_name: DEFAULT_CHECKSUM_DATABASE.0.into(),
             checksum_database_url: DEFAULT_CHECKSUM_DATABASE.1.into(),
+            remote_filters: Vec::new(),
+            nosum_patterns: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -219,8 +262,9 @@ pub fn create(
             .execute(
                 "INSERT INTO registries (group_id, package_type, name, description,
                         namespace_protection, protected_namespaces, checksum_database_name,
-                        checksum_database_url, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        checksum_database_url, remote_filters, nosum_patterns, created_at,
+                        updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 &[
                     group_id.into(),
                     package_type.as_str().into(),
@@ -230,6 +274,8 @@ pub fn create(
                     namespaces_json(&registry).into(),
                     registry.checksum_database_name.as_str().into(),
                     registry.checksum_database_url.as_str().into(),
+                    list_json(&registry.remote_filters).into(),
+                    list_json(&registry.nosum_patterns).into(),
                     now.into(),
                     now.into(),
                 ],
@@ -241,7 +287,11 @@ pub fn create(
 }
 
 fn namespaces_json(registry: &Registry) -> String {
-    serde_json::to_string(&registry.protected_namespaces).unwrap_or_else(|_| "[]".into())
+    list_json(&registry.protected_namespaces)
+}
+
+fn list_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
 pub fn update(
@@ -260,7 +310,8 @@ pub fn update(
         sql.execute(
             "UPDATE registries SET name = ?, description = ?, namespace_protection = ?,
                     protected_namespaces = ?, checksum_database_name = ?,
-                    checksum_database_url = ?, updated_at = ? WHERE id = ?",
+                    checksum_database_url = ?, remote_filters = ?, nosum_patterns = ?,
+                    updated_at = ? WHERE id = ?",
             &[
                 registry.name.as_str().into(),
                 registry.description.as_str().into(),
@@ -268,6 +319,8 @@ pub fn update(
                 namespaces_json(&registry).into(),
                 registry.checksum_database_name.as_str().into(),
                 registry.checksum_database_url.as_str().into(),
+                list_json(&registry.remote_filters).into(),
+                list_json(&registry.nosum_patterns).into(),
                 now.into(),
                 id.into(),
             ],

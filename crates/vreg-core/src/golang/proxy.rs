@@ -19,6 +19,7 @@ use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{authenticate, authorize_project_read, only_readable, Principal};
+use crate::domain::filters;
 use crate::domain::model::PackageType;
 use crate::domain::projects;
 use crate::domain::protection::Protection;
@@ -155,7 +156,8 @@ fn serve_registry(
             local_projects: &view.local_projects,
         };
         let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
-        if protection.protects(ctx.sql, &segments)? {
+        let filtered = !filters::allows(&registry.remote_filters, PackageType::Golang, module);
+        if filtered || protection.protects(ctx.sql, &segments)? {
             view.remotes.clear();
             view.serve_synced = false;
         }

@@ -13,9 +13,10 @@
 
 use http::{Method, StatusCode};
 
-use super::respond::send_bytes;
+use super::respond::{send_bytes, send_plain};
 use crate::context::Context;
 use crate::domain::auth::{authorize_registry_read, Principal};
+use crate::domain::filters;
 use crate::domain::model::PackageType;
 use crate::domain::registries::{self, Registry};
 use crate::error::{CoreError, Result};
@@ -55,6 +56,19 @@ pub(super) fn serve(
         return send_bytes(sink, "text/plain; charset=utf-8", b"", head);
     }
     let immutable = classify(path).ok_or_else(not_found)?;
+    if let Some(module) = looked_up_module(path) {
+        let private = registry
+            .nosum_patterns
+            .iter()
+            .any(|p| filters::matches(PackageType::Golang, p, &module));
+        if private {
+            let why = format!(
+                "{module} is not verified through this proxy (nosum_patterns): add it to GONOSUMDB"
+            );
+            send_plain(sink, StatusCode::FORBIDDEN, &why);
+            return Ok(());
+        }
+    }
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     let cached = cached(ctx, registry.id, path)?;
     if let Some(entry) = &cached {
@@ -89,6 +103,12 @@ pub(super) fn serve(
             None => Err(e),
         },
     }
+}
+
+/// The module a `lookup/<escaped module>@<version>` asks about.
+fn looked_up_module(path: &str) -> Option<String> {
+    let (escaped, _) = path.strip_prefix("lookup/")?.rsplit_once('@')?;
+    super::module::unescape(escaped)
 }
 
 /// Whether `path` is a request of the protocol, and if so whether its

@@ -15,7 +15,7 @@
 use http::Method;
 
 use super::find_local;
-use super::path::MavenPath;
+use super::path::{Coordinates, MavenPath};
 use super::remote::{
     fetch_remote, remember_missing, remembered_missing, revalidate, store_response, Fetched,
 };
@@ -24,6 +24,7 @@ use super::respond::{send_digest, send_file};
 use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
 use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
+use crate::domain::filters;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::projects;
 use crate::domain::protection::Protection;
@@ -102,8 +103,9 @@ fn local_targets(sql: &dyn Sql, who: Option<&Principal>, upstream: &Upstream) ->
 }
 
 /// The registry's upstreams for `path`: only the local ones when the path
-/// is protected (see [`crate::domain::protection`]), so remotes are not
-/// asked and copies they served before are not served.
+/// is protected (see [`crate::domain::protection`]) or its coordinate is
+/// filtered out for remotes (see [`crate::domain::filters`]), so remotes
+/// are not asked and copies they served before are not served.
 fn unprotected_links(
     sql: &dyn Sql,
     registry: &Registry,
@@ -111,6 +113,20 @@ fn unprotected_links(
     path: &MavenPath,
 ) -> Result<Vec<Upstream>> {
     let is_local = |u: &Upstream| u.mode == UpstreamMode::Local;
+    let coordinate = match path.coordinates() {
+        Some(Coordinates::File(file)) => Some(format!("{}:{}", file.group_id, file.artifact_id)),
+        Some(Coordinates::ArtifactMetadata {
+            group_id,
+            artifact_id,
+        }) => Some(format!("{group_id}:{artifact_id}")),
+        None => None,
+    };
+    if coordinate
+        .is_some_and(|c| !filters::allows(&registry.remote_filters, PackageType::Maven, &c))
+    {
+        links.retain(is_local);
+        return Ok(links);
+    }
     let could_protect = !registry.protected_namespaces.is_empty()
         || (registry.namespace_protection && links.iter().any(is_local));
     if !could_protect || links.iter().all(is_local) {

@@ -274,6 +274,15 @@ Migration {
         )",
         "CREATE INDEX sumdb_entries_blob ON sumdb_entries (blob_digest)",
     ],
+},
+Migration {
+    version: 8,
+    statements: &[
+        // What a registry may ask remotes for, and (Go) which modules the
+        // checksum database is not asked about (domain::filters).
+        "ALTER TABLE registries ADD COLUMN remote_filters TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE registries ADD COLUMN nosum_patterns TEXT NOT NULL DEFAULT '[]'",
+    ],
 }];
 
 /// The newest schema version this build knows.

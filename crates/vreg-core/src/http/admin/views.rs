@@ -62,12 +62,14 @@ pub fn registry(r: &Registry) -> Json {
         "description": r.description,
         "namespace_protection": r.namespace_protection,
         "protected_namespaces": r.protected_namespaces,
+        "remote_filters": r.remote_filters,
         "created_at": iso8601(r.created_at),
         "updated_at": iso8601(r.updated_at),
     });
     if r.package_type == crate::domain::model::PackageType::Golang {
         view["checksum_database_name"] = json!(r.checksum_database_name);
         view["checksum_database_url"] = json!(r.checksum_database_url);
+        view["nosum_patterns"] = json!(r.nosum_patterns);
     }
     view
 }

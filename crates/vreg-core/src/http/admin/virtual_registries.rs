@@ -49,6 +49,8 @@ const REGISTRY_FIELDS: &[&str] = &[
     "protected_namespaces",
     "checksum_database_name",
     "checksum_database_url",
+    "remote_filters",
+    "nosum_patterns",
 ];
 
 /// The registry fields a request sets; `null` clears to the default.
@@ -68,6 +70,12 @@ fn registry_changes(params: &Params) -> Result<RegistryChanges> {
         checksum_database_url: params
             .string("checksum_database_url")?
             .map(|v| v.unwrap_or_else(|| registries::DEFAULT_CHECKSUM_DATABASE.1.into())),
+        remote_filters: params
+            .string_list("remote_filters")?
+            .map(Option::unwrap_or_default),
+        nosum_patterns: params
+            .string_list("nosum_patterns")?
+            .map(Option::unwrap_or_default),
     })
 }
 
