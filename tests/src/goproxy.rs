@@ -116,7 +116,15 @@ impl GoClient {
 
     /// Runs `go args` with the module cache `cache` (under `work`).
     pub fn try_run(&self, cache: &str, args: &[&str]) -> std::process::Output {
-        std::process::Command::new("timeout")
+        self.command(cache, args)
+            .output()
+            .expect("run go (scripts/test installs Debian's golang-go)")
+    }
+
+    /// The command [`GoClient::try_run`] runs, to add to.
+    pub fn command(&self, cache: &str, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new("timeout");
+        command
             .arg("300")
             .arg("go")
             .args(args)
@@ -132,9 +140,8 @@ impl GoClient {
             .env("GOMODCACHE", self.work.join(cache))
             .env("GOPATH", self.work.join("gopath"))
             .env("GOCACHE", self.work.join("gocache"))
-            .env("HOME", &self.work)
-            .output()
-            .expect("run go (scripts/test installs Debian's golang-go)")
+            .env("HOME", &self.work);
+        command
     }
 
     /// Like [`GoClient::try_run`]; the command must succeed. Its stdout.

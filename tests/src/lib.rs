@@ -430,17 +430,49 @@ impl Vreg {
 
     /// Like [`Vreg::start`], with the given outbound network policy.
     pub fn start_with(env: &[(&str, &str)], networks: Networks) -> Vreg {
+        Self::launch(env, networks, None).wait_until_serving()
+    }
+
+    /// Serves https with the PEM certificate and key (`--tls-cert`,
+    /// `--tls-key`, as `spin up` takes them). The harness's own client
+    /// speaks only http: talk to it with `curl` or `go`.
+    pub fn start_tls(env: &[(&str, &str)], cert: &Path, key: &Path) -> Vreg {
+        let mut vreg = Self::launch(env, Networks::Open, Some((cert, key)));
+        let address = vreg.base.trim_start_matches("https://").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                Instant::now() < deadline && vreg.serving.is_running(),
+                "{:?} did not serve:\n{}",
+                vreg.host,
+                vreg.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        vreg
+    }
+
+    fn launch(env: &[(&str, &str)], networks: Networks, tls: Option<(&Path, &Path)>) -> Vreg {
         build_once();
         let host = HostKind::from_env();
         let state = tempfile::tempdir().unwrap();
         write_runtime_config(state.path(), env, networks);
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let serving = Process::spawn(host.command("spin.toml", state.path(), Some(&listen)), env);
-        let vreg = Vreg {
+        let mut command = host.command("spin.toml", state.path(), Some(&listen));
+        if let Some((cert, key)) = tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        let serving = Process::spawn(command, env);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        Vreg {
             host,
             http: Http {
-                base: format!("http://{listen}"),
+                base: format!("{scheme}://{listen}"),
                 log: serving.log.clone(),
             },
             serving,
@@ -450,8 +482,7 @@ impl Vreg {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             state,
-        };
-        vreg.wait_until_serving()
+        }
     }
 
     fn wait_until_serving(mut self) -> Vreg {

@@ -40,11 +40,13 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
 }
 
 const USAGE: &str = "usage: devhost up [--from spin.toml] [--listen 127.0.0.1:3000] \
-[--runtime-config-file FILE] [--state-dir DIR] [--cache-dir DIR]";
+[--runtime-config-file FILE] [--state-dir DIR] [--cache-dir DIR] [--tls-cert FILE --tls-key FILE]";
 
 struct Args {
     options: app::Options,
     listen: String,
+    /// `--tls-cert` and `--tls-key`: serve https.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -64,6 +66,7 @@ fn parse_args() -> Result<Args> {
         cache_dir: None,
     };
     let mut listen = "127.0.0.1:3000".to_owned();
+    let (mut tls_cert, mut tls_key) = (None, None);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -72,10 +75,21 @@ fn parse_args() -> Result<Args> {
             "--runtime-config-file" => options.runtime_config = Some(PathBuf::from(value()?)),
             "--state-dir" => options.state_dir = Some(PathBuf::from(value()?)),
             "--cache-dir" => options.cache_dir = Some(PathBuf::from(value()?)),
+            "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
+            "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
     }
-    Ok(Args { options, listen })
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together\n{USAGE}"),
+    };
+    Ok(Args {
+        options,
+        listen,
+        tls,
+    })
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -99,12 +113,17 @@ async fn run() -> Result<()> {
         );
         tokio::spawn(std::future::pending::<Result<()>>())
     } else {
+        let tls = match &args.tls {
+            Some((cert, key)) => Some(http::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let http = Arc::new(http::HttpTrigger::new(app.clone())?);
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         println!(
-            "Serving {} on http://{}",
+            "Serving {} on {scheme}://{}",
             app.manifest.application.name,
             listener.local_addr()?
         );
@@ -112,7 +131,7 @@ async fn run() -> Result<()> {
         for route in http.routes() {
             println!("{route}");
         }
-        tokio::spawn(http.serve(listener))
+        tokio::spawn(http.serve(listener, tls))
     };
     tokio::select! {
         result = server => result??,

@@ -5,6 +5,7 @@
 mod drain;
 pub mod outbound;
 pub mod routes;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,7 +83,11 @@ impl HttpTrigger {
             .collect()
     }
 
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Result<()> {
         let local = listener.local_addr()?;
         loop {
             let (stream, client) = match listener.accept().await {
@@ -94,6 +99,7 @@ impl HttpTrigger {
             };
             let _ = stream.set_nodelay(true);
             let trigger = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
                     let trigger = trigger.clone();
@@ -103,11 +109,27 @@ impl HttpTrigger {
                         )
                     }
                 });
-                if let Err(e) = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
+                let served = match tls {
+                    None => {
+                        http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => {
+                            http1::Builder::new()
+                                .keep_alive(true)
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Err(e) => {
+                            eprintln!("devhost: TLS handshake with {client} failed: {e}");
+                            return;
+                        }
+                    },
+                };
+                if let Err(e) = served {
                     if !e.is_incomplete_message() {
                         eprintln!("devhost: connection from {client}: {e}");
                     }
