@@ -109,4 +109,18 @@ fn go_verifies_through_vreg_detects_tampering_and_works_offline() {
         &["mod", "download", "-json", "example.com/signed@v1.0.0"],
     );
     assert!(out.contains("\"Sum\": \"h1:"), "{out}");
+
+    // The same with vreg named as the database's URL
+    // (GOSUMDB="<name>+<key> <url>"), as a go that does not ask the proxy
+    // would be set up.
+    go.sumdb = Some(format!(
+        "{} {}/sumdb/{NAME}",
+        go.sumdb.clone().unwrap(),
+        go.proxy
+    ));
+    let out = go.run(
+        "cache-3",
+        &["mod", "download", "-json", "example.com/signed@v1.0.0"],
+    );
+    assert!(out.contains("\"Sum\": \"h1:"), "{out}");
 }
