@@ -958,3 +958,37 @@ fn a_cached_remote_copy_never_shadows_a_local_package() {
         digests_of(b"internal jar").sha1.as_bytes()
     );
 }
+
+#[test]
+fn a_checksum_asked_first_fetches_and_caches_the_file() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let expected = digests_of(b"remote jar bytes");
+    // The upstream publishes no checksum files at all.
+    for (ext, digest) in [("sha256", &expected.sha256), ("sha512", &expected.sha512)] {
+        let reply = get(&r.app, &prefix, &format!("{REMOTE_JAR}.{ext}"), Some(ADMIN));
+        assert_eq!(reply.status, 200, "{ext}");
+        assert_eq!(reply.body, digest.as_bytes(), "{ext}");
+    }
+    assert_eq!(r.app.count("cache_entries"), 1, "the file was cached once");
+    let asked = r.server.as_ref().unwrap().requests();
+    assert_eq!(
+        get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).body,
+        b"remote jar bytes"
+    );
+    assert_eq!(
+        r.server.as_ref().unwrap().requests(),
+        asked,
+        "from the cache"
+    );
+    assert_eq!(
+        get(
+            &r.app,
+            &prefix,
+            "org/remote/none/1.0/none-1.0.jar.sha1",
+            Some(ADMIN)
+        )
+        .status,
+        404
+    );
+}

@@ -105,6 +105,37 @@ impl ResponseSink for CollectedResponse {
     }
 }
 
+/// A response nobody reads: its status is kept, its body dropped as it
+/// streams (a file fetched only to be cached).
+#[derive(Debug, Default)]
+pub struct DiscardedResponse {
+    pub status: u16,
+}
+
+struct Discard;
+
+impl BodyWriter for Discard {
+    fn write(&mut self, _bytes: &[u8]) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl ResponseSink for DiscardedResponse {
+    fn send(&mut self, response: super::Response) -> Result<()> {
+        self.status = response.status().as_u16();
+        Ok(())
+    }
+
+    fn start(
+        &mut self,
+        status: http::StatusCode,
+        _headers: &http::HeaderMap,
+    ) -> Result<Box<dyn BodyWriter + '_>> {
+        self.status = status.as_u16();
+        Ok(Box::new(Discard))
+    }
+}
+
 impl BodyWriter for &mut Vec<u8> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.extend_from_slice(bytes);

@@ -31,7 +31,7 @@ use crate::domain::protection::Protection;
 use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, Upstream};
 use crate::error::{CoreError, Result};
-use crate::http::body::ResponseSink;
+use crate::http::body::{DiscardedResponse, ResponseSink};
 use crate::http::fetch::FetchRequest;
 use crate::storage::blobs::{BlobStore, Digests};
 use crate::storage::generation;
@@ -189,6 +189,17 @@ pub fn serve(
     if let Some((base, checksum)) = path.checksum() {
         if let Some(digests) = known_digests(ctx, who, &links, &base)? {
             return send_digest(sink, checksum, &digests, head);
+        }
+        // Checksum first (a client that verifies before it downloads, or
+        // a `.sha256` no upstream publishes): the file itself is fetched,
+        // and cached on the way, so that the checksum is of the very bytes
+        // served later.
+        let mut fetched = DiscardedResponse::default();
+        if serve(ctx, who, registry_id, &base, false, &mut fetched).is_ok() && fetched.status == 200
+        {
+            if let Some(digests) = known_digests(ctx, who, &links, &base)? {
+                return send_digest(sink, checksum, &digests, head);
+            }
         }
     }
     let relative = path.as_string();
