@@ -992,3 +992,61 @@ fn a_checksum_asked_first_fetches_and_caches_the_file() {
         404
     );
 }
+
+#[test]
+fn an_upstream_that_keeps_failing_is_set_aside_then_tried_again() {
+    let r = registry(0);
+    let server = r.server.as_ref().unwrap();
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let remote = remote_upstream(&r);
+    // Cached while healthy.
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    server.set_failing(true);
+    for i in 0..5 {
+        let reply = get(
+            &r.app,
+            &prefix,
+            &format!("org/x/m{i}/1.0/m{i}-1.0.pom"),
+            Some(ADMIN),
+        );
+        assert_eq!(reply.status, 502, "{i}");
+    }
+    let asked = server.requests();
+    // Set aside: misses fail at once without asking it; cached copies are
+    // still served (without revalidating).
+    let reply = get(&r.app, &prefix, "org/x/m9/1.0/m9-1.0.pom", Some(ADMIN));
+    assert_eq!(reply.status, 502);
+    assert!(
+        String::from_utf8_lossy(&reply.body).contains("set aside"),
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).body,
+        b"remote jar bytes"
+    );
+    assert_eq!(server.requests(), asked, "not asked while set aside");
+    let shown = r.app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/maven/upstreams/{remote}"),
+        None,
+    );
+    assert_eq!(shown["health"]["state"], "open", "{shown}");
+    assert_eq!(shown["health"]["last_error"], "HTTP 503");
+
+    // After the cool-down one request tries it again; it recovered.
+    server.set_failing(false);
+    r.app.clock.advance(31_000);
+    assert_eq!(
+        get(&r.app, &prefix, "org/x/m9/1.0/m9-1.0.pom", Some(ADMIN)).status,
+        404,
+        "asked again: it answers"
+    );
+    assert_eq!(server.requests(), asked + 1);
+    let shown = r.app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/maven/upstreams/{remote}"),
+        None,
+    );
+    assert_eq!(shown["health"]["state"], "closed", "{shown}");
+}

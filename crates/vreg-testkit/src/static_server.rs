@@ -11,6 +11,7 @@ pub struct StaticServer {
     pub port: u16,
     address: std::net::IpAddr,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -42,9 +43,10 @@ impl StaticServer {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(AtomicUsize::new(0));
+        let failing = std::sync::Arc::new(AtomicBool::new(false));
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let root = root.to_path_buf();
-        let (count, halt) = (requests.clone(), stop.clone());
+        let (count, halt, broken) = (requests.clone(), stop.clone(), failing.clone());
         let thread = std::thread::spawn(move || {
             while !halt.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -52,8 +54,9 @@ impl StaticServer {
                         let root = root.clone();
                         let count = count.clone();
                         let redirect = redirect.clone();
+                        let broken = broken.load(Ordering::SeqCst);
                         std::thread::spawn(move || {
-                            let _ = serve_one(stream, &root, redirect.as_deref(), &count);
+                            let _ = serve_one(stream, &root, redirect.as_deref(), broken, &count);
                         });
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
@@ -64,6 +67,7 @@ impl StaticServer {
             port,
             address,
             requests,
+            failing,
             stop,
             thread: Some(thread),
         }
@@ -74,6 +78,11 @@ impl StaticServer {
             "http://{}",
             std::net::SocketAddr::new(self.address, self.port)
         )
+    }
+
+    /// While on, every request is answered 503 (an upstream in trouble).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 
     /// How many requests it has answered.
@@ -97,6 +106,7 @@ fn serve_one(
     mut stream: std::net::TcpStream,
     root: &Path,
     redirect: Option<&str>,
+    failing: bool,
     count: &AtomicUsize,
 ) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Write};
@@ -115,6 +125,13 @@ fn serve_one(
     let mut words = line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
     let path = target.split('?').next().unwrap_or("/");
+    if failing {
+        write!(
+            stream,
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        return stream.flush();
+    }
     if let Some(base) = redirect {
         write!(
             stream,

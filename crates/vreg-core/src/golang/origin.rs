@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::projects;
 use crate::domain::registries::{self, Registry};
-use crate::domain::upstreams::{self, Upstream};
+use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;
 use crate::http::fetch::FetchResponse;
@@ -60,14 +60,7 @@ pub(super) fn first_origin<'u>(
 ) -> Result<(&'u Upstream, FetchResponse)> {
     let mut failures = Vec::new();
     for upstream in remotes {
-        let request = match upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET) {
-            Ok(r) => r,
-            Err(e) => {
-                failures.push(format!("{} ({e})", upstream.name));
-                continue;
-            }
-        };
-        match ctx.fetch.fetch(&request) {
+        match health::ask(ctx, upstream, suffix, Method::GET) {
             Ok(response) if response.status == 200 => return Ok((upstream, response)),
             Ok(response) if matches!(response.status, 404 | 410) => {}
             Ok(response) => failures.push(format!("{} (HTTP {})", upstream.name, response.status)),
@@ -90,8 +83,7 @@ pub(super) fn get_small(
     upstream: &Upstream,
     suffix: &str,
 ) -> std::result::Result<Option<Vec<u8>>, String> {
-    let request = upstreams::fetch_request(ctx.config, upstream, suffix, Method::GET)?;
-    let mut response = ctx.fetch.fetch(&request).map_err(|e| e.to_string())?;
+    let mut response = health::ask(ctx, upstream, suffix, Method::GET)?;
     match response.status {
         200 => read_to_end(response.body.as_mut(), 4 << 20)
             .map(Some)

@@ -29,7 +29,7 @@ use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::projects;
 use crate::domain::protection::Protection;
 use crate::domain::registries::{self, Registry};
-use crate::domain::upstreams::{self, Upstream};
+use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::{DiscardedResponse, ResponseSink};
 use crate::http::fetch::FetchRequest;
@@ -245,7 +245,11 @@ pub fn serve(
             }
             return Ok(());
         }
-        // Stale: ask the upstream whether it changed.
+        // Stale: ask the upstream whether it changed (unless it is set
+        // aside: then the stale copy is served at once).
+        if health::may_ask(ctx.kv, upstream.id, now).is_err() {
+            return serve_entry(&blobs, sink, path, entry, head);
+        }
         match revalidate(ctx, upstream, path, entry) {
             Ok(true) => {
                 mark_checked(ctx.sql, entry, now)?;
@@ -287,6 +291,14 @@ pub fn serve(
             if remembered_missing(ctx, candidate, &relative)? {
                 continue;
             }
+            if let Err(health) = health::may_ask(ctx.kv, candidate.id, now) {
+                failures.push(format!(
+                    "{} ({})",
+                    candidate.name,
+                    health::set_aside(&health)
+                ));
+                continue;
+            }
             match upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::GET)
             {
                 Ok(request) => batch.push((candidate, request)),
@@ -296,6 +308,11 @@ pub fn serve(
         let requests: Vec<FetchRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
         let mut winner = None;
         for ((candidate, _), outcome) in batch.iter().zip(ctx.fetch.fetch_all(&requests)) {
+            let answered = outcome
+                .as_ref()
+                .map(|r| r.status)
+                .map_err(|e| e.to_string());
+            health::record(ctx.kv, candidate.id, now, answered);
             match outcome {
                 Ok(response) if response.status == 200 => {
                     if winner.is_none() {

@@ -3,6 +3,7 @@
 //! life cycle; `input` turns API fields into a valid upstream, `links` keeps
 //! the ordered links, `outbound` builds the requests sent to a remote.
 
+pub mod health;
 mod input;
 mod links;
 mod outbound;

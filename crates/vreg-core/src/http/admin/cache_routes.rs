@@ -6,10 +6,10 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use super::virtual_registries::{visible_registry, visible_upstream};
-use super::Call;
+use super::{views, Call};
 use crate::domain::cache::{self, entry_id, parse_entry_id};
 use crate::domain::model::{PackageType, UpstreamMode};
-use crate::domain::upstreams;
+use crate::domain::upstreams::{self, health};
 use crate::error::{CoreError, Result};
 use crate::http::{json_response, no_content, paged_response, query_params, Page, Response};
 use crate::timefmt::iso8601;
@@ -105,12 +105,23 @@ pub fn test_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result
         Method::HEAD,
     ) {
         Ok(request) => request,
-        Err(e) => return Ok(failure(&format!("Error: {e}"))),
-    };
-    Ok(match call.ctx.fetch.fetch(&request) {
-        Ok(r) if (200..300).contains(&r.status) || r.status == 404 => {
-            json_response(StatusCode::OK, &json!({ "success": true }))
+        Err(e) => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &failure(&format!("Error: {e}")),
+            ))
         }
+    };
+    // The test is an explicit try: its outcome feeds the circuit breaker
+    // (a success puts a set-aside upstream back), and the answer shows it.
+    let outcome = call.ctx.fetch.fetch(&request);
+    let answered = outcome
+        .as_ref()
+        .map(|r| r.status)
+        .map_err(|e| e.to_string());
+    health::record(call.ctx.kv, upstream.id, call.now(), answered);
+    let mut body = match outcome {
+        Ok(r) if (200..300).contains(&r.status) || r.status == 404 => json!({ "success": true }),
         Ok(r) => failure(&format!(
             "Error: {} - {}",
             r.status,
@@ -119,12 +130,11 @@ pub fn test_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result
                 .unwrap_or("")
         )),
         Err(e) => failure(&format!("Error: {e}")),
-    })
+    };
+    body["health"] = views::health(&health::read(call.ctx.kv, upstream.id), call.now());
+    Ok(json_response(StatusCode::OK, &body))
 }
 
-fn failure(message: &str) -> Response {
-    json_response(
-        StatusCode::OK,
-        &json!({ "success": false, "result": message }),
-    )
+fn failure(message: &str) -> serde_json::Value {
+    json!({ "success": false, "result": message })
 }

@@ -138,3 +138,14 @@ pub fn token(t: &Token, now: i64, secret: Option<&str>) -> Json {
     }
     view
 }
+
+/// An upstream's circuit breaker (`domain::upstreams::health`).
+pub fn health(h: &crate::domain::upstreams::health::Health, now: i64) -> Json {
+    json!({
+        "state": h.state(now),
+        "failures": h.failures,
+        "last_error": h.last_error,
+        "last_error_at": h.last_error_at.map(iso8601),
+        "set_aside_until": (h.open_until > now).then(|| iso8601(h.open_until)),
+    })
+}

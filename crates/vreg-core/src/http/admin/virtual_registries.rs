@@ -228,10 +228,14 @@ pub fn create_registry_upstream(call: &Call, kind: PackageType, id: i64) -> Resu
 
 pub fn get_upstream(call: &Call, kind: PackageType, id: i64) -> Result<Response> {
     let upstream = visible_upstream(call, kind, id, false)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &views::upstream(call.ctx.sql, &upstream)?,
-    ))
+    let mut view = views::upstream(call.ctx.sql, &upstream)?;
+    if upstream.mode == UpstreamMode::Remote {
+        view["health"] = views::health(
+            &crate::domain::upstreams::health::read(call.ctx.kv, upstream.id),
+            call.now(),
+        );
+    }
+    Ok(json_response(StatusCode::OK, &view))
 }
 
 pub fn update_upstream(call: &Call, kind: PackageType, id: i64) -> Result<Response> {
