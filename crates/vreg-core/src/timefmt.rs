@@ -26,6 +26,15 @@ pub fn date(millis: i64) -> String {
         .unwrap_or_default()
 }
 
+const COMPACT: &[FormatItem<'static>] =
+    format_description!("[year][month][day][hour][minute][second]");
+
+/// Parses Maven's `yyyyMMddHHmmss` (UTC) to Unix milliseconds.
+pub fn parse_compact(value: &str) -> Option<i64> {
+    let parsed = time::PrimitiveDateTime::parse(value, COMPACT).ok()?;
+    Some(parsed.assume_utc().unix_timestamp() * 1000)
+}
+
 /// Parses `YYYY-MM-DD` to the millisecond at which that UTC day starts.
 pub fn parse_date(value: &str) -> Option<i64> {
     let date = Date::parse(value, DATE).ok()?;

@@ -61,6 +61,43 @@ pub fn artifact_metadata(
     Some(xml)
 }
 
+/// The versions an artifact-level `maven-metadata.xml` lists, each with
+/// the document's `lastUpdated` (0 when absent): what a merge needs.
+pub fn parse_versions(xml: &str) -> Vec<(String, i64)> {
+    let updated = between(xml, "<lastUpdated>", "</lastUpdated>")
+        .and_then(|t| crate::timefmt::parse_compact(t.trim()))
+        .unwrap_or(0);
+    let Some(mut rest) = between(xml, "<versions>", "</versions>") else {
+        return Vec::new();
+    };
+    let mut versions = Vec::new();
+    while let Some(start) = rest.find("<version>") {
+        let after = &rest[start + "<version>".len()..];
+        let Some(end) = after.find("</version>") else {
+            break;
+        };
+        let version = after[..end].trim();
+        if !version.is_empty() && !version.contains('<') {
+            versions.push((unescape(version), updated));
+        }
+        rest = &after[end..];
+    }
+    versions
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +135,28 @@ mod tests {
         );
         assert_eq!(compare_versions("1.0", "1"), Ordering::Equal);
         assert_eq!(compare_versions("1.0.0", "1.0-final"), Ordering::Equal);
+    }
+
+    #[test]
+    fn documents_parse_back_to_their_versions() {
+        let xml = artifact_metadata(
+            "org.a",
+            "b",
+            &[
+                ("1.0".into(), 1_700_000_000_000),
+                ("2.0-SNAPSHOT".into(), 0),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            parse_versions(&xml),
+            [
+                ("1.0".to_owned(), 1_700_000_000_000),
+                ("2.0-SNAPSHOT".to_owned(), 1_700_000_000_000)
+            ]
+        );
+        assert!(parse_versions("<metadata/>").is_empty());
+        assert!(parse_versions("garbage <versions><version>1").is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! repositories (what `mvn deploy` publishes to), and virtual registries that
 //! resolve files through ordered remote and local upstreams with a cache.
 
+mod merged;
 pub mod metadata;
 pub mod packages;
 pub mod path;

@@ -14,13 +14,14 @@
 
 use http::Method;
 
-use super::find_local;
+use super::merged::merged_metadata;
 use super::path::{Coordinates, MavenPath};
 use super::remote::{
     fetch_remote, remember_missing, remembered_missing, revalidate, store_response, Fetched,
 };
 use super::resolved;
 use super::respond::{send_digest, send_file};
+use super::{find_local, LocalHit};
 use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
 use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
@@ -33,7 +34,7 @@ use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::{DiscardedResponse, ResponseSink};
 use crate::http::fetch::FetchRequest;
-use crate::storage::blobs::{BlobStore, Digests};
+use crate::storage::blobs::{digests_of, BlobStore, Digests};
 use crate::storage::generation;
 use crate::storage::Sql;
 
@@ -43,7 +44,7 @@ const PARALLEL_FETCHES: usize = 4;
 
 /// Until when the entry may be served without asking its upstream:
 /// `upstream_checked_at` plus the upstream's validity (0: never stale).
-fn fresh_until(upstream: &Upstream, entry: &CacheEntry, metadata: bool) -> i64 {
+pub(super) fn fresh_until(upstream: &Upstream, entry: &CacheEntry, metadata: bool) -> i64 {
     let hours = if metadata {
         upstream.metadata_cache_validity_hours
     } else {
@@ -98,7 +99,11 @@ fn all_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
 /// The projects a local upstream serves to this caller: those of its
 /// target that the caller may read (a public registry does not make a
 /// private project's packages public).
-fn local_targets(sql: &dyn Sql, who: Option<&Principal>, upstream: &Upstream) -> Result<Vec<i64>> {
+pub(super) fn local_targets(
+    sql: &dyn Sql,
+    who: Option<&Principal>,
+    upstream: &Upstream,
+) -> Result<Vec<i64>> {
     only_readable(sql, who, all_targets(sql, upstream)?)
 }
 
@@ -186,6 +191,28 @@ pub fn serve(
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
     let links = unprotected_links(ctx.sql, &registry, links, path)?;
+    // Artifact-level metadata (or its checksum), when more than one
+    // upstream could have it: merged (see `merged`).
+    let (metadata_path, checksum) = match path.checksum() {
+        Some((base, checksum)) => (base, Some(checksum)),
+        None => (path.clone(), None),
+    };
+    if let (
+        true,
+        Some(Coordinates::ArtifactMetadata {
+            group_id,
+            artifact_id,
+        }),
+    ) = (links.len() > 1, metadata_path.coordinates())
+    {
+        let merged = merged_metadata(ctx, who, &links, &metadata_path, &group_id, &artifact_id)?
+            .ok_or(CoreError::NotFound("File"))?;
+        let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+        return match checksum {
+            Some(checksum) => send_digest(sink, checksum, &digests_of(&merged), head),
+            None => LocalHit::Generated(merged).send(&blobs, sink, path, head),
+        };
+    }
     if let Some((base, checksum)) = path.checksum() {
         if let Some(digests) = known_digests(ctx, who, &links, &base)? {
             return send_digest(sink, checksum, &digests, head);
