@@ -5,7 +5,9 @@
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::storage::blobs::Digests;
-use crate::storage::{query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError, Value};
+use crate::storage::{
+    json_list, query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError, Value,
+};
 
 /// A cached read writes no SQL: its download is counted in the key-value
 /// store (one atomic increment), and `downloaded_at` is written only when
@@ -43,7 +45,7 @@ pub fn cache_entries(sql: &dyn Sql, upstream_ids: &[i64], path: &str) -> Result<
         "SELECT upstream_id, relative_path, content_type, size, sha1, md5, sha256, sha512,
                 upstream_etag, upstream_checked_at, created_at, downloaded_at
          FROM cache_entries WHERE upstream_id IN (SELECT value FROM json_each(?)) AND relative_path = ?",
-        &[serde_json::to_string(upstream_ids).unwrap_or_default().into(), path.into()],
+        &[json_list(upstream_ids), path.into()],
         decode_entry,
     )
 }
@@ -221,7 +223,7 @@ pub fn forget_resolved(sql: &dyn Sql, registry_id: i64, upstream_ids: &[i64]) ->
         "INSERT INTO forgotten_cache_entries (upstream_id, relative_path, registry_ids)
          SELECT upstream_id, relative_path, json_array(?) FROM cache_entries
          WHERE upstream_id IN (SELECT value FROM json_each(?))",
-        &[registry_id.into(), ids_json(upstream_ids).into()],
+        &[registry_id.into(), json_list(upstream_ids)],
     )?;
     Ok(())
 }
@@ -262,10 +264,6 @@ pub fn forget_queued(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
     Ok(queued.len() as i64)
 }
 
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::to_string(ids).unwrap_or_default()
-}
-
 /// Deletes one entry (its blob becomes garbage); whether it existed.
 pub fn delete(sql: &dyn Sql, upstream_id: i64, relative_path: &str) -> Result<bool> {
     let removed = remove_where(
@@ -281,7 +279,7 @@ pub fn clear(sql: &dyn Sql, upstream_ids: &[i64]) -> Result<()> {
     remove_where(
         sql,
         "c.upstream_id IN (SELECT value FROM json_each(?))",
-        &[ids_json(upstream_ids).into()],
+        &[json_list(upstream_ids)],
     )?;
     Ok(())
 }

@@ -5,7 +5,8 @@ use crate::domain::namespaces::{self, NamespaceChanges, NamespaceFields, Table};
 use crate::domain::validate::Errors;
 use crate::error::{CoreError, Result};
 use crate::storage::{
-    qualified, query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
+    json_list, qualified, query_one, query_rows, transaction, Filter, Listing, RowReader, Sql,
+    StoreError, Value,
 };
 
 /// GitLab allows 20 levels of nesting; so do we.
@@ -185,7 +186,7 @@ fn validate(sql: &dyn Sql, group: &Group, parent: Option<&Group>, depth: usize) 
             .execute(
                 "SELECT (SELECT COUNT(*) FROM groups WHERE parent_id = ?1 AND visibility IN (SELECT value FROM json_each(?2)))
                       + (SELECT COUNT(*) FROM projects WHERE group_id = ?1 AND visibility IN (SELECT value FROM json_each(?2)))",
-                &[group.id.into(), more_public_than(group.visibility).into()],
+                &[group.id.into(), more_public_than(group.visibility)],
             )?
             .scalar_i64()
             .unwrap_or(0);
@@ -200,7 +201,7 @@ fn validate(sql: &dyn Sql, group: &Group, parent: Option<&Group>, depth: usize) 
 }
 
 /// A JSON array of the visibility levels more public than `v`.
-pub fn more_public_than(v: Visibility) -> String {
+fn more_public_than(v: Visibility) -> Value {
     let levels: Vec<&str> = [
         Visibility::Private,
         Visibility::Internal,
@@ -210,7 +211,7 @@ pub fn more_public_than(v: Visibility) -> String {
     .filter(|l| *l > v)
     .map(Visibility::as_str)
     .collect();
-    serde_json::to_string(&levels).unwrap_or_else(|_| "[]".into())
+    json_list(&levels)
 }
 
 pub fn create(

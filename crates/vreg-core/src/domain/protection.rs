@@ -14,7 +14,7 @@
 
 use crate::domain::model::PackageType;
 use crate::error::Result;
-use crate::storage::Sql;
+use crate::storage::{json_list, Sql};
 
 /// How many explicit namespaces a registry may have, and how long each.
 pub const MAX_NAMESPACES: usize = 100;
@@ -99,11 +99,9 @@ impl Protection<'_> {
                  WHERE project_id IN (SELECT value FROM json_each(?)) AND package_type = ?
                    AND name IN (SELECT value FROM json_each(?))",
                 &[
-                    serde_json::to_string(self.local_projects)
-                        .unwrap_or_default()
-                        .into(),
+                    json_list(self.local_projects),
                     self.package_type.as_str().into(),
-                    serde_json::to_string(&names).unwrap_or_default().into(),
+                    json_list(&names),
                 ],
             )?
             .scalar_i64()

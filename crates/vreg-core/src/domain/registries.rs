@@ -6,7 +6,7 @@ use crate::domain::validate::{
 };
 use crate::domain::{cache, filters, groups, protection};
 use crate::error::{CoreError, Result};
-use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
+use crate::storage::{json_list, query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
 pub const MAX_PER_GROUP: i64 = 20;
 
@@ -91,12 +91,11 @@ fn decode(r: &mut RowReader) -> Result<Registry, StoreError> {
         name: r.text()?,
         description: r.text()?,
         namespace_protection: r.i64()? != 0,
-        protected_namespaces: serde_json::from_str(&r.text()?)
-            .map_err(|e| StoreError::Decode(format!("protected_namespaces: {e}")))?,
+        protected_namespaces: json_list_column(&r.text()?)?,
         checksum_database_name: r.text()?,
         checksum_database_url: r.text()?,
-        remote_filters: json_list(&r.text()?)?,
-        nosum_patterns: json_list(&r.text()?)?,
+        remote_filters: json_list_column(&r.text()?)?,
+        nosum_patterns: json_list_column(&r.text()?)?,
         created_at: r.i64()?,
         updated_at: r.i64()?,
     })
@@ -139,7 +138,7 @@ pub fn list(
     Ok((registries, total))
 }
 
-fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+fn json_list_column(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Decode(format!("registry list: {e}")))
 }
 
@@ -271,11 +270,11 @@ pub fn create(
                     registry.name.as_str().into(),
                     registry.description.as_str().into(),
                     (registry.namespace_protection as i64).into(),
-                    namespaces_json(&registry).into(),
+                    json_list(&registry.protected_namespaces),
                     registry.checksum_database_name.as_str().into(),
                     registry.checksum_database_url.as_str().into(),
-                    list_json(&registry.remote_filters).into(),
-                    list_json(&registry.nosum_patterns).into(),
+                    json_list(&registry.remote_filters),
+                    json_list(&registry.nosum_patterns),
                     now.into(),
                     now.into(),
                 ],
@@ -284,14 +283,6 @@ pub fn create(
             .ok_or_else(|| StoreError::Decode("INSERT returned no id".into()))?;
         Ok(registry)
     })
-}
-
-fn namespaces_json(registry: &Registry) -> String {
-    list_json(&registry.protected_namespaces)
-}
-
-fn list_json(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
 pub fn update(
@@ -316,11 +307,11 @@ pub fn update(
                 registry.name.as_str().into(),
                 registry.description.as_str().into(),
                 (registry.namespace_protection as i64).into(),
-                namespaces_json(&registry).into(),
+                json_list(&registry.protected_namespaces),
                 registry.checksum_database_name.as_str().into(),
                 registry.checksum_database_url.as_str().into(),
-                list_json(&registry.remote_filters).into(),
-                list_json(&registry.nosum_patterns).into(),
+                json_list(&registry.remote_filters),
+                json_list(&registry.nosum_patterns),
                 now.into(),
                 id.into(),
             ],
@@ -351,7 +342,7 @@ pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
             sql,
             "c.upstream_id IN (SELECT value FROM json_each(?))
                AND c.upstream_id NOT IN (SELECT upstream_id FROM registry_upstreams)",
-            &[serde_json::to_string(&linked).unwrap_or_default().into()],
+            &[json_list(&linked)],
         )?;
         sql.execute(
             "DELETE FROM package_files WHERE package_id IN (SELECT id FROM packages WHERE registry_id = ?)",

@@ -7,7 +7,7 @@ use crate::domain::packages::{self, PackageKey};
 use crate::domain::packages::{NewFile, Owner};
 use crate::error::{CoreError, Result};
 use crate::storage::blobs::Digests;
-use crate::storage::{query_one, query_rows, transaction, Sql, Value};
+use crate::storage::{json_list, query_one, query_rows, transaction, Sql, Value};
 
 /// Where to look: a registry's synced versions and some projects' published ones.
 pub struct Scope<'a> {
@@ -17,10 +17,7 @@ pub struct Scope<'a> {
 
 impl Scope<'_> {
     fn params(&self) -> [Value; 2] {
-        [
-            self.registry.unwrap_or(-1).into(),
-            Value::Text(serde_json::to_string(self.projects).unwrap_or_else(|_| "[]".into())),
-        ]
+        [self.registry.unwrap_or(-1).into(), json_list(self.projects)]
     }
 }
 

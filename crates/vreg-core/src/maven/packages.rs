@@ -7,7 +7,7 @@ use crate::domain::packages::{self, NewFile, Owner, PackageKey};
 use crate::error::{CoreError, Result};
 use crate::maven::path::FileCoordinates;
 use crate::storage::blobs::Digests;
-use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError, Value};
+use crate::storage::{json_list, query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFile {
@@ -32,11 +32,6 @@ fn decode(r: &mut RowReader) -> Result<StoredFile, StoreError> {
     })
 }
 
-/// A JSON array of project ids, for `IN (SELECT value FROM json_each(?))`.
-fn ids_param(project_ids: &[i64]) -> Value {
-    Value::Text(serde_json::to_string(project_ids).unwrap_or_else(|_| "[]".into()))
-}
-
 /// The newest copy of a file among the given projects.
 pub fn find_file(
     sql: &dyn Sql,
@@ -52,7 +47,7 @@ pub fn find_file(
              ORDER BY f.created_at DESC, f.id DESC LIMIT 1"
         ),
         &[
-            ids_param(project_ids),
+            json_list(project_ids),
             coordinates.package_name().into(),
             coordinates.version.as_str().into(),
             coordinates.file_name.as_str().into(),
@@ -68,7 +63,7 @@ pub fn versions(sql: &dyn Sql, project_ids: &[i64], name: &str) -> Result<Vec<(S
         "SELECT version, MAX(updated_at) FROM packages
          WHERE project_id IN (SELECT value FROM json_each(?)) AND package_type = 'maven' AND name = ?
          GROUP BY version ORDER BY MIN(created_at), version",
-        &[ids_param(project_ids), name.into()],
+        &[json_list(project_ids), name.into()],
         |r| Ok((r.text()?, r.i64()?)),
     )
 }

@@ -14,7 +14,8 @@ mod sql;
 pub mod sync_jobs;
 
 pub use sql::{
-    like_pattern, qualified, query_one, query_rows, transaction, Filter, Listing, RowReader,
+    json_list, like_pattern, qualified, query_one, query_rows, transaction, Filter, Listing,
+    RowReader,
 };
 
 /// A SQLite value, mirroring Spin's `sqlite` interface.

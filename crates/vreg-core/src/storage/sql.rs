@@ -122,6 +122,12 @@ pub fn transaction<T>(sql: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<T>
     }
 }
 
+/// A JSON array as one parameter: a list for
+/// `IN (SELECT value FROM json_each(?))`, or a list column's stored form.
+pub fn json_list<T: serde::Serialize>(items: &[T]) -> Value {
+    Value::Text(serde_json::to_string(items).unwrap_or_else(|_| "[]".into()))
+}
+
 /// `a, b, c` as `t.a, t.b, t.c`, for joins.
 pub fn qualified(columns: &str, alias: &str) -> String {
     columns
