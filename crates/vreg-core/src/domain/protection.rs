@@ -12,7 +12,9 @@
 //! (`com.acme:lib`), Go module path prefixes (`corp.example.com/internal`).
 //! Both compare whole path segments: `com.acme` does not cover `com.acmex`.
 
+use crate::domain::filters;
 use crate::domain::model::PackageType;
+use crate::domain::registries::Registry;
 use crate::error::Result;
 use crate::storage::{json_list, Sql};
 
@@ -61,53 +63,70 @@ pub fn parse_namespace(package_type: PackageType, text: &str) -> Result<Vec<Stri
     }
 }
 
-/// What a registry protects.
-pub struct Protection<'a> {
-    pub package_type: PackageType,
-    /// `namespace_protection`: what local upstreams hold is protected.
-    pub owned_by_local: bool,
-    /// `protected_namespaces`, as stored (validated when set).
-    pub namespaces: &'a [String],
-    /// Every project of the registry's local upstreams, whoever asks: a
-    /// private project's coordinate is owned even for callers who cannot
-    /// read it.
-    pub local_projects: &'a [i64],
+/// Whether a registry's remote upstreams may serve what lies at
+/// `segments` (a Maven path, or a Go module path split at `/`), whose name
+/// is `name` (Maven `groupId:artifactId` when the path names one, a Go
+/// module path): its remote filters allow the name (see
+/// [`crate::domain::filters`]), no explicit namespace claims it, and no
+/// local upstream holds it. `local_projects` gives every project of the
+/// registry's local upstreams, whoever asks (a private project's
+/// coordinate is owned even for callers who cannot read it); it is asked
+/// only when ownership must be checked.
+pub fn remotes_may_serve(
+    sql: &dyn Sql,
+    registry: &Registry,
+    name: Option<&str>,
+    segments: &[String],
+    local_projects: impl FnOnce() -> Result<Vec<i64>>,
+) -> Result<bool> {
+    let package_type = registry.package_type;
+    if name.is_some_and(|n| !filters::allows(&registry.remote_filters, package_type, n)) {
+        return Ok(false);
+    }
+    let claimed = registry
+        .protected_namespaces
+        .iter()
+        .filter_map(|n| parse_namespace(package_type, n).ok())
+        .any(|prefix| covers(&prefix, segments, package_type));
+    if claimed {
+        return Ok(false);
+    }
+    if !registry.namespace_protection {
+        return Ok(true);
+    }
+    Ok(!held_locally(
+        sql,
+        package_type,
+        &local_projects()?,
+        segments,
+    )?)
 }
 
-impl Protection<'_> {
-    /// Whether the file at `segments` (a Maven path, or a Go module path
-    /// split at `/`) may come only from local upstreams.
-    pub fn protects(&self, sql: &dyn Sql, segments: &[String]) -> Result<bool> {
-        let claimed = self
-            .namespaces
-            .iter()
-            .filter_map(|n| parse_namespace(self.package_type, n).ok())
-            .any(|prefix| covers(&prefix, segments, self.package_type));
-        if claimed {
-            return Ok(true);
-        }
-        if !self.owned_by_local || self.local_projects.is_empty() {
-            return Ok(false);
-        }
-        let names = candidate_names(self.package_type, segments);
-        if names.is_empty() {
-            return Ok(false);
-        }
-        let held = sql
-            .execute(
-                "SELECT COUNT(*) FROM packages
-                 WHERE project_id IN (SELECT value FROM json_each(?)) AND package_type = ?
-                   AND name IN (SELECT value FROM json_each(?))",
-                &[
-                    json_list(self.local_projects),
-                    self.package_type.as_str().into(),
-                    json_list(&names),
-                ],
-            )?
-            .scalar_i64()
-            .unwrap_or(0);
-        Ok(held > 0)
+/// Whether one of `projects` holds a package that owns `segments`.
+fn held_locally(
+    sql: &dyn Sql,
+    package_type: PackageType,
+    projects: &[i64],
+    segments: &[String],
+) -> Result<bool> {
+    let names = candidate_names(package_type, segments);
+    if projects.is_empty() || names.is_empty() {
+        return Ok(false);
     }
+    let held = sql
+        .execute(
+            "SELECT COUNT(*) FROM packages
+             WHERE project_id IN (SELECT value FROM json_each(?)) AND package_type = ?
+               AND name IN (SELECT value FROM json_each(?))",
+            &[
+                json_list(projects),
+                package_type.as_str().into(),
+                json_list(&names),
+            ],
+        )?
+        .scalar_i64()
+        .unwrap_or(0);
+    Ok(held > 0)
 }
 
 /// Whether `prefix` covers `segments`: a Maven namespace covers paths below

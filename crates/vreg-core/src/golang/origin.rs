@@ -8,7 +8,6 @@ use super::module::escape;
 use super::store::{self, Scope};
 use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
-use crate::domain::projects;
 use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
@@ -34,11 +33,9 @@ pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, Reg
     for (_, upstream) in links {
         match upstream.mode {
             UpstreamMode::Remote => remotes.push(upstream),
-            UpstreamMode::Local => match (upstream.target_project_id, upstream.target_group_id) {
-                (Some(p), _) => local_projects.push(p),
-                (None, Some(g)) => local_projects.extend(projects::ids_in_group(sql, g)?),
-                _ => {}
-            },
+            UpstreamMode::Local => {
+                local_projects.extend(upstreams::target_projects(sql, &upstream)?)
+            }
         }
     }
     Ok((

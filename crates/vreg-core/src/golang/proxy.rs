@@ -19,10 +19,8 @@ use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{authenticate, authorize_project_read, only_readable, Principal};
-use crate::domain::filters;
-use crate::domain::model::PackageType;
 use crate::domain::projects;
-use crate::domain::protection::Protection;
+use crate::domain::protection::remotes_may_serve;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
@@ -149,15 +147,9 @@ fn serve_registry(
     if !view.remotes.is_empty() {
         // Judged before the caller's filter: a private project owns its
         // module for everyone.
-        let protection = Protection {
-            package_type: PackageType::Golang,
-            owned_by_local: registry.namespace_protection,
-            namespaces: &registry.protected_namespaces,
-            local_projects: &view.local_projects,
-        };
         let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
-        let filtered = !filters::allows(&registry.remote_filters, PackageType::Golang, module);
-        if filtered || protection.protects(ctx.sql, &segments)? {
+        let projects = || Ok(view.local_projects.clone());
+        if !remotes_may_serve(ctx.sql, &registry, Some(module), &segments, projects)? {
             view.remotes.clear();
             view.serve_synced = false;
         }

@@ -25,10 +25,8 @@ use super::{find_local, LocalHit};
 use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
 use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
-use crate::domain::filters;
 use crate::domain::model::{PackageType, UpstreamMode};
-use crate::domain::projects;
-use crate::domain::protection::Protection;
+use crate::domain::protection::remotes_may_serve;
 use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
@@ -85,17 +83,6 @@ pub fn serve_resolved(
     Ok(Some(()))
 }
 
-/// Every project a local upstream targets, whoever asks.
-fn all_targets(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
-    Ok(
-        match (upstream.target_project_id, upstream.target_group_id) {
-            (Some(project), _) => vec![project],
-            (None, Some(group)) => projects::ids_in_group(sql, group)?,
-            (None, None) => vec![],
-        },
-    )
-}
-
 /// The projects a local upstream serves to this caller: those of its
 /// target that the caller may read (a public registry does not make a
 /// private project's packages public).
@@ -104,7 +91,7 @@ pub(super) fn local_targets(
     who: Option<&Principal>,
     upstream: &Upstream,
 ) -> Result<Vec<i64>> {
-    only_readable(sql, who, all_targets(sql, upstream)?)
+    only_readable(sql, who, upstreams::target_projects(sql, upstream)?)
 }
 
 /// The registry's upstreams for `path`: only the local ones when the path
@@ -118,6 +105,9 @@ fn unprotected_links(
     path: &MavenPath,
 ) -> Result<Vec<Upstream>> {
     let is_local = |u: &Upstream| u.mode == UpstreamMode::Local;
+    if links.iter().all(is_local) {
+        return Ok(links);
+    }
     let coordinate = match path.coordinates() {
         Some(Coordinates::File(file)) => Some(format!("{}:{}", file.group_id, file.artifact_id)),
         Some(Coordinates::ArtifactMetadata {
@@ -126,28 +116,20 @@ fn unprotected_links(
         }) => Some(format!("{group_id}:{artifact_id}")),
         None => None,
     };
-    if coordinate
-        .is_some_and(|c| !filters::allows(&registry.remote_filters, PackageType::Maven, &c))
-    {
-        links.retain(is_local);
-        return Ok(links);
-    }
-    let could_protect = !registry.protected_namespaces.is_empty()
-        || (registry.namespace_protection && links.iter().any(is_local));
-    if !could_protect || links.iter().all(is_local) {
-        return Ok(links);
-    }
-    let mut local_projects = Vec::new();
-    for upstream in links.iter().filter(|u| is_local(u)) {
-        local_projects.extend(all_targets(sql, upstream)?);
-    }
-    let protection = Protection {
-        package_type: PackageType::Maven,
-        owned_by_local: registry.namespace_protection,
-        namespaces: &registry.protected_namespaces,
-        local_projects: &local_projects,
+    let local_projects = || {
+        let mut projects = Vec::new();
+        for upstream in links.iter().filter(|u| is_local(u)) {
+            projects.extend(upstreams::target_projects(sql, upstream)?);
+        }
+        Ok(projects)
     };
-    if protection.protects(sql, path.segments())? {
+    if !remotes_may_serve(
+        sql,
+        registry,
+        coordinate.as_deref(),
+        path.segments(),
+        local_projects,
+    )? {
         links.retain(is_local);
     }
     Ok(links)

@@ -81,6 +81,18 @@ fn decode(r: &mut RowReader) -> Result<Upstream, StoreError> {
     })
 }
 
+/// Every project a local upstream targets (its project, or every project
+/// under its group), whoever asks; none for a remote upstream.
+pub fn target_projects(sql: &dyn Sql, upstream: &Upstream) -> Result<Vec<i64>> {
+    Ok(
+        match (upstream.target_project_id, upstream.target_group_id) {
+            (Some(project), _) => vec![project],
+            (None, Some(group)) => crate::domain::projects::ids_in_group(sql, group)?,
+            (None, None) => vec![],
+        },
+    )
+}
+
 /// An upstream of the given type; one of another type counts as absent.
 pub fn get(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<Upstream> {
     query_one(
