@@ -242,8 +242,6 @@ fn serve_query(
     }
 }
 
-/// Only a canonical version that fits the module path's major-version
-/// suffix names a file (`module.Check`); anything else is not found.
 /// `go get m@main` asks `.info` of a branch, tag or commit: a query only
 /// a remote can resolve. It is forwarded to the remote upstreams in order
 /// and the first answer relayed as it is, neither cached nor synced (the
@@ -272,6 +270,8 @@ fn relay_version_query(
     stream_through(sink, ext, response, head)
 }
 
+/// Only a canonical version that fits the module path's major-version
+/// suffix names a file (`module.Check`); anything else is not found.
 fn servable(module: &str, version: &str) -> Result<()> {
     Version::parse(version).ok_or_else(|| store::not_found("version"))?;
     check(module, version).map_err(|_| store::not_found("version"))

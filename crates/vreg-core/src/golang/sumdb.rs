@@ -19,9 +19,9 @@ use crate::domain::auth::{authorize_registry_read, Principal};
 use crate::domain::filters;
 use crate::domain::model::PackageType;
 use crate::domain::registries::{self, Registry};
+use crate::domain::upstreams::outbound_request;
 use crate::error::{CoreError, Result};
 use crate::http::body::{read_to_end, ResponseSink};
-use crate::http::fetch::FetchRequest;
 use crate::storage::blobs::BlobStore;
 use crate::storage::query_one;
 
@@ -165,22 +165,12 @@ fn send_cached(
 /// Asks the database: its answer and content type, `None` when it has no
 /// such thing (404/410), an error when it cannot be reached or fails.
 fn ask(ctx: &Context, registry: &Registry, path: &str) -> Result<Option<(String, Vec<u8>)>> {
+    let failed = |why: String| CoreError::Upstream(format!("Checksum database failure: {why}"));
     let url = format!(
         "{}/{path}",
         registry.checksum_database_url.trim_end_matches('/')
     );
-    if !ctx.config.allow_local_upstreams && crate::domain::network::is_local_url(&url) {
-        return Err(CoreError::Upstream(
-            "Checksum database: requests to the local network are not allowed".into(),
-        ));
-    }
-    let request = FetchRequest {
-        method: Method::GET,
-        url,
-        headers: Vec::new(),
-        timeout: std::time::Duration::from_secs(ctx.config.upstream_timeout_seconds),
-    };
-    let failed = |why: String| CoreError::Upstream(format!("Checksum database failure: {why}"));
+    let request = outbound_request(ctx.config, url, Method::GET).map_err(failed)?;
     let mut response = ctx
         .fetch
         .fetch(&request)

@@ -15,7 +15,7 @@ use super::virtual_registry::{fresh_until, local_targets};
 use super::{find_local, metadata, LocalHit};
 use crate::context::Context;
 use crate::domain::auth::Principal;
-use crate::domain::cache::cache_entries;
+use crate::domain::cache::{cache_entries, CacheEntry};
 use crate::domain::model::UpstreamMode;
 use crate::domain::upstreams::{health, Upstream};
 use crate::error::Result;
@@ -67,33 +67,30 @@ fn metadata_of(
         });
     }
     let relative = path.as_string();
-    let cached = cache_entries(ctx.sql, &[upstream.id], &relative)?.pop();
-    if let Some(entry) = &cached {
-        if ctx.now() < fresh_until(upstream, entry, true) {
-            return Ok(Some(blobs.read_bytes(&entry.digests.sha256)?));
-        }
-    }
-    let stale = |cached: &Option<crate::domain::cache::CacheEntry>| -> Result<Option<Vec<u8>>> {
-        match cached {
-            Some(entry) => Ok(Some(blobs.read_bytes(&entry.digests.sha256)?)),
-            None => Ok(None),
-        }
+    let read = |entry: Option<CacheEntry>| -> Result<Option<Vec<u8>>> {
+        entry
+            .map(|e| blobs.read_bytes(&e.digests.sha256))
+            .transpose()
     };
-    if remembered_missing(ctx, upstream, &relative)?
+    let entry = cache_entries(ctx.sql, &[upstream.id], &relative)?.pop();
+    let fresh = entry
+        .as_ref()
+        .is_some_and(|e| ctx.now() < fresh_until(upstream, e, true));
+    if fresh
+        || remembered_missing(ctx, upstream, &relative)?
         || health::may_ask(ctx.kv, upstream.id, ctx.now()).is_err()
     {
-        return stale(&cached);
+        return read(entry);
     }
     let mut fetched = DiscardedResponse::default();
     match fetch_remote(ctx, blobs, upstream, path, false, &mut fetched) {
-        Ok(Fetched::Served) => match cache_entries(ctx.sql, &[upstream.id], &relative)?.pop() {
-            Some(entry) => Ok(Some(blobs.read_bytes(&entry.digests.sha256)?)),
-            None => Ok(None),
-        },
+        // Now in the cache.
+        Ok(Fetched::Served) => read(cache_entries(ctx.sql, &[upstream.id], &relative)?.pop()),
         Ok(Fetched::Missing) => {
             remember_missing(ctx, upstream, &relative)?;
             Ok(None)
         }
-        Err(_) => stale(&cached),
+        // The upstream failed: its stale copy, if any.
+        Err(_) => read(entry),
     }
 }

@@ -173,9 +173,10 @@ pub fn serve(
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
     let links = unprotected_links(ctx.sql, &registry, links, path)?;
-    // Artifact-level metadata (or its checksum), when more than one
-    // upstream could have it: merged (see `merged`).
-    let (metadata_path, checksum) = match path.checksum() {
+    // A checksum is answered for its file (`base`). Artifact-level
+    // metadata (or its checksum), when more than one upstream could have
+    // it, is merged (see `merged`).
+    let (base, checksum) = match path.checksum() {
         Some((base, checksum)) => (base, Some(checksum)),
         None => (path.clone(), None),
     };
@@ -185,9 +186,9 @@ pub fn serve(
             group_id,
             artifact_id,
         }),
-    ) = (links.len() > 1, metadata_path.coordinates())
+    ) = (links.len() > 1, base.coordinates())
     {
-        let merged = merged_metadata(ctx, who, &links, &metadata_path, &group_id, &artifact_id)?
+        let merged = merged_metadata(ctx, who, &links, &base, &group_id, &artifact_id)?
             .ok_or(CoreError::NotFound("File"))?;
         let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
         return match checksum {
@@ -195,7 +196,7 @@ pub fn serve(
             None => LocalHit::Generated(merged).send(&blobs, sink, path, head),
         };
     }
-    if let Some((base, checksum)) = path.checksum() {
+    if let Some(checksum) = checksum {
         if let Some(digests) = known_digests(ctx, who, &links, &base)? {
             return send_digest(sink, checksum, &digests, head);
         }

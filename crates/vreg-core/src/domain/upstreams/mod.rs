@@ -12,7 +12,7 @@ pub use input::{UpstreamInput, MUTUALLY_EXCLUSIVE};
 pub use links::{
     get_link, link, links_of_registry, links_of_upstream, move_link, unlink, RegistryUpstream,
 };
-pub use outbound::fetch_request;
+pub use outbound::{fetch_request, outbound_request};
 
 use input::{apply, seal, upstream_params, validate};
 use links::{check_local_overlap, link_in_tx, unlink_in_tx};

@@ -16,25 +16,37 @@ pub fn fetch_request(
 ) -> Result<FetchRequest, String> {
     use base64::Engine;
     let base = upstream.url.as_deref().ok_or("no URL")?;
-    let url = join(base, suffix)?;
-    if !config.allow_local_upstreams && crate::domain::network::is_local_url(&url) {
-        return Err("requests to the local network are not allowed".into());
-    }
-    let mut headers = vec![(
-        "user-agent".to_owned(),
-        format!("vreg/{}", env!("CARGO_PKG_VERSION")),
-    )];
+    let mut request = outbound_request(config, join(base, suffix)?, method)?;
     if let (Some(user), Some(sealed)) = (&upstream.username, &upstream.password_encrypted) {
         let password = PasswordSealer::new(&config.secret_key)
             .open(sealed)
             .map_err(|e| e.to_string())?;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.push(("authorization".to_owned(), format!("Basic {token}")));
+        request
+            .headers
+            .push(("authorization".to_owned(), format!("Basic {token}")));
+    }
+    Ok(request)
+}
+
+/// A request to `url` as vreg sends every outbound one (its user agent,
+/// the upstream time limit), refused when it points at the local network
+/// and `allow_local_upstreams` is off.
+pub fn outbound_request(
+    config: &Config,
+    url: String,
+    method: http::Method,
+) -> Result<FetchRequest, String> {
+    if !config.allow_local_upstreams && crate::domain::network::is_local_url(&url) {
+        return Err("requests to the local network are not allowed".into());
     }
     Ok(FetchRequest {
         method,
         url,
-        headers,
+        headers: vec![(
+            "user-agent".to_owned(),
+            format!("vreg/{}", env!("CARGO_PKG_VERSION")),
+        )],
         timeout: std::time::Duration::from_secs(config.upstream_timeout_seconds),
     })
 }
