@@ -227,3 +227,32 @@ fn build_sumdb_server() -> std::path::PathBuf {
         })
         .clone()
 }
+
+/// A public group `acme` with a Go registry (`registry`: its create body)
+/// whose one upstream is the remote at `origin`; the registry's GOPROXY.
+pub fn go_registry_over(
+    host: &crate::Http,
+    token: &str,
+    registry: serde_json::Value,
+    origin: &str,
+) -> String {
+    let group = host.create(
+        token,
+        "/groups",
+        json!({"name": "acme", "visibility": "public"}),
+    );
+    let registry = host.create(
+        token,
+        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
+        registry,
+    );
+    host.create(
+        token,
+        &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
+        json!({"name": "origin", "url": origin}),
+    );
+    format!(
+        "{}/api/v4/virtual_registries/packages/go/{registry}",
+        host.base
+    )
+}

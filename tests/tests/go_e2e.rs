@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use vreg_core::storage::{Sql, Value};
 use vreg_testkit::{NativeSql, StaticServer};
-use vreg_tests::goproxy::{origin_module, zip, GoClient};
+use vreg_tests::goproxy::{go_registry_over, origin_module, zip, GoClient};
 use vreg_tests::{json, Json, RedisServer, Vreg};
 
 const ADMIN: &str = "go-e2e-admin";
@@ -377,29 +377,9 @@ fn go_resolves_a_branch_through_vreg() {
         ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
         ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
     ]);
-    let group = host.create(
-        ADMIN,
-        "/groups",
-        json!({"name": "acme", "visibility": "public"}),
-    );
-    let registry = host.create(
-        ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
-        json!({"name": "go"}),
-    );
-    host.create(
-        ADMIN,
-        &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
-        json!({"name": "origin", "url": origin.url()}),
-    );
+    let proxy = go_registry_over(&host, ADMIN, json!({"name": "go"}), &origin.url());
     let work = tempfile::tempdir().unwrap();
-    let go = GoClient::new(
-        format!(
-            "{}/api/v4/virtual_registries/packages/go/{registry}",
-            host.base
-        ),
-        work.path(),
-    );
+    let go = GoClient::new(proxy, work.path());
     let out: Json = serde_json::from_str(&go.run(
         "cache",
         &["mod", "download", "-json", "example.com/branchy@main"],

@@ -6,7 +6,7 @@
 
 use vreg_core::storage::Sql;
 use vreg_testkit::{NativeSql, StaticServer};
-use vreg_tests::goproxy::{origin_module, zip, GoClient, SumdbServer};
+use vreg_tests::goproxy::{go_registry_over, origin_module, zip, GoClient, SumdbServer};
 use vreg_tests::{json, Vreg};
 
 const ADMIN: &str = "sumdb-admin";
@@ -47,29 +47,14 @@ fn go_verifies_through_vreg_detects_tampering_and_works_offline() {
         ("SPIN_VARIABLE_SECRET_KEY", "sumdb"),
         ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
     ]);
-    let group = host.create(
+    let proxy = go_registry_over(
+        &host,
         ADMIN,
-        "/groups",
-        json!({"name": "acme", "visibility": "public"}),
-    );
-    let registry = host.create(
-        ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
         json!({"name": "go", "checksum_database_name": NAME, "checksum_database_url": sumdb.url}),
-    );
-    host.create(
-        ADMIN,
-        &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
-        json!({"name": "origin", "url": origin.url()}),
+        &origin.url(),
     );
     let work = tempfile::tempdir().unwrap();
-    let mut go = GoClient::new(
-        format!(
-            "{}/api/v4/virtual_registries/packages/go/{registry}",
-            host.base
-        ),
-        work.path(),
-    );
+    let mut go = GoClient::new(proxy, work.path());
     go.sumdb = Some(sumdb.vkey.clone());
 
     // Verified through vreg.
