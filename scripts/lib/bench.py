@@ -183,10 +183,11 @@ class Vreg:
         state = os.path.join(work, f"{name}-state")
         self.state = state
         os.makedirs(state, exist_ok=True)
-        # The sync queue on this run's Redis; no block_networks, since the
-        # origins are on 127.0.0.1.
+        # The sync queue and the download counters on this run's Redis, as
+        # shipped; no block_networks, since the origins are on 127.0.0.1.
         with open(os.path.join(state, "runtime-config.toml"), "w") as f:
-            f.write(f'[key_value_store.sync]\ntype = "redis"\nurl = "{redis_url}"\n')
+            f.write(f'[key_value_store.sync]\ntype = "redis"\nurl = "{redis_url}"\n\n'
+                    f'[key_value_store.counters]\ntype = "redis"\nurl = "{redis_url}"\n')
         # As scripts/up does: the key-value file in WAL mode, for both hosts
         # (and the probe's, below).
         probe_state = os.path.join(work, f"{name}-probe-state")

@@ -373,6 +373,9 @@ impl std::ops::Deref for DevHost {
     }
 }
 
+/// The `counters` store's file when a test runs without Redis.
+pub const COUNTERS_FILE: &str = "counters.db";
+
 /// The runtime config [`Vreg`] writes into its state directory.
 const RUNTIME_CONFIG: &str = "runtime-config.toml";
 
@@ -388,15 +391,23 @@ pub enum Networks {
 
 /// The runtime config a test runs with: the stores in the state directory
 /// (the hosts' defaults), the `sync` store on the test's Redis (from
-/// `SPIN_VARIABLE_REDIS_URL`, else a closed port: Redis is down), and the
-/// shipped network policy when asked for.
+/// `SPIN_VARIABLE_REDIS_URL`, else a closed port: Redis is down), the
+/// `counters` store on that Redis as shipped (or, with no Redis, in a file
+/// of its own), and the shipped network policy when asked for.
 fn write_runtime_config(state: &Path, env: &[(&str, &str)], networks: Networks) {
     let redis_url = env
         .iter()
         .find(|(k, _)| *k == "SPIN_VARIABLE_REDIS_URL")
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_else(|| format!("redis://127.0.0.1:{}", free_port()));
-    let mut text = format!("[key_value_store.sync]\ntype = \"redis\"\nurl = \"{redis_url}\"\n");
+        .map(|(_, v)| v.to_string());
+    let counters = match &redis_url {
+        Some(url) => format!("type = \"redis\"\nurl = \"{url}\""),
+        None => format!("type = \"spin\"\npath = \"{COUNTERS_FILE}\""),
+    };
+    let redis_url = redis_url.unwrap_or_else(|| format!("redis://127.0.0.1:{}", free_port()));
+    let mut text = format!(
+        "[key_value_store.sync]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
+         [key_value_store.counters]\n{counters}\n"
+    );
     if networks == Networks::AsShipped {
         let shipped = std::fs::read_to_string(root().join("runtime-config.toml")).unwrap();
         let start = shipped

@@ -81,12 +81,14 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
         &upstreams,
         json!({"name": "libs", "mode": "local", "target_project_id": project}),
     );
-    host.admin(
+    let remote = host.admin(
         ADMIN,
         "POST",
         &upstreams,
         json!({"name": "debian", "url": debian.url(), "cache_validity_hours": 0}),
-    );
+    )["id"]
+        .as_i64()
+        .unwrap();
     let token = host.admin(
         ADMIN,
         "POST",
@@ -190,6 +192,23 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
         &[],
     );
     assert_eq!(sha1.text(), sha1_hex(&Path::new(DEBIAN_REPO).join(junit)));
+    // Downloads are counted (here in the `counters` store's own file, as a
+    // runtime config without Redis has it): the live fetch and the cached read.
+    let entries = host.admin(
+        ADMIN,
+        "GET",
+        &format!(
+            "/virtual_registries/packages/maven/upstreams/{remote}/cache_entries?search=junit-4.13.2.jar"
+        ),
+        json!({}),
+    );
+    let jar = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["relative_path"] == junit)
+        .unwrap_or_else(|| panic!("{entries}"));
+    assert_eq!(jar["downloads_count"], 2, "{jar}");
     let log = host.log();
     assert!(!log.contains(" 500 "), "no server errors:\n{log}");
 }

@@ -7,7 +7,9 @@
 //!   collected completes intact (the grace period), and the space is freed
 //!   once the grace period is over;
 //! - 10,000 anonymous requests for made-up Maven paths and 1,000 for
-//!   made-up Go modules leave a bounded number of keys.
+//!   made-up Go modules leave a bounded number of keys;
+//! - downloads are counted in the `counters` store on a real Redis, folded
+//!   into SQL, and survive that Redis losing everything.
 
 use std::io::Read;
 use std::path::Path;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use vreg_core::storage::{Sql, Value};
 use vreg_testkit::{NativeSql, StaticServer};
-use vreg_tests::{json, Vreg};
+use vreg_tests::{json, RedisServer, Vreg};
 
 const ADMIN: &str = "storage-admin";
 
@@ -318,4 +320,58 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     ));
     assert_eq!(again.status, 404);
     assert_eq!(origin.requests(), asked);
+}
+
+/// The shipped layout: the `counters` store on Redis. Cached reads (the
+/// anonymous ones served from their resolved record included) count there,
+/// not in SQL; listing the entries folds the counts into SQL, so a Redis
+/// that then loses everything loses none of them.
+#[test]
+fn downloads_count_on_redis_and_are_folded_into_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = "org/counted/lib/1.0/lib-1.0.pom";
+    write_file(dir.path(), path, &file_bytes(3, 2048));
+    let origin = StaticServer::start(dir.path());
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "storage"),
+        ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+        ("SPIN_VARIABLE_REDIS_URL", &redis_url),
+    ]);
+    let (_, registry) = maven_registry(&host, &origin.url());
+    let url = format!("/api/v4/virtual_registries/packages/maven/{registry}/{path}");
+    for _ in 0..25 {
+        let reply = host.get(&url);
+        assert!(reply.status == 200 && reply.body == file_bytes(3, 2048));
+    }
+    let counted = redis.command(&["KEYS", "downloads:*"]);
+    assert!(counted.contains(path), "counted on Redis: {counted}");
+    let db = NativeSql::open(&host.state_dir().join("sqlite_db.db")).unwrap();
+    let stored = || {
+        db.execute("SELECT downloads_count FROM cache_entries", &[])
+            .unwrap()
+            .rows[0][0]
+            .clone()
+    };
+    let upstream = host.admin(
+        ADMIN,
+        "GET",
+        &format!("/virtual_registries/packages/maven/registries/{registry}/upstreams"),
+        json!({}),
+    )[0]["id"]
+        .as_i64()
+        .unwrap();
+    let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
+    let entries = host.admin(ADMIN, "GET", &listing, json!({}));
+    assert_eq!(entries[0]["downloads_count"], 25, "{entries}");
+    assert_eq!(stored(), Value::Integer(25), "folded into SQL");
+
+    redis.command(&["FLUSHALL"]);
+    let entries = host.admin(ADMIN, "GET", &listing, json!({}));
+    assert_eq!(entries[0]["downloads_count"], 25, "{entries}");
+    assert_eq!(host.get(&url).status, 200);
+    let entries = host.admin(ADMIN, "GET", &listing, json!({}));
+    assert_eq!(entries[0]["downloads_count"], 26, "{entries}");
 }

@@ -2,7 +2,7 @@
 //! clock, outbound HTTP, the sync-trigger publisher and the settings.
 
 use crate::http::fetch::Fetch;
-use crate::storage::{Clock, Kv, Publisher, Sql};
+use crate::storage::{Clock, Kv, Publisher, Sql, Tally};
 
 /// Settings from Spin variables.
 #[derive(Debug, Clone)]
@@ -79,6 +79,8 @@ impl Config {
 pub struct Context<'a> {
     pub sql: &'a dyn Sql,
     pub kv: &'a dyn Kv,
+    /// Download counters (see `domain::downloads`).
+    pub tally: &'a dyn Tally,
     pub clock: &'a dyn Clock,
     pub config: &'a Config,
     pub fetch: &'a dyn Fetch,

@@ -642,8 +642,9 @@ fn a_query_in_an_upstream_url_stays_after_the_path() {
     r.server = None;
 }
 
-/// A cached read writes no SQL: downloads are counted in the key-value
-/// store, and `downloaded_at` moves at most once an hour.
+/// A cached read writes no SQL: downloads are counted in the tally store
+/// (folded into SQL when the admin API lists entries), and `downloaded_at`
+/// moves at most once an hour.
 #[test]
 fn cached_reads_write_no_sql_and_still_count_downloads() {
     let r = registry(24);
@@ -659,6 +660,14 @@ fn cached_reads_write_no_sql_and_still_count_downloads() {
     let entry = &r.app.ok(Method::GET, &listing, None)[0];
     assert_eq!(entry["downloads_count"], 4, "the fetch and three hits");
     let first_download = entry["downloaded_at"].as_str().unwrap().to_owned();
+    // The listing folded the counts into SQL.
+    assert_eq!(
+        r.app.sql_text(&format!(
+            "SELECT CAST(downloads_count AS TEXT) FROM cache_entries WHERE upstream_id = {upstream}"
+        )),
+        "4"
+    );
+    let before = r.app.sql_changes();
 
     // An hour later, one read writes the new download time once.
     r.app.clock.advance(3_600_000);

@@ -6,7 +6,7 @@
 mod stores;
 mod streams;
 
-pub use stores::{SpinKv, SpinPublisher, SpinSql};
+pub use stores::{SpinKv, SpinPublisher, SpinSql, SpinTally};
 pub use streams::{split_request, SpinFetch, SpinResponseSink, WasiBodyReader};
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -50,9 +50,11 @@ pub fn with_context<T>(f: impl FnOnce(&Context) -> T) -> T {
     let (sql, kv) = (SpinSql::default(), SpinKv::default());
     let config = config();
     let publisher = SpinPublisher::default();
+    let tally = SpinTally::default();
     f(&Context {
         sql: &sql,
         kv: &kv,
+        tally: &tally,
         clock: &SystemClock,
         config: &config,
         fetch: &SpinFetch,

@@ -102,6 +102,21 @@ impl Kv for SpinKv {
         self.store()?.delete(key).map_err(kv_error)
     }
 
+    /// wasi:keyvalue's batch get: one host call (and, in Spin's SQLite
+    /// store, one trip through its lock) for all of `keys`.
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        use spin_sdk::wit::wasi::keyvalue::{batch, store as wasi_kv};
+        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
+        let bucket = wasi_kv::open("default").map_err(other)?;
+        let wanted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let mut found: std::collections::HashMap<String, Option<Vec<u8>>> =
+            batch::get_many(&bucket, &wanted)
+                .map_err(other)?
+                .into_iter()
+                .collect();
+        Ok(wanted.iter().map(|k| found.remove(k).flatten()).collect())
+    }
+
     /// wasi:keyvalue compare-and-swap: `current` records the value seen, and
     /// the host swaps only if the key still holds it.
     fn compare_and_swap(
@@ -130,6 +145,41 @@ impl Kv for SpinKv {
         let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
         let bucket = wasi_kv::open("default").map_err(other)?;
         atomics::increment(&bucket, key, delta).map_err(other)
+    }
+}
+
+/// Spin's key-value store `counters` (see [`vreg_core::storage::Tally`]),
+/// opened on first use.
+#[derive(Default)]
+pub struct SpinTally(OnceCell<key_value::Store>);
+
+impl SpinTally {
+    const LABEL: &'static str = "counters";
+
+    fn store(&self) -> Result<&key_value::Store, StoreError> {
+        if let Some(store) = self.0.get() {
+            return Ok(store);
+        }
+        let store = key_value::Store::open(Self::LABEL)
+            .map_err(|e| StoreError::Other(format!("{} store: {e}", Self::LABEL)))?;
+        Ok(self.0.get_or_init(|| store))
+    }
+}
+
+impl vreg_core::storage::Tally for SpinTally {
+    fn add(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
+        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
+        let bucket = wasi_kv::open(Self::LABEL).map_err(other)?;
+        atomics::increment(&bucket, key, delta).map_err(other)
+    }
+
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        self.store()?.get_keys().map_err(kv_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store()?.delete(key).map_err(kv_error)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use vreg_core::storage::{Kv, StoreError};
+use vreg_core::storage::{Kv, StoreError, Tally};
 
 /// An in-process key-value store.
 #[derive(Default)]
@@ -61,5 +61,21 @@ impl Kv for MemoryKv {
         let next = current + delta;
         entries.insert(key.to_owned(), next.to_string().into_bytes());
         Ok(next)
+    }
+}
+
+/// The test tally: counters in a map of their own, as Spin's `counters`
+/// store is a store of its own.
+impl Tally for MemoryKv {
+    fn add(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.increment(key, delta)
+    }
+
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(MemoryKv::keys(self))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        Kv::delete(self, key)
     }
 }

@@ -1,8 +1,10 @@
 //! Spin's `redis` key-value type: every label mapped to one Redis holds
 //! its keys in that Redis's keyspace as they are (the label is not a
 //! prefix, as in Spin), and counters are Redis integers (`INCRBY`).
-//! The connection is made on first use and remade after an error, so a
-//! Redis that is down fails operations, not the app.
+//! Connections are made on demand and kept in a small pool (many requests
+//! count downloads at once; one shared connection made them queue), and
+//! one that failed is dropped, so a Redis that is down fails operations,
+//! not the app.
 
 use std::sync::Mutex;
 
@@ -12,8 +14,11 @@ use super::store::{KvBackend, KvResult};
 
 pub struct RedisKv {
     client: redis::Client,
-    connection: Mutex<Option<Connection>>,
+    /// Idle connections; at most [`IDLE_CONNECTIONS`] are kept.
+    idle: Mutex<Vec<Connection>>,
 }
+
+const IDLE_CONNECTIONS: usize = 16;
 
 impl RedisKv {
     pub fn new(url: &str) -> anyhow::Result<RedisKv> {
@@ -21,28 +26,32 @@ impl RedisKv {
             .map_err(|e| anyhow::anyhow!("invalid Redis URL {url:?}: {e}"))?;
         Ok(RedisKv {
             client,
-            connection: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> KvResult<T> {
         crate::blocking(|| {
-            let mut slot = self
-                .connection
+            let idle = self
+                .idle
                 .lock()
-                .map_err(|_| "store poisoned".to_owned())?;
-            if slot.is_none() {
-                let connection = self
+                .map_err(|_| "store poisoned".to_owned())?
+                .pop();
+            let mut connection = match idle {
+                Some(connection) => connection,
+                None => self
                     .client
                     .get_connection_with_timeout(std::time::Duration::from_secs(2))
-                    .map_err(|e| e.to_string())?;
-                *slot = Some(connection);
-            }
-            let connection = slot.as_mut().expect("connected above");
-            let result = f(connection);
-            if result.is_err() {
-                // The next operation reconnects (Redis restarted, connection dropped).
-                *slot = None;
+                    .map_err(|e| e.to_string())?,
+            };
+            let result = f(&mut connection);
+            // A connection that failed is dropped (Redis restarted, the
+            // connection broke): the next operation makes a new one.
+            if result.is_ok() {
+                let mut idle = self.idle.lock().map_err(|_| "store poisoned".to_owned())?;
+                if idle.len() < IDLE_CONNECTIONS {
+                    idle.push(connection);
+                }
             }
             result.map_err(|e| e.to_string())
         })

@@ -9,9 +9,9 @@ use crate::storage::{
     json_list, query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError, Value,
 };
 
-/// A cached read writes no SQL: its download is counted in the key-value
-/// store (one atomic increment), and `downloaded_at` is written only when
-/// it is older than this.
+/// A cached read writes no SQL: its download is counted in the tally store
+/// (see `domain::downloads`), and `downloaded_at` is written only when it
+/// is older than this.
 pub const DOWNLOADED_AT_RESOLUTION: i64 = 3600 * 1000;
 
 #[derive(Debug, Clone)]
@@ -87,50 +87,6 @@ pub fn resolved_key(registry_id: i64, path: &str) -> String {
     )
 }
 
-fn downloads_key(upstream_id: i64, path: &str) -> String {
-    format!("downloads:{upstream_id}:{}", sha256_hex(path.as_bytes()))
-}
-
-/// Drops the download counter of a removed entry.
-pub fn forget_downloads(kv: &dyn Kv, upstream_id: i64, path: &str) -> Result<()> {
-    kv.delete(&downloads_key(upstream_id, path))?;
-    Ok(())
-}
-
-/// Counts one download of the entry at `upstream_id`/`path`.
-pub fn count_download(kv: &dyn Kv, upstream_id: i64, path: &str) -> Result<()> {
-    kv.increment(&downloads_key(upstream_id, path), 1)?;
-    Ok(())
-}
-
-/// Counts a download of a cached entry; writes `downloaded_at` only when
-/// the stored one is older than [`DOWNLOADED_AT_RESOLUTION`]. Returns
-/// whether it did (the entry then carries the new time).
-pub fn record_download(
-    sql: &dyn Sql,
-    kv: &dyn Kv,
-    now: i64,
-    entry: &mut CacheEntry,
-) -> Result<bool> {
-    count_download(kv, entry.upstream_id, &entry.relative_path)?;
-    if entry
-        .downloaded_at
-        .is_some_and(|at| now - at < DOWNLOADED_AT_RESOLUTION)
-    {
-        return Ok(false);
-    }
-    sql.execute(
-        "UPDATE cache_entries SET downloaded_at = ? WHERE upstream_id = ? AND relative_path = ?",
-        &[
-            now.into(),
-            entry.upstream_id.into(),
-            entry.relative_path.as_str().into(),
-        ],
-    )?;
-    entry.downloaded_at = Some(now);
-    Ok(true)
-}
-
 /// Records that the upstream confirmed the entry is still current.
 pub fn mark_checked(sql: &dyn Sql, entry: &CacheEntry, now: i64) -> Result<()> {
     sql.execute(
@@ -138,12 +94,6 @@ pub fn mark_checked(sql: &dyn Sql, entry: &CacheEntry, now: i64) -> Result<()> {
         &[now.into(), entry.upstream_id.into(), entry.relative_path.as_str().into()],
     )?;
     Ok(())
-}
-
-/// How often the entry was downloaded: the count kept before downloads
-/// moved to the key-value store, plus the key-value counter.
-pub fn downloads(kv: &dyn Kv, entry: &CacheEntry, stored_count: i64) -> Result<i64> {
-    Ok(stored_count + kv.increment(&downloads_key(entry.upstream_id, &entry.relative_path), 0)?)
 }
 
 const COLUMNS: &str = "upstream_id, relative_path, content_type, size, sha1, md5, sha256, sha512, \
@@ -254,7 +204,7 @@ pub fn forget_queued(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
         }
         let back = !cache_entries(sql, &[*upstream], path)?.is_empty();
         if !back {
-            forget_downloads(kv, *upstream, path)?;
+            crate::domain::downloads::forget_legacy(kv, *upstream, path)?;
         }
         sql.execute(
             "DELETE FROM forgotten_cache_entries WHERE rowid = ?",

@@ -1,10 +1,12 @@
-//! Reclaiming space: cleanup policies (an upstream's cached files not
+//! Reclaiming space (and folding download counts into SQL, which rides
+//! along on the same slices): cleanup policies (an upstream's cached files not
 //! downloaded for `keep_n_days_after_download` days are removed) and blob
 //! garbage collection, run in small bounded slices on traffic (Spin has no
 //! timers) and in full through the admin API.
 
 use crate::context::Context;
 use crate::domain::cache;
+use crate::domain::downloads::{self, Folded};
 use crate::error::Result;
 use crate::storage::gc::{self, GcReport};
 use crate::storage::lease::take_lease;
@@ -37,6 +39,9 @@ pub fn apply_policies(sql: &dyn Sql, now: i64, budget: i64) -> Result<i64> {
 /// What one run of [`collect`] did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct CleanupReport {
+    /// Download counts moved from the tally store into SQL (`None`: another
+    /// fold was under way).
+    pub folded_downloads: Option<Folded>,
     pub expired_cache_entries: i64,
     /// Removed entries whose keys (download counters, resolved reads) were
     /// deleted from the key-value store.
@@ -47,6 +52,7 @@ pub struct CleanupReport {
 
 /// Cleanup policies, then a slice of garbage collection.
 pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport> {
+    let folded_downloads = downloads::fold(ctx)?;
     let expired_cache_entries = apply_policies(ctx.sql, ctx.now(), entries)?;
     if expired_cache_entries > 0 {
         // Reads resolved before must not be trusted to find them.
@@ -61,6 +67,7 @@ pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport>
         blobs,
     )?;
     Ok(CleanupReport {
+        folded_downloads,
         expired_cache_entries,
         forgotten_cache_entries,
         gc,

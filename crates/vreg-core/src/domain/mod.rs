@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cache;
 pub mod cleanup;
+pub mod downloads;
 pub mod filters;
 pub mod groups;
 pub mod model;

@@ -7,7 +7,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use super::path::{content_type, MavenPath};
 use crate::context::Context;
 use crate::crypto::sha256_hex;
-use crate::domain::cache::{commit_entry, count_download, CacheEntry};
+use crate::domain::cache::{commit_entry, CacheEntry};
+use crate::domain::downloads;
 use crate::domain::upstreams::{self, Upstream};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -145,5 +146,6 @@ pub(super) fn store_response(
         downloaded_at: Some(ctx.now()),
     };
     commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())?;
-    count_download(ctx.kv, upstream.id, &entry.relative_path).map_err(|e| e.to_string())
+    downloads::count(ctx, upstream.id, &entry.relative_path);
+    Ok(())
 }

@@ -65,6 +65,24 @@ pub fn send_file(
     Ok(())
 }
 
+/// A stored file already in memory (see `resolved`), with the headers
+/// [`send_file`] gives it.
+pub fn send_bytes(
+    sink: &mut dyn ResponseSink,
+    file_name: &str,
+    digests: &Digests,
+    modified: i64,
+    bytes: &[u8],
+    head: bool,
+) -> Result<()> {
+    let headers = file_headers(file_name, digests, modified);
+    let mut writer = sink.start(StatusCode::OK, &headers)?;
+    if !head {
+        writer.write(bytes)?;
+    }
+    Ok(())
+}
+
 pub fn send_text(
     sink: &mut dyn ResponseSink,
     status: StatusCode,

@@ -20,11 +20,12 @@ use super::remote::{
     fetch_remote, remember_missing, remembered_missing, revalidate, store_response, Fetched,
 };
 use super::resolved;
-use super::respond::{send_digest, send_file};
+use super::respond::{send_bytes, send_digest, send_file};
 use super::{find_local, LocalHit};
 use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
-use crate::domain::cache::{cache_entries, mark_checked, record_download, CacheEntry};
+use crate::domain::cache::{cache_entries, mark_checked, CacheEntry};
+use crate::domain::downloads::record_download;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::protection::remotes_may_serve;
 use crate::domain::registries::{self, Registry};
@@ -72,12 +73,25 @@ pub fn serve_resolved(
     let Ok(path) = MavenPath::parse(path) else {
         return Ok(None);
     };
-    let Some(mut entry) = resolved::lookup(ctx, id, &path.as_string())? else {
+    let Some(resolved) = resolved::lookup(ctx, id, &path.as_string())? else {
         return Ok(None);
     };
-    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    serve_entry(&blobs, sink, &path, &entry, head)?;
-    if record_download(ctx.sql, ctx.kv, ctx.now(), &mut entry)? {
+    let mut entry = resolved.entry;
+    match resolved.bytes {
+        Some(bytes) => send_bytes(
+            sink,
+            path.file_name(),
+            &entry.digests,
+            entry.created_at,
+            &bytes,
+            head,
+        )?,
+        None => {
+            let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+            serve_entry(&blobs, sink, &path, &entry, head)?;
+        }
+    }
+    if record_download(ctx, &mut entry)? {
         resolved::forget(ctx, id, &entry.relative_path)?;
     }
     Ok(Some(()))
@@ -249,9 +263,9 @@ pub fn serve(
             serve_entry(&blobs, sink, path, entry, head)?;
             // Counted once the client has the file: off its latency.
             let mut entry = entry.clone();
-            record_download(ctx.sql, ctx.kv, now, &mut entry)?;
+            record_download(ctx, &mut entry)?;
             if public && who.is_none() {
-                resolved::remember(ctx, (registry.id, generation), &entry, fresh_until)?;
+                resolved::remember(ctx, &blobs, (registry.id, generation), &entry, fresh_until)?;
             }
             return Ok(());
         }
@@ -264,7 +278,7 @@ pub fn serve(
             Ok(true) => {
                 mark_checked(ctx.sql, entry, now)?;
                 serve_entry(&blobs, sink, path, entry, head)?;
-                record_download(ctx.sql, ctx.kv, now, &mut entry.clone())?;
+                record_download(ctx, &mut entry.clone())?;
                 return Ok(());
             }
             Ok(false) => match fetch_remote(ctx, &blobs, upstream, path, head, sink) {

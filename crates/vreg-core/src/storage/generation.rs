@@ -7,14 +7,20 @@
 use crate::error::Result;
 use crate::storage::Kv;
 
-const KEY: &str = "config:generation";
+/// Where the generation is kept (read it with [`current`], or with
+/// [`from_stored`] when fetched together with other keys).
+pub const KEY: &str = "config:generation";
 
 /// The current generation (0 before the first change).
 pub fn current(kv: &dyn Kv) -> Result<u64> {
-    Ok(kv
-        .get(KEY)?
-        .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
-        .unwrap_or(0))
+    Ok(from_stored(kv.get(KEY)?.as_deref()))
+}
+
+/// The generation that the stored value of [`KEY`] says.
+pub fn from_stored(stored: Option<&[u8]>) -> u64 {
+    stored
+        .and_then(|v| String::from_utf8_lossy(v).parse().ok())
+        .unwrap_or(0)
 }
 
 /// Moves the generation on, atomically: two concurrent changes never leave

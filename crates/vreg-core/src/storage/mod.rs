@@ -113,6 +113,11 @@ pub trait Kv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// The values of `keys`, in order, in one round trip where the backend
+    /// has one.
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Sets `key` to `new` only if it still holds `expected` (absent when
     /// `None`), in one atomic step. Returns whether it did.
     fn compare_and_swap(
@@ -125,6 +130,20 @@ pub trait Kv {
     /// atomic step and returns the new value; a delta of 0 reads it. The
     /// stored form is the backend's own: read counters only through here.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+}
+
+/// Counters many requests bump at once, read back only now and then (see
+/// `domain::downloads`). In Spin: the `counters` key-value store, which the
+/// shipped runtime config puts on Redis, where an increment costs no disk
+/// sync (in the SQLite-backed default store each one is an fsync under the
+/// store's one lock).
+pub trait Tally {
+    /// Adds `delta` to the counter at `key` (absent counts as 0) in one
+    /// atomic step and returns the new value; a delta of 0 reads it.
+    fn add(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+    /// Every key in the store.
+    fn keys(&self) -> Result<Vec<String>, StoreError>;
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Where sync triggers wait for a worker. In Spin: keys in the `sync`

@@ -16,6 +16,8 @@ pub const START: i64 = 1_768_471_200_000;
 pub struct App {
     pub sql: NativeSql,
     pub kv: MemoryKv,
+    /// The `counters` store: a map of its own.
+    pub tally: MemoryKv,
     pub clock: ManualClock,
     pub config: Config,
 }
@@ -54,6 +56,7 @@ impl App {
         App {
             sql: NativeSql::open_in_memory().unwrap(),
             kv: MemoryKv::default(),
+            tally: MemoryKv::default(),
             clock: ManualClock::at(START),
             config: Config {
                 admin_token: Some(ADMIN.into()),
@@ -273,6 +276,7 @@ impl App {
         Context {
             sql: &self.sql,
             kv: &self.kv,
+            tally: &self.tally,
             clock: &self.clock,
             config: &self.config,
             fetch: &HttpFetch,

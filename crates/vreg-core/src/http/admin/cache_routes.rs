@@ -8,6 +8,7 @@ use serde_json::json;
 use super::virtual_registries::{visible_registry, visible_upstream};
 use super::{views, Call};
 use crate::domain::cache::{self, entry_id, parse_entry_id};
+use crate::domain::downloads;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::upstreams::{self, health};
 use crate::error::{CoreError, Result};
@@ -19,6 +20,11 @@ pub fn list(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response
     let query = query_params(call.request);
     let page = Page::from_query(&query)?;
     let search = query.non_blank_string("search")?.flatten();
+    // Counts still in the tally store go into SQL first (best effort: a
+    // fold under way elsewhere, or a store that is down, leaves them be).
+    if let Err(e) = downloads::fold(call.ctx) {
+        eprintln!("vreg: folding download counts: {e}");
+    }
     let (entries, total) = cache::list(
         call.ctx.sql,
         upstream.id,
@@ -41,7 +47,7 @@ pub fn list(call: &Call, kind: PackageType, upstream_id: i64) -> Result<Response
                 "file_md5": e.digests.md5,
                 "upstream_etag": e.upstream_etag,
                 "upstream_checked_at": iso8601(e.upstream_checked_at),
-                "downloads_count": cache::downloads(call.ctx.kv, e, listed.downloads_count)?,
+                "downloads_count": downloads::shown_count(call.ctx, e, listed.downloads_count)?,
                 "downloaded_at": e.downloaded_at.map(iso8601),
                 "created_at": iso8601(e.created_at),
                 "updated_at": iso8601(listed.updated_at),
