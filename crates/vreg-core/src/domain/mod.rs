@@ -14,6 +14,7 @@ pub mod packages;
 pub mod projects;
 pub mod protection;
 pub mod registries;
+pub mod resolved;
 pub mod tokens;
 pub mod upstreams;
 pub mod usage;

@@ -2,7 +2,8 @@
 //! and over a project's published modules (`/api/v4/projects/:id/packages/go/...`).
 //!
 //! For `.info`, `.mod` and `.zip` of a registry: a stored copy is served
-//! from the blob store; otherwise the file is served straight from the
+//! from the blob store (for an anonymous read of a public registry, through
+//! the record an earlier read left: no SQL); otherwise the file is served straight from the
 //! origin (the first upstream that has it) and — once the origin has shown
 //! it has the version, and only if the lease can be taken — a sync trigger
 //! is recorded and published so the worker stores it for next time.
@@ -13,18 +14,25 @@ use super::module::{check, escape};
 use super::origin::{first_origin, get_small, merged_versions, registry_view, RegistryView};
 use super::publish::publish;
 use super::request::{parse, Query};
-use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
+use super::respond::{
+    content_type, send_blob, send_bytes, send_plain, sorted_release_list, stream_through,
+};
 use super::schedule::{request_sync, retry_due};
 use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
-use crate::domain::auth::{authenticate, authorize_project_read, only_readable, Principal};
+use crate::crypto::sha256_hex;
+use crate::domain::auth::{
+    authenticate, authorize_project_read, credential, only_readable, Principal,
+};
 use crate::domain::projects;
 use crate::domain::protection::remotes_may_serve;
+use crate::domain::resolved;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
 use crate::storage::blobs::BlobStore;
+use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
 
 pub fn handle(
@@ -49,6 +57,9 @@ fn route(
     let path = request.uri.path();
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
+    if read && credential(&request.headers).is_none() && serve_resolved(ctx, path, head, sink)? {
+        return Ok(());
+    }
     ensure_schema(ctx.sql, ctx.now())?;
     let who = authenticate(ctx, &request.headers)?;
     if let Some(rest) = path.strip_prefix("/api/v4/virtual_registries/packages/go/") {
@@ -85,6 +96,45 @@ fn route(
         return serve_stored_only(ctx, &scope, &module, query, head, sink);
     }
     Err(CoreError::NotFound(""))
+}
+
+/// The key of the record of what a public registry's file resolved to.
+fn resolved_key(registry: i64, module: &str, file_name: &str) -> String {
+    let file = format!("{module}@{file_name}");
+    format!("go:resolved:{registry}:{}", sha256_hex(file.as_bytes()))
+}
+
+/// An anonymous read of a stored file through the record of an earlier one
+/// (see [`crate::domain::resolved`]): no SQL. Whether it was served; if
+/// not, the read goes the full way.
+fn serve_resolved(
+    ctx: &Context,
+    path: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<bool> {
+    let Some((id, rest)) = path
+        .strip_prefix("/api/v4/virtual_registries/packages/go/")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return Ok(false);
+    };
+    let (Ok(id), Ok((module, Query::File { version, ext }))) = (id.parse::<i64>(), parse(rest))
+    else {
+        return Ok(false);
+    };
+    let key = resolved_key(id, &module, &format!("{version}{ext}"));
+    let Some(found) = resolved::lookup::<()>(ctx, &key)? else {
+        return Ok(false);
+    };
+    match found.bytes {
+        Some(bytes) => send_bytes(sink, content_type(ext), &bytes, head)?,
+        None => {
+            let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+            send_blob(&blobs, sink, ext, &found.digests, head)?;
+        }
+    }
+    Ok(true)
 }
 
 /// Project-level: only what the project published.
@@ -156,7 +206,14 @@ fn serve_registry(
     }
     // Local upstreams serve only the projects this caller may read.
     view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
-    let served = serve_query(ctx, &view, module, query, head, sink);
+    // An anonymous caller got this far: the registry is public, and what a
+    // file resolves to may be kept for the next one (read first, so a
+    // change made meanwhile makes the record stale at once).
+    let remember = match who {
+        None => Some(generation::current(ctx.kv)?),
+        Some(_) => None,
+    };
+    let served = serve_query(ctx, &view, module, query, remember, head, sink);
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).
     retry_due(ctx);
@@ -168,6 +225,7 @@ fn serve_query(
     view: &RegistryView,
     module: &str,
     query: Query,
+    remember: Option<u64>,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
@@ -182,14 +240,17 @@ fn serve_query(
         }
         Query::File { version, ext } => {
             servable(module, &version)?;
-            if let Some(file) = store::find_file(
-                ctx.sql,
-                &scope,
-                module,
-                &version,
-                &format!("{version}{ext}"),
-            )? {
-                return send_blob(&blobs, sink, ext, &file.digests, head);
+            let file_name = format!("{version}{ext}");
+            if let Some(file) = store::find_file(ctx.sql, &scope, module, &version, &file_name)? {
+                send_blob(&blobs, sink, ext, &file.digests, head)?;
+                if let Some(generation) = remember {
+                    // A module version's files never change: the record
+                    // lasts as long as records may.
+                    let key = resolved_key(view.id, module, &file_name);
+                    let kept = (&file.digests, ());
+                    resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
+                }
+                return Ok(());
             }
             let suffix = format!("{}/@v/{}{ext}", escape(module), escape(&version));
             let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;

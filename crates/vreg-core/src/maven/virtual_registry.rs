@@ -73,11 +73,10 @@ pub fn serve_resolved(
     let Ok(path) = MavenPath::parse(path) else {
         return Ok(None);
     };
-    let Some(resolved) = resolved::lookup(ctx, id, &path.as_string())? else {
+    let Some((mut entry, bytes)) = resolved::lookup(ctx, id, &path.as_string())? else {
         return Ok(None);
     };
-    let mut entry = resolved.entry;
-    match resolved.bytes {
+    match bytes {
         Some(bytes) => send_bytes(
             sink,
             path.file_name(),
