@@ -10,10 +10,18 @@ use std::time::Duration;
 pub struct StaticServer {
     pub port: u16,
     address: std::net::IpAddr,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    counts: std::sync::Arc<Counts>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a server has answered.
+#[derive(Default)]
+struct Counts {
+    requests: AtomicUsize,
+    gets: AtomicUsize,
+    body_bytes: AtomicUsize,
 }
 
 impl StaticServer {
@@ -42,11 +50,11 @@ impl StaticServer {
         let listener = std::net::TcpListener::bind((address, 0)).expect("bind");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let requests = std::sync::Arc::new(AtomicUsize::new(0));
+        let counts = std::sync::Arc::new(Counts::default());
         let failing = std::sync::Arc::new(AtomicBool::new(false));
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let root = root.to_path_buf();
-        let (count, halt, broken) = (requests.clone(), stop.clone(), failing.clone());
+        let (count, halt, broken) = (counts.clone(), stop.clone(), failing.clone());
         let thread = std::thread::spawn(move || {
             while !halt.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -66,7 +74,7 @@ impl StaticServer {
         StaticServer {
             port,
             address,
-            requests,
+            counts,
             failing,
             stop,
             thread: Some(thread),
@@ -87,7 +95,18 @@ impl StaticServer {
 
     /// How many requests it has answered.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.counts.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many of them were GETs.
+    pub fn gets(&self) -> usize {
+        self.counts.gets.load(Ordering::SeqCst)
+    }
+
+    /// How many body bytes it has handed to the network (a client that
+    /// hangs up stops the count where the server could no longer write).
+    pub fn body_bytes(&self) -> usize {
+        self.counts.body_bytes.load(Ordering::SeqCst)
     }
 }
 
@@ -107,7 +126,7 @@ fn serve_one(
     root: &Path,
     redirect: Option<&str>,
     failing: bool,
-    count: &AtomicUsize,
+    count: &Counts,
 ) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Write};
     stream.set_nonblocking(false)?;
@@ -121,9 +140,12 @@ fn serve_one(
             break;
         }
     }
-    count.fetch_add(1, Ordering::SeqCst);
+    count.requests.fetch_add(1, Ordering::SeqCst);
     let mut words = line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+    if method == "GET" {
+        count.gets.fetch_add(1, Ordering::SeqCst);
+    }
     let path = target.split('?').next().unwrap_or("/");
     if failing {
         write!(
@@ -156,7 +178,10 @@ fn serve_one(
                 body.len()
             )?;
             if method != "HEAD" {
-                stream.write_all(&body)?;
+                for piece in body.chunks(64 * 1024) {
+                    stream.write_all(piece)?;
+                    count.body_bytes.fetch_add(piece.len(), Ordering::SeqCst);
+                }
             }
         }
         None => write!(

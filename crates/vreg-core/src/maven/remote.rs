@@ -9,8 +9,8 @@ use crate::context::Context;
 use crate::crypto::sha256_hex;
 use crate::domain::cache::{commit_entry, CacheEntry};
 use crate::domain::downloads;
-use crate::domain::upstreams::{self, Upstream};
-use crate::error::Result;
+use crate::domain::upstreams::{self, health, Upstream};
+use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::http::fetch::FetchResponse;
 use crate::storage::blobs::BlobStore;
@@ -91,6 +91,121 @@ pub(super) fn fetch_remote(
         404 | 410 => Ok(Fetched::Missing),
         status => Err(format!("HTTP {status}")),
     }
+}
+
+/// What a probe (HEAD) of one candidate said.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// 200: it has the file.
+    Has,
+    /// No usable answer to a HEAD (e.g. 405): only a GET can tell.
+    Unknown,
+    /// 404/410, a 5xx or no answer: not asked again this time.
+    Out,
+}
+
+/// Serves the file from the first of `candidates` (remote upstreams, in
+/// position order) that has it. Two or more are probed at once with HEAD
+/// and only the best one that has the file is sent a GET, so a large file
+/// is downloaded once (GETs to all of them would cost a download each,
+/// less whatever the losers' dropped bodies saved). One candidate is sent
+/// its GET at once. Failures are added to `failures`; whether it served.
+pub(super) fn fetch_first(
+    ctx: &Context,
+    blobs: &BlobStore,
+    candidates: &[&Upstream],
+    path: &MavenPath,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+    failures: &mut Vec<String>,
+) -> crate::error::Result<bool> {
+    let probes = if candidates.len() > 1 {
+        probe(ctx, candidates, path, failures)?
+    } else {
+        vec![Probe::Unknown; candidates.len()]
+    };
+    for (candidate, probed) in candidates.iter().zip(probes) {
+        if matches!(probed, Probe::Out) {
+            continue;
+        }
+        let outcome =
+            upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::GET)
+                .and_then(|request| ctx.fetch.fetch(&request).map_err(|e| e.to_string()));
+        let answered = outcome.as_ref().map(|r| r.status).map_err(Clone::clone);
+        health::record(ctx.kv, candidate.id, ctx.now(), answered);
+        match outcome {
+            Ok(response) if response.status == 200 => {
+                store_response(ctx, blobs, candidate, path, response, head, sink).map_err(
+                    |message| {
+                        CoreError::Upstream(format!(
+                            "Upstream failure: {} ({message})",
+                            candidate.name
+                        ))
+                    },
+                )?;
+                return Ok(true);
+            }
+            Ok(response) if matches!(response.status, 404 | 410) => {
+                remember_missing(ctx, candidate, &path.as_string())?
+            }
+            Ok(response) => failures.push(format!("{} (HTTP {})", candidate.name, response.status)),
+            Err(e) => failures.push(format!("{} ({e})", candidate.name)),
+        }
+    }
+    Ok(false)
+}
+
+/// HEADs every candidate at once; what each said, in order.
+fn probe(
+    ctx: &Context,
+    candidates: &[&Upstream],
+    path: &MavenPath,
+    failures: &mut Vec<String>,
+) -> crate::error::Result<Vec<Probe>> {
+    let mut requests = Vec::new();
+    let mut built = Vec::new();
+    for candidate in candidates {
+        match upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::HEAD) {
+            Ok(request) => {
+                requests.push(request);
+                built.push(true);
+            }
+            Err(message) => {
+                failures.push(format!("{} ({message})", candidate.name));
+                built.push(false);
+            }
+        }
+    }
+    let mut answers = ctx.fetch.fetch_all(&requests).into_iter();
+    let mut probes = Vec::new();
+    for (candidate, built) in candidates.iter().zip(built) {
+        let Some(outcome) = built.then(|| answers.next()).flatten() else {
+            probes.push(Probe::Out);
+            continue;
+        };
+        let answered = outcome
+            .as_ref()
+            .map(|r| r.status)
+            .map_err(|e| e.to_string());
+        health::record(ctx.kv, candidate.id, ctx.now(), answered);
+        probes.push(match outcome {
+            Ok(response) if response.status == 200 => Probe::Has,
+            Ok(response) if matches!(response.status, 404 | 410) => {
+                remember_missing(ctx, candidate, &path.as_string())?;
+                Probe::Out
+            }
+            Ok(response) if response.status >= 500 => {
+                failures.push(format!("{} (HTTP {})", candidate.name, response.status));
+                Probe::Out
+            }
+            Ok(_) => Probe::Unknown,
+            Err(e) => {
+                failures.push(format!("{} ({e})", candidate.name));
+                Probe::Out
+            }
+        });
+    }
+    Ok(probes)
 }
 
 /// Streams an upstream's 200 response to the client while storing it, then

@@ -12,13 +12,9 @@
 //! 3. If remote upstreams fail, a stale copy is served; failing that, 502
 //!    names the failing upstreams; nothing anywhere is a 404.
 
-use http::Method;
-
 use super::merged::merged_metadata;
 use super::path::{Coordinates, MavenPath};
-use super::remote::{
-    fetch_remote, remember_missing, remembered_missing, revalidate, store_response, Fetched,
-};
+use super::remote::{fetch_first, fetch_remote, remembered_missing, revalidate, Fetched};
 use super::resolved;
 use super::respond::{send_bytes, send_digest, send_file};
 use super::{find_local, LocalHit};
@@ -32,13 +28,12 @@ use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::{DiscardedResponse, ResponseSink};
-use crate::http::fetch::FetchRequest;
 use crate::storage::blobs::{digests_of, BlobStore, Digests};
 use crate::storage::generation;
 use crate::storage::Sql;
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
-/// How many remote upstreams are asked at once.
+/// How many remote upstreams are probed at once.
 const PARALLEL_FETCHES: usize = 4;
 
 /// Until when the entry may be served without asking its upstream:
@@ -290,8 +285,8 @@ pub fn serve(
     }
 
     // Ask upstreams in position order: a local one answers at once; runs of
-    // remote ones are asked together, a few at a time, and the lowest
-    // position that has the file wins.
+    // remote ones are probed together, a few at a time, and the lowest
+    // position that has the file wins (see `remote::fetch_first`).
     let mut failures = Vec::new();
     let mut index = 0;
     while index < links.len() {
@@ -304,7 +299,7 @@ pub fn serve(
                 None => continue,
             }
         }
-        let mut batch: Vec<(&Upstream, FetchRequest)> = Vec::new();
+        let mut batch: Vec<&Upstream> = Vec::new();
         while index < links.len()
             && links[index].mode == UpstreamMode::Remote
             && batch.len() < PARALLEL_FETCHES
@@ -314,49 +309,17 @@ pub fn serve(
             if remembered_missing(ctx, candidate, &relative)? {
                 continue;
             }
-            if let Err(health) = health::may_ask(ctx.kv, candidate.id, now) {
-                failures.push(format!(
+            match health::may_ask(ctx.kv, candidate.id, now) {
+                Ok(()) => batch.push(candidate),
+                Err(health) => failures.push(format!(
                     "{} ({})",
                     candidate.name,
                     health::set_aside(&health)
-                ));
-                continue;
-            }
-            match upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::GET)
-            {
-                Ok(request) => batch.push((candidate, request)),
-                Err(message) => failures.push(format!("{} ({message})", candidate.name)),
+                )),
             }
         }
-        let requests: Vec<FetchRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
-        let mut winner = None;
-        for ((candidate, _), outcome) in batch.iter().zip(ctx.fetch.fetch_all(&requests)) {
-            let answered = outcome
-                .as_ref()
-                .map(|r| r.status)
-                .map_err(|e| e.to_string());
-            health::record(ctx.kv, candidate.id, now, answered);
-            match outcome {
-                Ok(response) if response.status == 200 => {
-                    if winner.is_none() {
-                        winner = Some((*candidate, response));
-                    }
-                }
-                Ok(response) if matches!(response.status, 404 | 410) => {
-                    remember_missing(ctx, candidate, &relative)?
-                }
-                Ok(response) => {
-                    failures.push(format!("{} (HTTP {})", candidate.name, response.status))
-                }
-                Err(e) => failures.push(format!("{} ({e})", candidate.name)),
-            }
-        }
-        if let Some((candidate, response)) = winner {
-            return store_response(ctx, &blobs, candidate, path, response, head, sink).map_err(
-                |message| {
-                    CoreError::Upstream(format!("Upstream failure: {} ({message})", candidate.name))
-                },
-            );
+        if fetch_first(ctx, &blobs, &batch, path, head, sink, &mut failures)? {
+            return Ok(());
         }
     }
     if let Some((_, entry)) = cached {
