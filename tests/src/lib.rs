@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub use serde_json::{json, Value as Json};
 
 pub mod goproxy;
+pub mod jvm;
 
 /// The repository root.
 pub fn root() -> PathBuf {

@@ -4,9 +4,9 @@
 //! live, then with that server stopped, from vreg's cache.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use vreg_testkit::StaticServer;
+use vreg_tests::jvm::{maven_settings, mvn, sha1_hex};
 use vreg_tests::{json, Vreg};
 
 const ADMIN: &str = "maven-e2e-admin";
@@ -18,31 +18,6 @@ fn start() -> Vreg {
         ("SPIN_VARIABLE_SECRET_KEY", "maven-e2e"),
         ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
     ])
-}
-
-fn mvn(settings: &Path, local_repo: &Path, args: &[&str]) {
-    let output = Command::new("timeout")
-        .args(["600", "mvn", "-B", "-s"])
-        .arg(settings)
-        .arg(format!("-Dmaven.repo.local={}", local_repo.display()))
-        .args(args)
-        .output()
-        .expect("run mvn (scripts/test installs Debian's maven)");
-    assert!(
-        output.status.success(),
-        "mvn {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn sha1_hex(path: &Path) -> String {
-    let out = Command::new("sha1sum").arg(path).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]
@@ -100,20 +75,11 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
         .to_owned();
 
     let settings = work.path().join("settings.xml");
-    std::fs::write(
-        &settings,
-        format!(
-            r#"<settings>
-  <mirrors><mirror><id>vreg</id><mirrorOf>*</mirrorOf><url>{}/api/v4/virtual_registries/packages/maven/{registry}</url></mirror></mirrors>
-  <servers>
-    <server><id>vreg</id><username>mvn</username><password>{token}</password></server>
-    <server><id>vreg-project</id><username>mvn</username><password>{token}</password></server>
-  </servers>
-</settings>"#,
-            host.base
-        ),
-    )
-    .unwrap();
+    let registry_url = format!(
+        "{}/api/v4/virtual_registries/packages/maven/{registry}",
+        host.base
+    );
+    maven_settings(&settings, &registry_url, &token);
 
     // 1. mvn deploy:deploy-file publishes a jar and its pom to the project.
     let jar = work.path().join("demo-1.0.jar");

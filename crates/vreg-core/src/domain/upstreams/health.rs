@@ -1,10 +1,11 @@
 //! A circuit breaker per remote upstream, kept in the key-value store so
-//! that every instance shares it: after [`THRESHOLD`] connection failures
-//! or 5xx answers within [`WINDOW_MILLIS`], the upstream is set aside for
-//! [`COOL_DOWN_MILLIS`] (misses skip it at once instead of waiting out its
-//! timeout; cached copies are still served), then one request (a lease)
-//! tries it again: a success closes the breaker, a failure opens it for
-//! another cool-down.
+//! that every instance shares it: after a request that got no answer at
+//! all (refused, reset, timed out: each such wait can cost the whole
+//! upstream timeout, so a dead upstream costs one, not one per request), or
+//! after [`THRESHOLD`] 5xx answers within [`WINDOW_MILLIS`], the upstream is
+//! set aside for [`COOL_DOWN_MILLIS`] (misses skip it at once; cached
+//! copies are still served), then one request (a lease) tries it again: a
+//! success closes the breaker, a failure opens it for another cool-down.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,8 +69,8 @@ pub fn may_ask(kv: &dyn Kv, upstream_id: i64, now: i64) -> Result<(), Health> {
     }
 }
 
-/// Records a connection failure or a 5xx answer.
-pub fn record_failure(kv: &dyn Kv, upstream_id: i64, now: i64, error: &str) {
+/// Records a 5xx answer, or (`unanswered`) a request that got no answer.
+pub fn record_failure(kv: &dyn Kv, upstream_id: i64, now: i64, error: &str, unanswered: bool) {
     let mut health = read(kv, upstream_id);
     if now - health.window_start > WINDOW_MILLIS {
         health.failures = 0;
@@ -78,8 +79,8 @@ pub fn record_failure(kv: &dyn Kv, upstream_id: i64, now: i64, error: &str) {
     health.failures += 1;
     health.last_error = Some(error.chars().take(300).collect());
     health.last_error_at = Some(now);
-    // A failed trial, or too many failures: set aside.
-    if health.open_until != 0 || health.failures >= THRESHOLD {
+    // No answer, a failed trial, or too many failures: set aside.
+    if unanswered || health.open_until != 0 || health.failures >= THRESHOLD {
         health.open_until = now + COOL_DOWN_MILLIS;
     }
     if let Ok(bytes) = serde_json::to_vec(&health) {
@@ -128,7 +129,7 @@ pub fn set_aside(health: &Health) -> String {
 pub fn record(kv: &dyn Kv, upstream_id: i64, now: i64, outcome: Result<u16, String>) {
     match outcome {
         Ok(status) if status < 500 => record_success(kv, upstream_id),
-        Ok(status) => record_failure(kv, upstream_id, now, &format!("HTTP {status}")),
-        Err(error) => record_failure(kv, upstream_id, now, &error),
+        Ok(status) => record_failure(kv, upstream_id, now, &format!("HTTP {status}"), false),
+        Err(error) => record_failure(kv, upstream_id, now, &error, true),
     }
 }

@@ -1,0 +1,78 @@
+//! The JVM build tools as users run them against vreg: Debian's `mvn` and
+//! `gradle`, each with a settings file pointing at a registry and a
+//! repository or home of its own (so every run starts from nothing).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `mvn -B` with `settings` and the local repository `local_repo`;
+/// panics with its output if it fails.
+pub fn mvn(settings: &Path, local_repo: &Path, args: &[&str]) -> Output {
+    let output = Command::new("timeout")
+        .args(["600", "mvn", "-B", "-s"])
+        .arg(settings)
+        .arg(format!("-Dmaven.repo.local={}", local_repo.display()))
+        .args(args)
+        .output()
+        .expect("run mvn (scripts/test installs Debian's maven)");
+    assert!(
+        output.status.success(),
+        "mvn {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `settings.xml` that sends every repository to `registry_url` (a mirror
+/// of `*`, with SNAPSHOTs enabled through a repository it mirrors, as a
+/// user who resolves SNAPSHOTs has it) and gives the servers `vreg` and
+/// `vreg-project` `token`.
+pub fn maven_settings(path: &Path, registry_url: &str, token: &str) {
+    std::fs::write(
+        path,
+        format!(
+            r#"<settings>
+  <mirrors><mirror><id>vreg</id><mirrorOf>*</mirrorOf><url>{registry_url}</url></mirror></mirrors>
+  <servers>
+    <server><id>vreg</id><username>mvn</username><password>{token}</password></server>
+    <server><id>vreg-project</id><username>mvn</username><password>{token}</password></server>
+  </servers>
+  <profiles><profile><id>vreg</id><repositories><repository><id>vreg-snapshots</id>
+    <url>{registry_url}</url><releases><enabled>true</enabled></releases>
+    <snapshots><enabled>true</enabled></snapshots></repository></repositories></profile></profiles>
+  <activeProfiles><activeProfile>vreg</activeProfile></activeProfiles>
+</settings>"#
+        ),
+    )
+    .unwrap();
+}
+
+/// Runs Debian's `gradle` in `project` with `gradle_home` as its user home
+/// (caches included) and no daemon; panics with its output if it fails.
+pub fn gradle(project: &Path, gradle_home: &Path, args: &[&str]) -> Output {
+    let output = Command::new("timeout")
+        .args(["600", "gradle", "--no-daemon", "--console=plain", "-g"])
+        .arg(gradle_home)
+        .args(args)
+        .current_dir(project)
+        .output()
+        .expect("run gradle (scripts/test installs Debian's gradle)");
+    assert!(
+        output.status.success(),
+        "gradle {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The hex SHA-1 of a file, as `sha1sum` prints it.
+pub fn sha1_hex(path: &Path) -> String {
+    let out = Command::new("sha1sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
