@@ -24,6 +24,22 @@ pub fn mvn(settings: &Path, local_repo: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// `mvn deploy:deploy-file` of `jar` with `pom` to the repository at
+/// `url` (server `vreg-project` in the settings).
+pub fn deploy_file(settings: &Path, local_repo: &Path, url: &str, pom: &Path, jar: &Path) {
+    mvn(
+        settings,
+        local_repo,
+        &[
+            "org.apache.maven.plugins:maven-deploy-plugin:3.0.0:deploy-file",
+            &format!("-Dfile={}", jar.display()),
+            &format!("-DpomFile={}", pom.display()),
+            "-DrepositoryId=vreg-project",
+            &format!("-Durl={url}"),
+        ],
+    );
+}
+
 /// `settings.xml` that sends every repository to `registry_url` (a mirror
 /// of `*`, with SNAPSHOTs enabled through a repository it mirrors, as a
 /// user who resolves SNAPSHOTs has it) and gives the servers `vreg` and

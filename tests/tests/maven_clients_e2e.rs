@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vreg_testkit::StaticServer;
-use vreg_tests::jvm::{gradle, maven_settings, mvn};
+use vreg_tests::jvm::{deploy_file, gradle, maven_settings, mvn};
 use vreg_tests::{json, Vreg};
 
 const ADMIN: &str = "maven-clients-admin";
@@ -140,21 +140,49 @@ fn registry(host: &Vreg, remotes: &[&StaticServer], debian: &StaticServer) -> Re
     }
 }
 
-fn deploy_file(host: &Vreg, settings: &Path, work: &Path, project: i64, pom: &Path, jar: &Path) {
-    mvn(
-        settings,
-        &work.join("deploy-repo"),
-        &[
-            "org.apache.maven.plugins:maven-deploy-plugin:3.0.0:deploy-file",
-            &format!("-Dfile={}", jar.display()),
-            &format!("-DpomFile={}", pom.display()),
-            "-DrepositoryId=vreg-project",
-            &format!(
-                "-Durl={}/api/v4/projects/{project}/packages/maven",
-                host.base
-            ),
-        ],
-    );
+/// Everything a test here starts from: vreg, Debian's repository and two
+/// remotes holding `org.range:lib` 1.0, 1.1 and 1.2, 2.0, a registry over
+/// them, and Maven settings for it.
+struct Fixture {
+    work: tempfile::TempDir,
+    host: Vreg,
+    _debian: StaticServer,
+    remotes: Option<(StaticServer, StaticServer)>,
+    _remote_dirs: [tempfile::TempDir; 2],
+    registry: Registry,
+    settings: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let work = tempfile::tempdir().unwrap();
+        let host = start(&[]);
+        let debian = StaticServer::start(Path::new(DEBIAN_REPO));
+        let (a_dir, a) = range_remote(&["1.0", "1.1"]);
+        let (b_dir, b) = range_remote(&["1.2", "2.0"]);
+        let registry = registry(&host, &[&a, &b], &debian);
+        let settings = work.path().join("settings.xml");
+        maven_settings(&settings, &registry.url, &registry.token);
+        Fixture {
+            work,
+            host,
+            _debian: debian,
+            remotes: Some((a, b)),
+            _remote_dirs: [a_dir, b_dir],
+            registry,
+            settings,
+        }
+    }
+
+    /// Deploys `jar` with `pom` to the project with `mvn`.
+    fn deploy(&self, pom: &Path, jar: &Path) {
+        let url = format!(
+            "{}/api/v4/projects/{}/packages/maven",
+            self.host.base, self.registry.project
+        );
+        let local_repo = self.work.path().join("deploy-repo");
+        deploy_file(&self.settings, &local_repo, &url, pom, jar);
+    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> PathBuf {
@@ -165,15 +193,8 @@ fn write(path: &Path, bytes: &[u8]) -> PathBuf {
 
 #[test]
 fn mvn_resolves_the_newest_snapshot_and_a_range_spread_over_two_remotes() {
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let host = start(&[]);
-    let debian = StaticServer::start(Path::new(DEBIAN_REPO));
-    let (_a_dir, a) = range_remote(&["1.0", "1.1"]);
-    let (_b_dir, b) = range_remote(&["1.2", "2.0"]);
-    let r = registry(&host, &[&a, &b], &debian);
-    let settings = w.join("settings.xml");
-    maven_settings(&settings, &r.url, &r.token);
+    let f = Fixture::new();
+    let (w, host, r, settings) = (f.work.path(), &f.host, &f.registry, &f.settings);
 
     // Two deploys of the same SNAPSHOT: timestamped files, build 1 and 2.
     let pom = write(
@@ -190,7 +211,7 @@ fn mvn_resolves_the_newest_snapshot_and_a_range_spread_over_two_remotes() {
         .collect();
     for build in &builds {
         let jar = write(&w.join("snap.jar"), build);
-        deploy_file(&host, &settings, w, r.project, &pom, &jar);
+        f.deploy(&pom, &jar);
     }
     let version_metadata = host.get(&format!(
         "/api/v4/projects/{}/packages/maven/org/acme/snap/1.0-SNAPSHOT/maven-metadata.xml",
@@ -203,7 +224,7 @@ fn mvn_resolves_the_newest_snapshot_and_a_range_spread_over_two_remotes() {
     let consumer = w.join("repo-snapshot");
     let get = "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:get";
     mvn(
-        &settings,
+        settings,
         &consumer,
         &[get, "-Dartifact=org.acme:snap:1.0-SNAPSHOT"],
     );
@@ -224,7 +245,7 @@ fn mvn_resolves_the_newest_snapshot_and_a_range_spread_over_two_remotes() {
     );
     let out = w.join("consumer/out");
     mvn(
-        &settings,
+        settings,
         &w.join("repo-range"),
         &[
             "-f",
@@ -245,15 +266,8 @@ fn mvn_resolves_the_newest_snapshot_and_a_range_spread_over_two_remotes() {
 
 #[test]
 fn gradle_resolves_a_range_and_a_local_artifact_then_works_with_the_remotes_stopped() {
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let host = start(&[]);
-    let debian = StaticServer::start(Path::new(DEBIAN_REPO));
-    let (_a_dir, a) = range_remote(&["1.0", "1.1"]);
-    let (_b_dir, b) = range_remote(&["1.2", "2.0"]);
-    let r = registry(&host, &[&a, &b], &debian);
-    let settings = w.join("settings.xml");
-    maven_settings(&settings, &r.url, &r.token);
+    let mut f = Fixture::new();
+    let (w, host, r) = (f.work.path(), &f.host, &f.registry);
     let pom = write(
         &w.join("demo.pom"),
         br#"<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
@@ -261,7 +275,7 @@ fn gradle_resolves_a_range_and_a_local_artifact_then_works_with_the_remotes_stop
     );
     let demo: Vec<u8> = b"PK\x03\x04local demo".to_vec();
     let jar = write(&w.join("demo.jar"), &demo);
-    deploy_file(&host, &settings, w, r.project, &pom, &jar);
+    f.deploy(&pom, &jar);
 
     let build = w.join("build");
     write(
@@ -301,10 +315,11 @@ task copyDeps(type: Copy) {{
         assert!(std::fs::read(deps.join("demo-1.0.jar")).unwrap() == demo);
     };
     copied("gradle-home-live");
+    let (_, b) = f.remotes.as_ref().unwrap();
     assert!(b.gets() > 0, "the second remote served 1.2");
 
     // The remotes stopped, a fresh Gradle home: vreg's cache answers.
-    drop((a, b));
+    f.remotes = None;
     copied("gradle-home-cached");
     let log = host.log();
     assert!(!log.contains(" 500 "), "no server errors:\n{log}");

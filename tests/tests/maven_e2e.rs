@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use vreg_testkit::StaticServer;
-use vreg_tests::jvm::{maven_settings, mvn, sha1_hex};
+use vreg_tests::jvm::{deploy_file, maven_settings, mvn, sha1_hex};
 use vreg_tests::{json, Vreg};
 
 const ADMIN: &str = "maven-e2e-admin";
@@ -93,20 +93,9 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
 <groupId>org.acme</groupId><artifactId>demo</artifactId><version>1.0</version><packaging>jar</packaging></project>"#,
     )
     .unwrap();
-    mvn(
-        &settings,
-        &work.path().join("deploy-repo"),
-        &[
-            "org.apache.maven.plugins:maven-deploy-plugin:3.0.0:deploy-file",
-            &format!("-Dfile={}", jar.display()),
-            &format!("-DpomFile={}", pom.display()),
-            "-DrepositoryId=vreg-project",
-            &format!(
-                "-Durl={}/api/v4/projects/{project}/packages/maven",
-                host.base
-            ),
-        ],
-    );
+    let project_url = format!("{}/api/v4/projects/{project}/packages/maven", host.base);
+    let deploy_repo = work.path().join("deploy-repo");
+    deploy_file(&settings, &deploy_repo, &project_url, &pom, &jar);
 
     // 2. With an empty local repository, everything Maven needs comes through vreg.
     let first: PathBuf = work.path().join("repo-live");
