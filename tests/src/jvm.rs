@@ -8,16 +8,24 @@ use std::process::{Command, Output};
 /// Runs `mvn -B` with `settings` and the local repository `local_repo`;
 /// panics with its output if it fails.
 pub fn mvn(settings: &Path, local_repo: &Path, args: &[&str]) -> Output {
-    let output = Command::new("timeout")
+    let mut command = Command::new("timeout");
+    command
         .args(["600", "mvn", "-B", "-s"])
         .arg(settings)
         .arg(format!("-Dmaven.repo.local={}", local_repo.display()))
-        .args(args)
+        .args(args);
+    succeeded(command, "mvn", args)
+}
+
+/// Runs `command` (the `tool`, installed by scripts/test, with `args`);
+/// panics with its output unless it succeeds.
+fn succeeded(mut command: Command, tool: &str, args: &[&str]) -> Output {
+    let output = command
         .output()
-        .expect("run mvn (scripts/test installs Debian's maven)");
+        .unwrap_or_else(|e| panic!("run {tool} (scripts/test installs it): {e}"));
     assert!(
         output.status.success(),
-        "mvn {args:?} failed:\n{}\n{}",
+        "{tool} {args:?} failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -67,20 +75,13 @@ pub fn maven_settings(path: &Path, registry_url: &str, token: &str) {
 /// Runs Debian's `gradle` in `project` with `gradle_home` as its user home
 /// (caches included) and no daemon; panics with its output if it fails.
 pub fn gradle(project: &Path, gradle_home: &Path, args: &[&str]) -> Output {
-    let output = Command::new("timeout")
+    let mut command = Command::new("timeout");
+    command
         .args(["600", "gradle", "--no-daemon", "--console=plain", "-g"])
         .arg(gradle_home)
         .args(args)
-        .current_dir(project)
-        .output()
-        .expect("run gradle (scripts/test installs Debian's gradle)");
-    assert!(
-        output.status.success(),
-        "gradle {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+        .current_dir(project);
+    succeeded(command, "gradle", args)
 }
 
 /// The hex SHA-1 of a file, as `sha1sum` prints it.
