@@ -39,6 +39,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// True once in `n` calls, at random: how work that rides on traffic is
+/// spread so that most requests pay nothing for it.
+pub fn one_in(n: u8) -> bool {
+    random_bytes::<1>()[0].is_multiple_of(n)
+}
+
 /// Equality that takes the same time wherever the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

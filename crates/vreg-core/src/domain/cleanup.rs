@@ -80,7 +80,7 @@ pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport>
 /// key-value read for it. Failures are logged: a sweep never fails the
 /// request.
 pub fn sweep_now_and_then(ctx: &Context) {
-    if !crate::crypto::random_bytes::<1>()[0].is_multiple_of(SWEEP_SAMPLE) {
+    if !crate::crypto::one_in(SWEEP_SAMPLE) {
         return;
     }
     match take_lease(ctx.kv, "storage:sweep", ctx.now(), SWEEP_EVERY_MILLIS) {
