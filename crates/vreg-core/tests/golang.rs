@@ -9,8 +9,9 @@ use std::path::Path;
 use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
-use vreg_core::golang::sync::Outcome;
+use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
+use vreg_core::storage::Clock;
 use vreg_testkit::{MemoryKv, RecordingPublisher, StaticServer};
 
 fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -150,18 +151,24 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
         p.app.announce("unrelated", &p.publisher).unwrap(),
         Outcome::Ignored(_)
     ));
-    // The worker takes the trigger off the queue and stores the version;
-    // a second announcement finds it taken, and a second run of the same
-    // payload stores nothing twice.
+    // The worker takes the trigger off the queue and stores the version,
+    // once the settle time since the request has passed (out of the way of
+    // the requests of the same build); a second announcement finds it
+    // taken, and a second run of the same payload (a resend: long past its
+    // request) waits for nothing and stores nothing twice.
+    let before = p.app.clock.now_millis();
     assert_eq!(p.app.announce(key, &p.publisher).unwrap(), Outcome::Stored);
+    assert_eq!(p.app.clock.now_millis() - before, SETTLE_MILLIS);
     assert_eq!(
         p.app.announce(key, &p.publisher).unwrap(),
         Outcome::Ignored("taken by another worker".into())
     );
+    let before = p.app.clock.now_millis();
     assert_eq!(
         p.app.sync(&messages[0].1, &p.publisher).unwrap(),
         Outcome::AlreadyStored
     );
+    assert_eq!(p.app.clock.now_millis(), before, "no wait");
     assert_eq!(p.app.count("packages"), 1);
     assert_eq!(p.app.count("package_files"), 3);
     let state = p.app.sql_text("SELECT state FROM sync_jobs");
@@ -376,8 +383,11 @@ fn a_zip_whose_go_mod_differs_is_refused_for_good() {
         .contains("go.mod differs"));
     assert_eq!(p.app.count("packages"), 0, "nothing half-written");
     // The lease stays taken: more requests schedule nothing, and a stray
-    // trigger does not run it again.
-    p.app.clock.advance(3_600_000 - 1_000);
+    // trigger does not run it again (to within a second of its hour: the
+    // worker waited SETTLE_MILLIS of it before it ran).
+    p.app
+        .clock
+        .advance(3_600_000 - vreg_core::golang::sync::SETTLE_MILLIS - 1_000);
     assert_eq!(p.get("example.com/m/@v/v1.0.0.mod").status, 200);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
     assert!(matches!(

@@ -25,4 +25,8 @@ impl Clock for ManualClock {
     fn now_millis(&self) -> i64 {
         self.now.load(Ordering::SeqCst)
     }
+
+    fn sleep(&self, millis: i64) {
+        self.advance(millis.max(0));
+    }
 }

@@ -37,6 +37,7 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
             "module": module,
             "version": version,
             "requested_at": timefmt::iso8601(ctx.now()),
+            "requested_at_ms": ctx.now(),
             // The worker gives the lease back with it after a failed attempt.
             "lease": holder,
         })

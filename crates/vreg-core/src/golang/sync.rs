@@ -32,7 +32,19 @@ pub struct SyncTrigger {
     /// The token of the lease the scheduling request took.
     #[serde(default)]
     pub lease: Option<String>,
+    /// When the request that scheduled it was served (ms since the epoch).
+    #[serde(default)]
+    pub requested_at_ms: Option<i64>,
 }
+
+/// How long after the request that scheduled it a sync starts. The
+/// request was served straight from the origin; a build asking for many
+/// modules at once thus has the machine to itself while it does, instead
+/// of sharing it (and the stores' locks) with the worker downloading the
+/// same modules again (measured: a cold `go mod download` of 40 modules
+/// took 0.41 s with no worker running and 0.63–0.91 s with one syncing as
+/// it went). A resent trigger is not delayed.
+pub const SETTLE_MILLIS: i64 = 2000;
 
 /// What happened to a trigger.
 #[derive(Debug, PartialEq)]
@@ -73,6 +85,12 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
         || Version::parse(&trigger.version).is_none()
     {
         return Ok(Outcome::Ignored("invalid module or version".into()));
+    }
+    if let Some(at) = trigger.requested_at_ms {
+        let wait = (at + SETTLE_MILLIS - ctx.now()).min(SETTLE_MILLIS);
+        if wait > 0 {
+            ctx.clock.sleep(wait);
+        }
     }
     let key = lease_name(trigger.registry_id, &trigger.module, &trigger.version);
     if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &key)? {

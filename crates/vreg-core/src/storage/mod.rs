@@ -164,6 +164,8 @@ pub trait Publisher {
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub trait Clock {
     fn now_millis(&self) -> i64;
+    /// Waits `millis` (a test clock just moves on).
+    fn sleep(&self, millis: i64);
 }
 
 /// The system clock; `std::time` works the same natively and on wasip2.
@@ -175,5 +177,9 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+    }
+
+    fn sleep(&self, millis: i64) {
+        std::thread::sleep(std::time::Duration::from_millis(millis.max(0) as u64));
     }
 }
