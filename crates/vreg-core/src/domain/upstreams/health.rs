@@ -120,7 +120,7 @@ pub fn ask(
 /// Why a request was not sent.
 pub fn set_aside(health: &Health) -> String {
     format!(
-        "set aside after repeated failures, last: {}",
+        "set aside for now (no answer, or repeated 5xx), last: {}",
         health.last_error.as_deref().unwrap_or("unknown")
     )
 }
