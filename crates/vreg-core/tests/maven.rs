@@ -997,6 +997,14 @@ fn a_checksum_asked_first_fetches_and_caches_the_file() {
         asked,
         "from the cache"
     );
+    // Fetching the file for its checksum was no download: only the read
+    // that sent the file counts.
+    let upstream = remote_upstream(&r);
+    let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
+    assert_eq!(
+        r.app.ok(Method::GET, &listing, None)[0]["downloads_count"],
+        1
+    );
     assert_eq!(
         get(
             &r.app,

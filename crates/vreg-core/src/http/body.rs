@@ -74,6 +74,12 @@ pub trait ResponseSink {
         status: http::StatusCode,
         headers: &http::HeaderMap,
     ) -> Result<Box<dyn BodyWriter + '_>>;
+    /// Whether a client receives what is sent, so that a file sent is a
+    /// download to count. A sink that drops it (a file fetched only so
+    /// that its checksum can be answered) is not one.
+    fn reaches_client(&self) -> bool {
+        true
+    }
 }
 
 /// Collects a streamed response in memory (tests, and small internal uses).
@@ -121,6 +127,10 @@ impl BodyWriter for Discard {
 }
 
 impl ResponseSink for DiscardedResponse {
+    fn reaches_client(&self) -> bool {
+        false
+    }
+
     fn send(&mut self, response: super::Response) -> Result<()> {
         self.status = response.status().as_u16();
         Ok(())

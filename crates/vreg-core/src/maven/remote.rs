@@ -261,6 +261,8 @@ pub(super) fn store_response(
         downloaded_at: Some(ctx.now()),
     };
     commit_entry(ctx.sql, ctx.now(), &entry).map_err(|e| e.to_string())?;
-    downloads::count(ctx, upstream.id, &entry.relative_path);
+    if sink.reaches_client() {
+        downloads::count(ctx, upstream.id, &entry.relative_path);
+    }
     Ok(())
 }

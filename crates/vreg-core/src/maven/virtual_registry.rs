@@ -257,7 +257,9 @@ pub fn serve(
             serve_entry(&blobs, sink, path, entry, head)?;
             // Counted once the client has the file: off its latency.
             let mut entry = entry.clone();
-            record_download(ctx, &mut entry)?;
+            if sink.reaches_client() {
+                record_download(ctx, &mut entry)?;
+            }
             if public && who.is_none() {
                 resolved::remember(ctx, &blobs, (registry.id, generation), &entry, fresh_until)?;
             }
@@ -272,7 +274,9 @@ pub fn serve(
             Ok(true) => {
                 mark_checked(ctx.sql, entry, now)?;
                 serve_entry(&blobs, sink, path, entry, head)?;
-                record_download(ctx, &mut entry.clone())?;
+                if sink.reaches_client() {
+                    record_download(ctx, &mut entry.clone())?;
+                }
                 return Ok(());
             }
             Ok(false) => match fetch_remote(ctx, &blobs, upstream, path, head, sink) {
