@@ -17,6 +17,8 @@ mod redis;
 mod runtime_config;
 mod sqlite;
 mod state;
+#[cfg(test)]
+mod test_dir;
 mod variables;
 
 mod bindings {

@@ -227,33 +227,12 @@ impl KvBackend for KvFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TestDir;
 
-    fn file() -> (tempfile_dir::Dir, KvFile) {
-        let dir = tempfile_dir::Dir::new();
+    fn file() -> (TestDir, KvFile) {
+        let dir = TestDir::new();
         let file = KvFile::open(&dir.0.join("kv.db")).unwrap();
         (dir, file)
-    }
-
-    /// A throwaway directory, removed on drop (std only; devhost has no tempfile dependency).
-    mod tempfile_dir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Self {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos();
-                let path =
-                    std::env::temp_dir().join(format!("devhost-kv-{}-{nanos}", std::process::id()));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir(path)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

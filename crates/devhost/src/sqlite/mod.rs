@@ -1,19 +1,32 @@
 //! SQLite databases: what the capability is and how a component is granted
 //! it. A component may open only the labels in its `sqlite_databases`; each
-//! open gives the instance its own connection to the database file, so
-//! `BEGIN`/`COMMIT` issued through it bracket that instance's statements.
+//! open gives the instance a connection of its own for as long as it holds
+//! it, so `BEGIN`/`COMMIT` issued through it bracket that instance's
+//! statements. Connections are kept for the next instance when they are
+//! given back with no transaction open: opening one and preparing its
+//! statements again cost every request about half a millisecond.
 
 mod host;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
 pub struct SqliteDatabases {
-    by_label: BTreeMap<String, PathBuf>,
+    by_label: BTreeMap<String, Arc<Database>>,
 }
+
+/// One database file and the connections to it that no instance holds.
+struct Database {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Idle connections kept per database; more are closed when given back.
+const MAX_IDLE: usize = 16;
 
 #[derive(Debug, PartialEq)]
 pub enum OpenError {
@@ -29,9 +42,17 @@ impl SqliteDatabases {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        Ok(SqliteDatabases {
-            by_label: locations.clone(),
-        })
+        let by_label = locations
+            .iter()
+            .map(|(label, path)| {
+                let database = Database {
+                    path: path.clone(),
+                    idle: Mutex::new(Vec::new()),
+                };
+                (label.clone(), Arc::new(database))
+            })
+            .collect();
+        Ok(SqliteDatabases { by_label })
     }
 
     pub fn check_grants(&self, component: &str, labels: &[String]) -> Result<()> {
@@ -47,20 +68,49 @@ impl SqliteDatabases {
         if !granted.iter().any(|g| g == label) {
             return Err(OpenError::AccessDenied);
         }
-        let path = self.by_label.get(label).ok_or(OpenError::NoSuchDatabase)?;
-        let connection = crate::blocking(|| rusqlite::Connection::open(path))
-            .map_err(|e| OpenError::Io(e.to_string()))?;
-        // Wait for other writers rather than fail at once.
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| OpenError::Io(e.to_string()))?;
-        Ok(Connection { connection })
+        let database = self.by_label.get(label).ok_or(OpenError::NoSuchDatabase)?;
+        let idle = database.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let connection = crate::blocking(|| rusqlite::Connection::open(&database.path))
+                    .map_err(|e| OpenError::Io(e.to_string()))?;
+                // Wait for other writers rather than fail at once.
+                connection
+                    .busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(|e| OpenError::Io(e.to_string()))?;
+                connection
+            }
+        };
+        Ok(Connection {
+            connection: Some(connection),
+            home: database.clone(),
+        })
     }
 }
 
 /// An open connection (`fermyon:spin/sqlite.connection`, `spin:sqlite/sqlite.connection`).
 pub struct Connection {
-    connection: rusqlite::Connection,
+    /// Always `Some` until dropped.
+    connection: Option<rusqlite::Connection>,
+    home: Arc<Database>,
+}
+
+impl Drop for Connection {
+    /// A connection left inside a transaction is closed (which rolls it
+    /// back), never handed to another instance.
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        if connection.is_autocommit() {
+            if let Ok(mut idle) = self.home.idle.lock() {
+                if idle.len() < MAX_IDLE {
+                    idle.push(connection);
+                }
+            }
+        }
+    }
 }
 
 /// A value in either SQLite interface's shape.
@@ -81,7 +131,7 @@ impl Connection {
     pub fn execute(&self, statement: &str, parameters: Vec<Value>) -> Result<QueryOutput, String> {
         crate::blocking(|| {
             let mut prepared = self
-                .connection
+                .raw()
                 .prepare_cached(statement)
                 .map_err(|e| e.to_string())?;
             let columns: Vec<String> = prepared
@@ -124,11 +174,97 @@ impl Connection {
         })
     }
 
+    fn raw(&self) -> &rusqlite::Connection {
+        self.connection.as_ref().expect("taken only when dropped")
+    }
+
     pub fn last_insert_rowid(&self) -> i64 {
-        self.connection.last_insert_rowid()
+        self.raw().last_insert_rowid()
     }
 
     pub fn changes(&self) -> u64 {
-        self.connection.changes()
+        self.raw().changes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_dir::TestDir;
+
+    fn database(dir: &TestDir) -> SqliteDatabases {
+        let locations = BTreeMap::from([("default".to_owned(), dir.0.join("db.sqlite"))]);
+        SqliteDatabases::new(&locations).unwrap()
+    }
+
+    fn open(databases: &SqliteDatabases) -> Connection {
+        databases.open(&["default".to_owned()], "default").unwrap()
+    }
+
+    fn count(connection: &Connection) -> i64 {
+        match connection
+            .execute("SELECT COUNT(*) FROM t", vec![])
+            .unwrap()
+            .rows[0][0]
+        {
+            Value::Integer(n) => n,
+            _ => panic!("not a count"),
+        }
+    }
+
+    /// Marks a connection (a temporary table lives only in its connection).
+    fn mark(connection: &Connection, name: &str) {
+        let statement = format!("CREATE TEMP TABLE {name} (x INTEGER)");
+        connection.execute(&statement, vec![]).unwrap();
+    }
+
+    fn marked(connection: &Connection, name: &str) -> bool {
+        let found = connection
+            .execute(
+                "SELECT name FROM sqlite_temp_master WHERE name = ?",
+                vec![Value::Text(name.to_owned())],
+            )
+            .unwrap();
+        !found.rows.is_empty()
+    }
+
+    #[test]
+    fn a_connection_is_reused_only_when_given_back_outside_a_transaction() {
+        let dir = TestDir::new();
+        let databases = database(&dir);
+        let first = open(&databases);
+        first.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
+        first.execute("INSERT INTO t VALUES (1)", vec![]).unwrap();
+        mark(&first, "first");
+        drop(first);
+        // Given back clean: the next instance gets the same connection.
+        let second = open(&databases);
+        assert!(marked(&second, "first"));
+        // Given back inside a transaction: closed, and its write undone.
+        second.execute("BEGIN", vec![]).unwrap();
+        second.execute("INSERT INTO t VALUES (2)", vec![]).unwrap();
+        drop(second);
+        let third = open(&databases);
+        assert!(!marked(&third, "first"));
+        assert!(third.raw().is_autocommit());
+        assert_eq!(count(&third), 1);
+    }
+
+    #[test]
+    fn instances_holding_connections_at_once_each_have_their_own() {
+        let dir = TestDir::new();
+        let databases = database(&dir);
+        let a = open(&databases);
+        a.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
+        drop(a);
+        let (a, b) = (open(&databases), open(&databases));
+        mark(&a, "a");
+        assert!(!marked(&b, "a"));
+        // A transaction in one is not seen by the other until it commits.
+        a.execute("BEGIN", vec![]).unwrap();
+        a.execute("INSERT INTO t VALUES (1)", vec![]).unwrap();
+        assert_eq!(count(&b), 0);
+        a.execute("COMMIT", vec![]).unwrap();
+        assert_eq!(count(&b), 1);
     }
 }
