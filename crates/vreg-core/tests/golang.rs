@@ -526,6 +526,45 @@ fn modules_published_to_a_project_are_served_and_immutable() {
 }
 
 #[test]
+fn a_module_published_locally_takes_over_at_once_from_a_copy_served_before() {
+    let p = proxy();
+    let remote_zip = publish_origin(
+        p.dir.path(),
+        "example.com/taken",
+        "v1.0.0",
+        "module example.com/taken\n",
+    );
+    assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, remote_zip);
+    let key = p.publisher.messages.lock().unwrap()[0].0.clone();
+    assert_eq!(p.app.announce(&key, &p.publisher).unwrap(), Outcome::Stored);
+    // Read twice: the second read is served from the record of the first.
+    for _ in 0..2 {
+        assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, remote_zip);
+    }
+    let local_zip = make_zip(&[
+        (
+            "example.com/taken@v1.0.0/go.mod",
+            b"module example.com/taken\n",
+        ),
+        ("example.com/taken@v1.0.0/ours.go", b"package taken\n"),
+    ]);
+    let put = p.app.go(
+        Method::PUT,
+        &format!(
+            "/projects/{}/packages/go/example.com/taken/@v/v1.0.0.zip",
+            p.project
+        ),
+        Some(ADMIN),
+        &local_zip,
+        &p.publisher,
+    );
+    assert_eq!(put.status, 200);
+    // The local upstream owns the module now: the remote's copy is not
+    // served again, not even through the record an earlier read left.
+    assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, local_zip);
+}
+
+#[test]
 fn a_lease_is_taken_once_by_a_hundred_concurrent_callers() {
     let kv = MemoryKv::default();
     let winners = std::thread::scope(|scope| {

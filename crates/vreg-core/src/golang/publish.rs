@@ -15,6 +15,7 @@ use crate::domain::projects::Project;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::storage::blobs::BlobStore;
+use crate::storage::generation;
 use crate::timefmt;
 
 /// `PUT /projects/:id/packages/go/<module>/@v/<version>.zip`: publishes a
@@ -82,5 +83,8 @@ pub(super) fn publish(
             "{module}@{version} is already published"
         )));
     }
+    // A local upstream now owns the module: records of what a registry
+    // served for it before (a remote's copy) are stale.
+    generation::advance(ctx.kv)?;
     send_bytes(sink, "text/plain; charset=utf-8", b"", false)
 }
