@@ -241,6 +241,67 @@ fn stored_files_are_read_without_sql_until_the_configuration_changes() {
 }
 
 #[test]
+fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
+    let p = proxy();
+    for version in ["v1.0.0", "v1.1.0"] {
+        publish_origin(
+            p.dir.path(),
+            "example.com/view",
+            version,
+            "module example.com/view\n",
+        );
+        assert_eq!(
+            p.get(&format!("example.com/view/@v/{version}.info")).status,
+            200
+        );
+    }
+    let keys: Vec<String> = (p.publisher.messages.lock().unwrap().iter())
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in keys {
+        assert_eq!(p.app.announce(&key, &p.publisher).unwrap(), Outcome::Stored);
+    }
+    // One full read keeps the registry's public view.
+    assert_eq!(p.get("example.com/view/@v/v1.0.0.info").status, 200);
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let statements = p.app.sql.statements();
+    // Another file's first read: the local upstream's ownership of the
+    // module (this registry has one) and the file; no schema check, no
+    // registry, upstream, group or project queries.
+    assert_eq!(
+        p.get("example.com/view/@v/v1.1.0.mod").body,
+        b"module example.com/view\n"
+    );
+    assert_eq!(p.app.sql.statements() - statements, 2);
+    // Its second read: its own record, no SQL.
+    assert_eq!(p.get("example.com/view/@v/v1.1.0.mod").status, 200);
+    assert_eq!(p.app.sql.statements() - statements, 2);
+    // Not stored: the full way, served from the origin and scheduled.
+    let zip = publish_origin(
+        p.dir.path(),
+        "example.com/view",
+        "v1.2.0",
+        "module example.com/view\n",
+    );
+    assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
+
+    // The group made private: the kept view is stale at once.
+    let group = p.app.sql_text("SELECT CAST(id AS TEXT) FROM groups");
+    p.app.ok(
+        Method::PUT,
+        &format!("/projects/{}", p.project),
+        Some(json!({"visibility": "private"})),
+    );
+    p.app.ok(
+        Method::PATCH,
+        &format!("/groups/{group}"),
+        Some(json!({"visibility": "private"})),
+    );
+    assert_eq!(p.get("example.com/view/@v/v1.0.0.zip").status, 401);
+}
+
+#[test]
 fn list_and_latest_merge_origin_and_store() {
     let p = proxy();
     for v in [

@@ -10,7 +10,7 @@ use crate::storage::{json_list, query_one, query_rows, transaction, RowReader, S
 
 pub const MAX_PER_GROUP: i64 = 20;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     pub id: i64,
     pub group_id: i64,

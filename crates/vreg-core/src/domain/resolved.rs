@@ -46,28 +46,38 @@ pub struct Resolved<T> {
 pub fn lookup<T: DeserializeOwned>(ctx: &Context, key: &str) -> Result<Option<Resolved<T>>> {
     let [stored, current] = <[_; 2]>::try_from(ctx.kv.get_many(&[key, generation::KEY])?)
         .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
-    let Some((expires_at, value)) = stored.as_deref().and_then(expiring::decode) else {
-        return Ok(None);
-    };
+    Ok(decode(
+        ctx,
+        stored.as_deref(),
+        generation::from_stored(current.as_deref()),
+    ))
+}
+
+/// The record `stored` (fetched by the caller, with the generation, in a
+/// batch of its own), if it is still to be trusted under `current`.
+pub fn decode<T: DeserializeOwned>(
+    ctx: &Context,
+    stored: Option<&[u8]>,
+    current: u64,
+) -> Option<Resolved<T>> {
+    let (expires_at, value) = stored.and_then(expiring::decode)?;
     if expires_at <= ctx.now() {
-        return Ok(None);
+        return None;
     }
     let (json, bytes) = match value.iter().position(|b| *b == b'\n') {
         Some(at) => (&value[..at], Some(&value[at + 1..])),
         None => (value, None),
     };
-    let Ok(record) = serde_json::from_slice::<Record<T>>(json) else {
-        return Ok(None);
-    };
+    let record = serde_json::from_slice::<Record<T>>(json).ok()?;
     let whole = bytes.is_none_or(|b| b.len() as u64 == record.digests.size);
-    if record.generation != generation::from_stored(current.as_deref()) || !whole {
-        return Ok(None);
+    if record.generation != current || !whole {
+        return None;
     }
-    Ok(Some(Resolved {
+    Some(Resolved {
         digests: record.digests,
         meta: record.meta,
         bytes: bytes.map(<[u8]>::to_vec),
-    }))
+    })
 }
 
 /// Keeps at `key` that a read resolved to the file `digests` (with `meta`),

@@ -5,12 +5,14 @@
 //! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
 //! requests (`request` parses them, `respond` writes them), `origin` asks a
 //! registry's upstreams, `schedule` records and sends sync triggers,
+//! `public_view` keeps what anonymous callers see of a registry,
 //! `publish` takes a version uploaded to a project, `sumdb` proxies the
 //! checksum database, and `sync` is the worker's side.
 
 pub mod module;
 mod origin;
 pub mod proxy;
+mod public_view;
 mod publish;
 mod request;
 mod respond;

@@ -12,6 +12,7 @@ use http::Method;
 
 use super::module::{check, escape};
 use super::origin::{first_origin, get_small, merged_versions, registry_view, RegistryView};
+use super::public_view::{self, PublicView};
 use super::publish::publish;
 use super::request::{parse, Query};
 use super::respond::{
@@ -32,8 +33,8 @@ use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
 use crate::storage::blobs::BlobStore;
-use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
+use crate::storage::{generation, StoreError};
 
 /// One read served from its record in this many also looks for triggers
 /// to resend (a full read always does).
@@ -61,13 +62,21 @@ fn route(
     let path = request.uri.path();
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
-    if read && credential(&request.headers).is_none() && serve_resolved(ctx, path, head, sink)? {
-        // Triggers that were lost or failed are resent on registry traffic
-        // (Spin has no timers); a read this cheap looks only now and then.
-        if crate::crypto::one_in(RESEND_SAMPLE) {
-            retry_due(ctx);
+    let mut view_kept = false;
+    if read && credential(&request.headers).is_none() {
+        match serve_from_records(ctx, path, head, sink)? {
+            Records::Served => {
+                // Triggers that were lost or failed are resent on registry
+                // traffic (Spin has no timers); a read this cheap looks
+                // only now and then.
+                if crate::crypto::one_in(RESEND_SAMPLE) {
+                    retry_due(ctx);
+                }
+                return Ok(());
+            }
+            Records::ViewKept => view_kept = true,
+            Records::None => {}
         }
-        return Ok(());
     }
     ensure_schema(ctx.sql, ctx.now())?;
     let who = authenticate(ctx, &request.headers)?;
@@ -81,7 +90,13 @@ fn route(
             return super::sumdb::serve(ctx, who.as_ref(), id, rest, head, sink);
         }
         let (module, query) = parse(rest)?;
-        return serve_registry(ctx, who.as_ref(), id, &module, query, head, sink);
+        let read = RegistryRead {
+            id,
+            module: &module,
+            head,
+            view_kept,
+        };
+        return serve_registry(ctx, who.as_ref(), read, query, sink);
     }
     if let Some(rest) = path.strip_prefix("/api/v4/projects/") {
         let (id, rest) = rest
@@ -113,35 +128,113 @@ fn resolved_key(registry: i64, module: &str, file_name: &str) -> String {
     format!("go:resolved:{registry}:{}", sha256_hex(file.as_bytes()))
 }
 
-/// An anonymous read of a stored file through the record of an earlier one
-/// (see [`crate::domain::resolved`]): no SQL. Whether it was served; if
-/// not, the read goes the full way.
-fn serve_resolved(
+/// What the records of earlier anonymous reads did for this one.
+enum Records {
+    /// The file was served from its record.
+    Served,
+    /// Not served, but the registry's public view is kept and current.
+    ViewKept,
+    None,
+}
+
+/// An anonymous read of a stored file with no SQL, through the record of
+/// an earlier read of it (see [`crate::domain::resolved`]), or with one
+/// query (the file), through the registry's public view (see
+/// [`public_view`]); both come in one batch get. If neither serves it, the
+/// read goes the full way.
+fn serve_from_records(
     ctx: &Context,
     path: &str,
     head: bool,
     sink: &mut dyn ResponseSink,
-) -> Result<bool> {
+) -> Result<Records> {
     let Some((id, rest)) = path
         .strip_prefix("/api/v4/virtual_registries/packages/go/")
         .and_then(|rest| rest.split_once('/'))
     else {
-        return Ok(false);
+        return Ok(Records::None);
     };
     let (Ok(id), Ok((module, Query::File { version, ext }))) = (id.parse::<i64>(), parse(rest))
     else {
-        return Ok(false);
+        return Ok(Records::None);
     };
-    let key = resolved_key(id, &module, &format!("{version}{ext}"));
-    let Some(found) = resolved::lookup::<()>(ctx, &key)? else {
-        return Ok(false);
-    };
-    match found.bytes {
-        Some(bytes) => send_bytes(sink, content_type(ext), &bytes, head)?,
-        None => {
-            let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-            send_blob(&blobs, sink, ext, &found.digests, head)?;
+    let file_key = resolved_key(id, &module, &format!("{version}{ext}"));
+    let view_key = public_view::key(id);
+    let [file, view, current] =
+        <[_; 3]>::try_from(ctx.kv.get_many(&[&file_key, &view_key, generation::KEY])?)
+            .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
+    let generation = generation::from_stored(current.as_deref());
+    if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
+        match found.bytes {
+            Some(bytes) => send_bytes(sink, content_type(ext), &bytes, head)?,
+            None => {
+                let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+                send_blob(&blobs, sink, ext, &found.digests, head)?;
+            }
         }
+        return Ok(Records::Served);
+    }
+    let Some(view) = public_view::decode(ctx, view.as_deref(), generation) else {
+        return Ok(Records::None);
+    };
+    if servable(&module, &version).is_err() {
+        return Ok(Records::ViewKept);
+    }
+    let serve_synced = !view.has_remotes || {
+        let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
+        let projects = || Ok(view.local_projects.clone());
+        remotes_may_serve(ctx.sql, &view.registry, Some(&module), &segments, projects)?
+    };
+    let scope = Scope {
+        registry: serve_synced.then_some(id),
+        projects: &view.readable_projects,
+    };
+    let stored = StoredRead {
+        registry: id,
+        module: &module,
+        version: &version,
+        ext,
+        remember: Some(generation),
+    };
+    Ok(if send_stored(ctx, &scope, &stored, head, sink)? {
+        Records::Served
+    } else {
+        Records::ViewKept
+    })
+}
+
+/// A read of a module version's file that may be stored.
+struct StoredRead<'a> {
+    registry: i64,
+    module: &'a str,
+    version: &'a str,
+    ext: &'a str,
+    /// For an anonymous read: the generation to keep its record under.
+    remember: Option<u64>,
+}
+
+/// Sends the stored file, if `scope` holds it, and keeps the record of an
+/// anonymous read of it. Whether it was stored.
+fn send_stored(
+    ctx: &Context,
+    scope: &Scope,
+    read: &StoredRead,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<bool> {
+    let file_name = format!("{}{}", read.version, read.ext);
+    let Some(file) = store::find_file(ctx.sql, scope, read.module, read.version, &file_name)?
+    else {
+        return Ok(false);
+    };
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    send_blob(&blobs, sink, read.ext, &file.digests, head)?;
+    if let Some(generation) = read.remember {
+        // A module version's files never change: the record lasts as long
+        // as records may.
+        let key = resolved_key(read.registry, read.module, &file_name);
+        let kept = (&file.digests, ());
+        resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
     }
     Ok(true)
 }
@@ -192,37 +285,57 @@ fn serve_stored_only(
     }
 }
 
+/// A read through a registry.
+struct RegistryRead<'a> {
+    id: i64,
+    module: &'a str,
+    head: bool,
+    /// Whether the registry's public view is kept and current already.
+    view_kept: bool,
+}
+
 fn serve_registry(
     ctx: &Context,
     who: Option<&Principal>,
-    id: i64,
-    module: &str,
+    read: RegistryRead,
     query: Query,
-    head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let (mut view, registry) = registry_view(ctx.sql, id)?;
+    // An anonymous read may leave records for the next one, kept under the
+    // generation read before anything they hold (so that a change made
+    // meanwhile makes them stale at once).
+    let remember = match who {
+        None => Some(generation::current(ctx.kv)?),
+        Some(_) => None,
+    };
+    let (mut view, registry) = registry_view(ctx.sql, read.id)?;
     crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
-    if !view.remotes.is_empty() {
+    let has_remotes = !view.remotes.is_empty();
+    let local_projects = view.local_projects.clone();
+    if has_remotes {
         // Judged before the caller's filter: a private project owns its
         // module for everyone.
-        let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
-        let projects = || Ok(view.local_projects.clone());
-        if !remotes_may_serve(ctx.sql, &registry, Some(module), &segments, projects)? {
+        let segments: Vec<String> = read.module.split('/').map(str::to_owned).collect();
+        let projects = || Ok(local_projects.clone());
+        if !remotes_may_serve(ctx.sql, &registry, Some(read.module), &segments, projects)? {
             view.remotes.clear();
             view.serve_synced = false;
         }
     }
     // Local upstreams serve only the projects this caller may read.
     view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
-    // An anonymous caller got this far: the registry is public, and what a
-    // file resolves to may be kept for the next one (read first, so a
-    // change made meanwhile makes the record stale at once).
-    let remember = match who {
-        None => Some(generation::current(ctx.kv)?),
-        Some(_) => None,
-    };
-    let served = serve_query(ctx, &view, module, query, remember, head, sink);
+    let file_read = matches!(query, Query::File { .. });
+    if let (Some(generation), true, false) = (remember, file_read, read.view_kept) {
+        // An anonymous caller got this far: the registry is public.
+        let public = PublicView {
+            registry,
+            has_remotes,
+            local_projects,
+            readable_projects: view.local_projects.clone(),
+        };
+        public_view::remember(ctx, generation, &public)?;
+    }
+    let served = serve_query(ctx, &view, read.module, query, remember, read.head, sink);
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).
     retry_due(ctx);
@@ -249,16 +362,14 @@ fn serve_query(
         }
         Query::File { version, ext } => {
             servable(module, &version)?;
-            let file_name = format!("{version}{ext}");
-            if let Some(file) = store::find_file(ctx.sql, &scope, module, &version, &file_name)? {
-                send_blob(&blobs, sink, ext, &file.digests, head)?;
-                if let Some(generation) = remember {
-                    // A module version's files never change: the record
-                    // lasts as long as records may.
-                    let key = resolved_key(view.id, module, &file_name);
-                    let kept = (&file.digests, ());
-                    resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
-                }
+            let stored = StoredRead {
+                registry: view.id,
+                module,
+                version: &version,
+                ext,
+                remember,
+            };
+            if send_stored(ctx, &scope, &stored, head, sink)? {
                 return Ok(());
             }
             let suffix = format!("{}/@v/{}{ext}", escape(module), escape(&version));

@@ -1,0 +1,60 @@
+//! What an anonymous caller sees of a public Go registry: the registry and
+//! the projects of its local upstreams (all of them, since they own their
+//! modules whoever asks, and those anyone may read). A full anonymous read
+//! keeps it in the key-value store under the configuration generation, as
+//! a resolved file is kept (see [`crate::domain::resolved`]), so that the
+//! first read of another stored file resolves with one SQL query (the
+//! file) instead of six (schema, registry, upstreams, group, projects,
+//! file).
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::domain::registries::Registry;
+use crate::domain::resolved::MAX_AGE_MILLIS;
+use crate::error::Result;
+use crate::storage::{expiring, schema};
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct PublicView {
+    pub(super) registry: Registry,
+    /// Whether it has remote upstreams, whose copies protection may withhold.
+    pub(super) has_remotes: bool,
+    /// Every project of its local upstreams.
+    pub(super) local_projects: Vec<i64>,
+    /// Those of them an anonymous caller may read.
+    pub(super) readable_projects: Vec<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record<V> {
+    generation: u64,
+    view: V,
+}
+
+/// Where a registry's view is kept. The schema version is part of it: a
+/// read through the view skips the schema check, which is sound only for
+/// a view made on the schema this code expects.
+pub(super) fn key(registry: i64) -> String {
+    format!("go:public-view:{}:{registry}", schema::latest_version())
+}
+
+/// The view `stored` (fetched by the caller with the generation), if it is
+/// still to be trusted under `current`.
+pub(super) fn decode(ctx: &Context, stored: Option<&[u8]>, current: u64) -> Option<PublicView> {
+    let (expires_at, value) = stored.and_then(expiring::decode)?;
+    if expires_at <= ctx.now() {
+        return None;
+    }
+    let record: Record<PublicView> = serde_json::from_slice(value).ok()?;
+    (record.generation == current).then_some(record.view)
+}
+
+/// Keeps `view` under `generation` (read before the view was, so that a
+/// change made meanwhile makes it stale at once).
+pub(super) fn remember(ctx: &Context, generation: u64, view: &PublicView) -> Result<()> {
+    let record = Record { generation, view };
+    let value = serde_json::to_vec(&record).unwrap_or_default();
+    let key = key(view.registry.id);
+    expiring::set(ctx.kv, &key, &value, ctx.now(), MAX_AGE_MILLIS)
+}
