@@ -68,8 +68,13 @@ class Processes:
 
     def start(self, name, command, env=None):
         log = open(os.path.join(self.work, f"{name}.log"), "w")
+        # Servers run as in production: a developer's RUST_BACKTRACE=1 makes
+        # wasmtime capture a backtrace as it disposes of every instance
+        # (measured: ~4% of devhost's CPU for the probe).
+        inherited = {k: v for k, v in os.environ.items()
+                     if k not in ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")}
         child = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT
+            command, stdout=log, stderr=subprocess.STDOUT, env={**inherited, **(env or {})}, cwd=ROOT
         )
         self.children.append(child)
         return child
