@@ -49,6 +49,16 @@ pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, Reg
     ))
 }
 
+/// A registry's remote upstreams, in position order.
+pub(super) fn remotes(sql: &dyn Sql, registry: i64) -> Result<Vec<Upstream>> {
+    let (links, _) = upstreams::list_in_registry(sql, registry, upstreams::MAX_PER_REGISTRY, 0)?;
+    Ok(links
+        .into_iter()
+        .map(|(_, upstream)| upstream)
+        .filter(|upstream| upstream.mode == UpstreamMode::Remote)
+        .collect())
+}
+
 /// The first remote upstream, in position order, that answers 200.
 pub(super) fn first_origin<'u>(
     ctx: &Context,

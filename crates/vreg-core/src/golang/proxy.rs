@@ -11,7 +11,9 @@
 use http::Method;
 
 use super::module::{check, escape};
-use super::origin::{first_origin, get_small, merged_versions, registry_view, RegistryView};
+use super::origin::{
+    first_origin, get_small, merged_versions, registry_view, remotes, RegistryView,
+};
 use super::public_view::{self, PublicView};
 use super::publish::publish;
 use super::request::{parse, Query};
@@ -62,7 +64,7 @@ fn route(
     let path = request.uri.path();
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
-    let mut view_kept = false;
+    let mut kept_view = None;
     if read && credential(&request.headers).is_none() {
         match serve_from_records(ctx, path, head, sink)? {
             Records::Served => {
@@ -74,11 +76,14 @@ fn route(
                 }
                 return Ok(());
             }
-            Records::ViewKept => view_kept = true,
+            Records::ViewKept(view, generation) => kept_view = Some((view, generation)),
             Records::None => {}
         }
     }
-    ensure_schema(ctx.sql, ctx.now())?;
+    if kept_view.is_none() {
+        // (A kept view was made on this schema: see `public_view::key`.)
+        ensure_schema(ctx.sql, ctx.now())?;
+    }
     let who = authenticate(ctx, &request.headers)?;
     if let Some(rest) = path.strip_prefix("/api/v4/virtual_registries/packages/go/") {
         let (id, rest) = rest.split_once('/').ok_or(CoreError::NotFound(""))?;
@@ -94,7 +99,7 @@ fn route(
             id,
             module: &module,
             head,
-            view_kept,
+            kept_view,
         };
         return serve_registry(ctx, who.as_ref(), read, query, sink);
     }
@@ -132,8 +137,9 @@ fn resolved_key(registry: i64, module: &str, file_name: &str) -> String {
 enum Records {
     /// The file was served from its record.
     Served,
-    /// Not served, but the registry's public view is kept and current.
-    ViewKept,
+    /// Not served (not stored, or not a stored file's name), but the
+    /// registry's public view is kept and current.
+    ViewKept(Box<PublicView>, u64),
     None,
 }
 
@@ -178,7 +184,7 @@ fn serve_from_records(
         return Ok(Records::None);
     };
     if servable(&module, &version).is_err() {
-        return Ok(Records::ViewKept);
+        return Ok(Records::ViewKept(Box::new(view), generation));
     }
     let serve_synced = !view.has_remotes || {
         let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
@@ -199,7 +205,7 @@ fn serve_from_records(
     Ok(if send_stored(ctx, &scope, &stored, head, sink)? {
         Records::Served
     } else {
-        Records::ViewKept
+        Records::ViewKept(Box::new(view), generation)
     })
 }
 
@@ -290,8 +296,9 @@ struct RegistryRead<'a> {
     id: i64,
     module: &'a str,
     head: bool,
-    /// Whether the registry's public view is kept and current already.
-    view_kept: bool,
+    /// The registry's public view and the generation it was current
+    /// under, when it is kept (the caller is anonymous).
+    kept_view: Option<(Box<PublicView>, u64)>,
 }
 
 fn serve_registry(
@@ -304,14 +311,33 @@ fn serve_registry(
     // An anonymous read may leave records for the next one, kept under the
     // generation read before anything they hold (so that a change made
     // meanwhile makes them stale at once).
-    let remember = match who {
-        None => Some(generation::current(ctx.kv)?),
-        Some(_) => None,
+    let remember = match (who, &read.kept_view) {
+        (None, Some((_, generation))) => Some(*generation),
+        (None, None) => Some(generation::current(ctx.kv)?),
+        (Some(_), _) => None,
     };
-    let (mut view, registry) = registry_view(ctx.sql, read.id)?;
-    crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
+    let kept = read.kept_view.is_some();
+    let (mut view, registry, local_projects) = match read.kept_view {
+        // The registry is public and its projects known: only the remotes
+        // are asked for (a miss goes to them).
+        Some((public, _)) => {
+            let public = *public;
+            let view = RegistryView {
+                id: read.id,
+                remotes: remotes(ctx.sql, read.id)?,
+                local_projects: public.readable_projects,
+                serve_synced: true,
+            };
+            (view, public.registry, public.local_projects)
+        }
+        None => {
+            let (view, registry) = registry_view(ctx.sql, read.id)?;
+            crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
+            let local_projects = view.local_projects.clone();
+            (view, registry, local_projects)
+        }
+    };
     let has_remotes = !view.remotes.is_empty();
-    let local_projects = view.local_projects.clone();
     if has_remotes {
         // Judged before the caller's filter: a private project owns its
         // module for everyone.
@@ -322,18 +348,20 @@ fn serve_registry(
             view.serve_synced = false;
         }
     }
-    // Local upstreams serve only the projects this caller may read.
-    view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
     let file_read = matches!(query, Query::File { .. });
-    if let (Some(generation), true, false) = (remember, file_read, read.view_kept) {
-        // An anonymous caller got this far: the registry is public.
-        let public = PublicView {
-            registry,
-            has_remotes,
-            local_projects,
-            readable_projects: view.local_projects.clone(),
-        };
-        public_view::remember(ctx, generation, &public)?;
+    if !kept {
+        // Local upstreams serve only the projects this caller may read.
+        view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
+        if let (Some(generation), true) = (remember, file_read) {
+            // An anonymous caller got this far: the registry is public.
+            let public = PublicView {
+                registry,
+                has_remotes,
+                local_projects,
+                readable_projects: view.local_projects.clone(),
+            };
+            public_view::remember(ctx, generation, &public)?;
+        }
     }
     let served = serve_query(ctx, &view, read.module, query, remember, read.head, sink);
     // Once the client has its answer: registry traffic also resends
