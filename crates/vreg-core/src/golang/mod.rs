@@ -5,7 +5,8 @@
 //! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
 //! requests (`request` parses them, `respond` writes them), `origin` asks a
 //! registry's upstreams, `schedule` records and sends sync triggers,
-//! `public_view` keeps what anonymous callers see of a registry,
+//! `public_view` keeps what anonymous callers see of a registry and
+//! `records` serves anonymous reads through it,
 //! `publish` takes a version uploaded to a project, `sumdb` proxies the
 //! checksum database, and `sync` is the worker's side.
 
@@ -14,6 +15,7 @@ mod origin;
 pub mod proxy;
 mod public_view;
 mod publish;
+mod records;
 mod request;
 mod respond;
 pub mod schedule;

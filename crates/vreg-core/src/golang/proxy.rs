@@ -3,7 +3,7 @@
 //!
 //! For `.info`, `.mod` and `.zip` of a registry: a stored copy is served
 //! from the blob store (for an anonymous read of a public registry, through
-//! the record an earlier read left: no SQL); otherwise the file is served straight from the
+//! what earlier reads kept: see `records`); otherwise the file is served straight from the
 //! origin (the first upstream that has it) and — once the origin has shown
 //! it has the version, and only if the lease can be taken — a sync trigger
 //! is recorded and published so the worker stores it for next time.
@@ -16,27 +16,24 @@ use super::origin::{
 };
 use super::public_view::{self, PublicView};
 use super::publish::publish;
+use super::records::{send_stored, serve_from_records, Records, StoredRead};
 use super::request::{parse, Query};
-use super::respond::{
-    content_type, send_blob, send_bytes, send_plain, sorted_release_list, stream_through,
-};
+use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
 use super::schedule::{request_sync, retry_due};
 use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
-use crate::crypto::sha256_hex;
 use crate::domain::auth::{
     authenticate, authorize_project_read, credential, only_readable, Principal,
 };
 use crate::domain::projects;
 use crate::domain::protection::remotes_may_serve;
-use crate::domain::resolved;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
 use crate::storage::blobs::BlobStore;
+use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
-use crate::storage::{generation, StoreError};
 
 /// One read served from its record in this many also looks for triggers
 /// to resend (a full read always does).
@@ -125,124 +122,6 @@ fn route(
         return serve_stored_only(ctx, &scope, &module, query, head, sink);
     }
     Err(CoreError::NotFound(""))
-}
-
-/// The key of the record of what a public registry's file resolved to.
-fn resolved_key(registry: i64, module: &str, file_name: &str) -> String {
-    let file = format!("{module}@{file_name}");
-    format!("go:resolved:{registry}:{}", sha256_hex(file.as_bytes()))
-}
-
-/// What the records of earlier anonymous reads did for this one.
-enum Records {
-    /// The file was served from its record.
-    Served,
-    /// Not served (not stored, or not a stored file's name), but the
-    /// registry's public view is kept and current.
-    ViewKept(Box<PublicView>, u64),
-    None,
-}
-
-/// An anonymous read of a stored file with no SQL, through the record of
-/// an earlier read of it (see [`crate::domain::resolved`]), or with one
-/// query (the file), through the registry's public view (see
-/// [`public_view`]); both come in one batch get. If neither serves it, the
-/// read goes the full way.
-fn serve_from_records(
-    ctx: &Context,
-    path: &str,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> Result<Records> {
-    let Some((id, rest)) = path
-        .strip_prefix("/api/v4/virtual_registries/packages/go/")
-        .and_then(|rest| rest.split_once('/'))
-    else {
-        return Ok(Records::None);
-    };
-    let (Ok(id), Ok((module, Query::File { version, ext }))) = (id.parse::<i64>(), parse(rest))
-    else {
-        return Ok(Records::None);
-    };
-    let file_key = resolved_key(id, &module, &format!("{version}{ext}"));
-    let view_key = public_view::key(id);
-    let [file, view, current] =
-        <[_; 3]>::try_from(ctx.kv.get_many(&[&file_key, &view_key, generation::KEY])?)
-            .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
-    let generation = generation::from_stored(current.as_deref());
-    if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
-        match found.bytes {
-            Some(bytes) => send_bytes(sink, content_type(ext), &bytes, head)?,
-            None => {
-                let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-                send_blob(&blobs, sink, ext, &found.digests, head)?;
-            }
-        }
-        return Ok(Records::Served);
-    }
-    let Some(view) = public_view::decode(ctx, view.as_deref(), generation) else {
-        return Ok(Records::None);
-    };
-    if servable(&module, &version).is_err() {
-        return Ok(Records::ViewKept(Box::new(view), generation));
-    }
-    let serve_synced = !view.has_remotes || {
-        let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
-        let projects = || Ok(view.local_projects.clone());
-        remotes_may_serve(ctx.sql, &view.registry, Some(&module), &segments, projects)?
-    };
-    let scope = Scope {
-        registry: serve_synced.then_some(id),
-        projects: &view.readable_projects,
-    };
-    let stored = StoredRead {
-        registry: id,
-        module: &module,
-        version: &version,
-        ext,
-        remember: Some(generation),
-    };
-    Ok(if send_stored(ctx, &scope, &stored, head, sink)? {
-        Records::Served
-    } else {
-        Records::ViewKept(Box::new(view), generation)
-    })
-}
-
-/// A read of a module version's file that may be stored.
-struct StoredRead<'a> {
-    registry: i64,
-    module: &'a str,
-    version: &'a str,
-    ext: &'a str,
-    /// For an anonymous read: the generation to keep its record under.
-    remember: Option<u64>,
-}
-
-/// Sends the stored file, if `scope` holds it, and keeps the record of an
-/// anonymous read of it. Whether it was stored.
-fn send_stored(
-    ctx: &Context,
-    scope: &Scope,
-    read: &StoredRead,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> Result<bool> {
-    let file_name = format!("{}{}", read.version, read.ext);
-    let Some(file) = store::find_file(ctx.sql, scope, read.module, read.version, &file_name)?
-    else {
-        return Ok(false);
-    };
-    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    send_blob(&blobs, sink, read.ext, &file.digests, head)?;
-    if let Some(generation) = read.remember {
-        // A module version's files never change: the record lasts as long
-        // as records may.
-        let key = resolved_key(read.registry, read.module, &file_name);
-        let kept = (&file.digests, ());
-        resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
-    }
-    Ok(true)
 }
 
 /// Project-level: only what the project published.
@@ -481,7 +360,7 @@ fn relay_version_query(
 
 /// Only a canonical version that fits the module path's major-version
 /// suffix names a file (`module.Check`); anything else is not found.
-fn servable(module: &str, version: &str) -> Result<()> {
+pub(super) fn servable(module: &str, version: &str) -> Result<()> {
     Version::parse(version).ok_or_else(|| store::not_found("version"))?;
     check(module, version).map_err(|_| store::not_found("version"))
 }

@@ -1,0 +1,137 @@
+//! Anonymous reads of a public Go registry's stored files served through
+//! what earlier reads kept in the key-value store: the record of the file
+//! itself (see [`crate::domain::resolved`]: no SQL), or the registry's
+//! public view (see [`super::public_view`]: one query, the file). Both come
+//! in one batch get; a read neither serves goes the full way (`proxy`).
+
+use super::proxy::servable;
+use super::public_view::{self, PublicView};
+use super::request::{parse, Query};
+use super::respond::{content_type, send_blob, send_bytes};
+use super::store::{self, Scope};
+use crate::context::Context;
+use crate::crypto::sha256_hex;
+use crate::domain::protection::remotes_may_serve;
+use crate::domain::resolved;
+use crate::error::Result;
+use crate::http::body::ResponseSink;
+use crate::storage::blobs::BlobStore;
+use crate::storage::{generation, StoreError};
+
+/// The key of the record of what a public registry's file resolved to.
+pub(super) fn resolved_key(registry: i64, module: &str, file_name: &str) -> String {
+    let file = format!("{module}@{file_name}");
+    format!("go:resolved:{registry}:{}", sha256_hex(file.as_bytes()))
+}
+
+/// What the records of earlier anonymous reads did for this one.
+pub(super) enum Records {
+    /// The file was served from its record.
+    Served,
+    /// Not served (not stored, or not a stored file's name), but the
+    /// registry's public view is kept and current.
+    ViewKept(Box<PublicView>, u64),
+    None,
+}
+
+/// An anonymous read of a stored file with no SQL, through the record of
+/// an earlier read of it (see [`crate::domain::resolved`]), or with one
+/// query (the file), through the registry's public view (see
+/// [`public_view`]); both come in one batch get. If neither serves it, the
+/// read goes the full way.
+pub(super) fn serve_from_records(
+    ctx: &Context,
+    path: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<Records> {
+    let Some((id, rest)) = path
+        .strip_prefix("/api/v4/virtual_registries/packages/go/")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return Ok(Records::None);
+    };
+    let (Ok(id), Ok((module, Query::File { version, ext }))) = (id.parse::<i64>(), parse(rest))
+    else {
+        return Ok(Records::None);
+    };
+    let file_key = resolved_key(id, &module, &format!("{version}{ext}"));
+    let view_key = public_view::key(id);
+    let [file, view, current] =
+        <[_; 3]>::try_from(ctx.kv.get_many(&[&file_key, &view_key, generation::KEY])?)
+            .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
+    let generation = generation::from_stored(current.as_deref());
+    if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
+        match found.bytes {
+            Some(bytes) => send_bytes(sink, content_type(ext), &bytes, head)?,
+            None => {
+                let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+                send_blob(&blobs, sink, ext, &found.digests, head)?;
+            }
+        }
+        return Ok(Records::Served);
+    }
+    let Some(view) = public_view::decode(ctx, view.as_deref(), generation) else {
+        return Ok(Records::None);
+    };
+    if servable(&module, &version).is_err() {
+        return Ok(Records::ViewKept(Box::new(view), generation));
+    }
+    let serve_synced = !view.has_remotes || {
+        let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
+        let projects = || Ok(view.local_projects.clone());
+        remotes_may_serve(ctx.sql, &view.registry, Some(&module), &segments, projects)?
+    };
+    let scope = Scope {
+        registry: serve_synced.then_some(id),
+        projects: &view.readable_projects,
+    };
+    let stored = StoredRead {
+        registry: id,
+        module: &module,
+        version: &version,
+        ext,
+        remember: Some(generation),
+    };
+    Ok(if send_stored(ctx, &scope, &stored, head, sink)? {
+        Records::Served
+    } else {
+        Records::ViewKept(Box::new(view), generation)
+    })
+}
+
+/// A read of a module version's file that may be stored.
+pub(super) struct StoredRead<'a> {
+    pub(super) registry: i64,
+    pub(super) module: &'a str,
+    pub(super) version: &'a str,
+    pub(super) ext: &'a str,
+    /// For an anonymous read: the generation to keep its record under.
+    pub(super) remember: Option<u64>,
+}
+
+/// Sends the stored file, if `scope` holds it, and keeps the record of an
+/// anonymous read of it. Whether it was stored.
+pub(super) fn send_stored(
+    ctx: &Context,
+    scope: &Scope,
+    read: &StoredRead,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<bool> {
+    let file_name = format!("{}{}", read.version, read.ext);
+    let Some(file) = store::find_file(ctx.sql, scope, read.module, read.version, &file_name)?
+    else {
+        return Ok(false);
+    };
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    send_blob(&blobs, sink, read.ext, &file.digests, head)?;
+    if let Some(generation) = read.remember {
+        // A module version's files never change: the record lasts as long
+        // as records may.
+        let key = resolved_key(read.registry, read.module, &file_name);
+        let kept = (&file.digests, ());
+        resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
+    }
+    Ok(true)
+}
