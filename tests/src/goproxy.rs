@@ -236,19 +236,12 @@ pub fn go_registry_over(
     registry: serde_json::Value,
     origin: &str,
 ) -> String {
-    let group = host.create(
+    let group = host.public_group(token, "acme");
+    let registry = host.registry(token, group, "go", registry);
+    host.upstream(
         token,
-        "/groups",
-        json!({"name": "acme", "visibility": "public"}),
-    );
-    let registry = host.create(
-        token,
-        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
+        "go",
         registry,
-    );
-    host.create(
-        token,
-        &format!("/virtual_registries/packages/go/registries/{registry}/upstreams"),
         json!({"name": "origin", "url": origin}),
     );
     format!(

@@ -658,6 +658,25 @@ impl Http {
         self.request("GET", path, &[], &[])
     }
 
+    /// A public group named `name`; its id.
+    pub fn public_group(&self, token: &str, name: &str) -> i64 {
+        let body = serde_json::json!({"name": name, "visibility": "public"});
+        self.create(token, "/groups", body)
+    }
+
+    /// A virtual registry of `kind` (`maven`, `go`) in `group`, created
+    /// with `body`; its id.
+    pub fn registry(&self, token: &str, group: i64, kind: &str, body: Json) -> i64 {
+        let path = format!("/groups/{group}/-/virtual_registries/packages/{kind}/registries");
+        self.create(token, &path, body)
+    }
+
+    /// An upstream of a `kind` registry, created with `body`; its id.
+    pub fn upstream(&self, token: &str, kind: &str, registry: i64, body: Json) -> i64 {
+        let path = format!("/virtual_registries/packages/{kind}/registries/{registry}/upstreams");
+        self.create(token, &path, body)
+    }
+
     /// Creates something through the admin API (`POST /api/v4{path}`, which
     /// must succeed); its id.
     pub fn create(&self, token: &str, path: &str, body: Json) -> i64 {

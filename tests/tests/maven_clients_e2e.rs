@@ -87,39 +87,20 @@ struct Registry {
 }
 
 fn registry(host: &Vreg, remotes: &[&StaticServer], debian: &StaticServer) -> Registry {
-    let public = "public";
-    let group = host.create(
-        ADMIN,
-        "/groups",
-        json!({"name": "jvm", "visibility": public}),
-    );
+    let group = host.public_group(ADMIN, "jvm");
     let project = host.create(
         ADMIN,
         "/projects",
-        json!({"name": "libs", "namespace_id": group, "visibility": public}),
+        json!({"name": "libs", "namespace_id": group, "visibility": "public"}),
     );
-    let id = host.create(
-        ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
-        json!({"name": "all"}),
-    );
-    let upstreams = format!("/virtual_registries/packages/maven/registries/{id}/upstreams");
-    host.create(
-        ADMIN,
-        &upstreams,
-        json!({"name": "libs", "mode": "local", "target_project_id": project}),
-    );
-    host.create(
-        ADMIN,
-        &upstreams,
-        json!({"name": "debian", "url": debian.url()}),
-    );
+    let id = host.registry(ADMIN, group, "maven", json!({"name": "all"}));
+    let local = json!({"name": "libs", "mode": "local", "target_project_id": project});
+    host.upstream(ADMIN, "maven", id, local);
+    let debian = json!({"name": "debian", "url": debian.url()});
+    host.upstream(ADMIN, "maven", id, debian);
     for (i, remote) in remotes.iter().enumerate() {
-        host.create(
-            ADMIN,
-            &upstreams,
-            json!({"name": format!("remote-{i}"), "url": remote.url()}),
-        );
+        let remote = json!({"name": format!("remote-{i}"), "url": remote.url()});
+        host.upstream(ADMIN, "maven", id, remote);
     }
     let token = host.admin(
         ADMIN,
@@ -344,26 +325,15 @@ fn a_dead_upstream_costs_one_timeout_while_cached_files_are_served() {
         format!("http://{}", listener.local_addr().unwrap())
     };
     let host = start(&[("SPIN_VARIABLE_UPSTREAM_TIMEOUT_SECONDS", "3")]);
-    let group = host.create(
-        ADMIN,
-        "/groups",
-        json!({"name": "dead", "visibility": "public"}),
-    );
-    let registry = host.create(
-        ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
-        json!({"name": "all"}),
-    );
-    let upstreams = format!("/virtual_registries/packages/maven/registries/{registry}/upstreams");
+    let group = host.public_group(ADMIN, "dead");
+    let registry = host.registry(ADMIN, group, "maven", json!({"name": "all"}));
     let mut dead = Vec::new();
     for (name, url) in [("silent", &silent_url), ("refused", &refused_url)] {
-        dead.push(host.create(ADMIN, &upstreams, json!({"name": name, "url": url})));
+        let upstream = json!({"name": name, "url": url});
+        dead.push(host.upstream(ADMIN, "maven", registry, upstream));
     }
-    host.create(
-        ADMIN,
-        &upstreams,
-        json!({"name": "live", "url": live.url()}),
-    );
+    let live_upstream = json!({"name": "live", "url": live.url()});
+    host.upstream(ADMIN, "maven", registry, live_upstream);
     let path = |i: usize| {
         format!(
             "/api/v4/virtual_registries/packages/maven/{registry}/org/live/f{i}/1.0/f{i}-1.0.jar"

@@ -68,21 +68,13 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
     ]);
     host.start_worker(&redis);
 
-    let group = host.create(
-        ADMIN,
-        "/groups",
-        json!({"name": "acme", "visibility": "public"}),
-    );
+    let group = host.public_group(ADMIN, "acme");
     let project = host.create(
         ADMIN,
         "/projects",
         json!({"name": "libs", "namespace_id": group, "visibility": "public"}),
     );
-    let maven = host.create(
-        ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
-        json!({"name": "maven"}),
-    );
+    let maven = host.registry(ADMIN, group, "maven", json!({"name": "maven"}));
     for body in [
         json!({"name": "local", "mode": "local", "target_project_id": project}),
         json!({"name": "origin", "url": maven_origin.url()}),
@@ -93,14 +85,11 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
             body,
         );
     }
-    let go = host.create(
+    let go = host.registry(ADMIN, group, "go", json!({"name": "go"}));
+    host.upstream(
         ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
-        json!({"name": "go"}),
-    );
-    host.create(
-        ADMIN,
-        &format!("/virtual_registries/packages/go/registries/{go}/upstreams"),
+        "go",
+        go,
         json!({"name": "origin", "url": go_origin.url()}),
     );
     let maven_path = |name: &str| {

@@ -49,21 +49,10 @@ fn kv_usage(host: &Vreg, like: &str) -> (i64, i64) {
 /// A public group with a Maven registry whose one upstream is `url`;
 /// returns the group and registry ids.
 fn maven_registry(host: &Vreg, url: &str) -> (i64, i64) {
-    let group = host.create(
-        ADMIN,
-        "/groups",
-        json!({"name": "bulk", "visibility": "public"}),
-    );
-    let registry = host.create(
-        ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/maven/registries"),
-        json!({"name": "maven"}),
-    );
-    host.create(
-        ADMIN,
-        &format!("/virtual_registries/packages/maven/registries/{registry}/upstreams"),
-        json!({"name": "origin", "url": url}),
-    );
+    let group = host.public_group(ADMIN, "bulk");
+    let registry = host.registry(ADMIN, group, "maven", json!({"name": "maven"}));
+    let origin = json!({"name": "origin", "url": url});
+    host.upstream(ADMIN, "maven", registry, origin);
     (group, registry)
 }
 
@@ -253,14 +242,11 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     let origin = StaticServer::start(dir.path());
     let host = start("3600");
     let (group, registry) = maven_registry(&host, &origin.url());
-    let go = host.create(
+    let go = host.registry(ADMIN, group, "go", json!({"name": "go"}));
+    host.upstream(
         ADMIN,
-        &format!("/groups/{group}/-/virtual_registries/packages/go/registries"),
-        json!({"name": "go"}),
-    );
-    host.create(
-        ADMIN,
-        &format!("/virtual_registries/packages/go/registries/{go}/upstreams"),
+        "go",
+        go,
         json!({"name": "origin", "url": origin.url()}),
     );
     let before = kv_usage(&host, "%").0;
