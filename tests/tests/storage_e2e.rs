@@ -332,6 +332,10 @@ fn downloads_count_on_redis_and_are_folded_into_sql() {
         let reply = host.get(&url);
         assert!(reply.status == 200 && reply.body == file_bytes(3, 2048));
     }
+    // An Authorization header vreg cannot read is refused, as on the full
+    // path, not served from the record the reads above left (nor counted).
+    let unreadable = host.request("GET", &url, &[("authorization", "Digest x")], b"");
+    assert_eq!(unreadable.status, 401);
     let counted = redis.command(&["KEYS", "downloads:*"]);
     assert!(counted.contains(path), "counted on Redis: {counted}");
     let db = NativeSql::open(&host.state_dir().join("sqlite_db.db")).unwrap();

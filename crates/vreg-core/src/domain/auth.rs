@@ -102,6 +102,13 @@ pub fn credential(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// Whether a request carries no credential and no `Authorization` header
+/// at all: only such a request may be answered from what an anonymous read
+/// kept, since [`authenticate`] refuses an `Authorization` it cannot read.
+pub fn anonymous(headers: &HeaderMap) -> bool {
+    credential(headers).is_none() && !headers.contains_key("authorization")
+}
+
 fn unauthorized(reason: &str) -> CoreError {
     CoreError::Unauthorized(format!("401 Unauthorized{reason}"))
 }
@@ -246,4 +253,34 @@ pub fn only_readable(sql: &dyn Sql, who: Option<&Principal>, ids: Vec<i64>) -> R
         }
     }
     Ok(readable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anonymous;
+    use http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn only_a_request_with_no_credential_and_no_authorization_is_anonymous() {
+        assert!(anonymous(&headers(&[])));
+        assert!(anonymous(&headers(&[("accept", "*/*")])));
+        for not in [
+            ("private-token", "t"),
+            ("authorization", "Bearer t"),
+            ("authorization", "Basic bTp0"),
+            // Unreadable: refused by `authenticate`, never answered as anonymous.
+            ("authorization", "Digest x"),
+            ("authorization", "Basic !!!"),
+        ] {
+            assert!(!anonymous(&headers(&[not])), "{not:?}");
+        }
+    }
 }

@@ -24,7 +24,7 @@ use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{
-    authenticate, authorize_project_read, credential, only_readable, Principal,
+    anonymous, authenticate, authorize_project_read, only_readable, Principal,
 };
 use crate::domain::projects;
 use crate::domain::protection::remotes_may_serve;
@@ -62,7 +62,7 @@ fn route(
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
     let mut kept_view = None;
-    if read && credential(&request.headers).is_none() {
+    if read && anonymous(&request.headers) {
         match serve_from_records(ctx, path, head, sink)? {
             Records::Served => {
                 // Triggers that were lost or failed are resent on registry

@@ -16,7 +16,7 @@ use http::{Method, StatusCode};
 
 use crate::context::Context;
 use crate::domain::auth::{
-    authenticate, authorize_project_read, authorize_project_write, credential, readable_projects,
+    anonymous, authenticate, authorize_project_read, authorize_project_write, readable_projects,
 };
 use crate::domain::groups;
 use crate::domain::model::Visibility;
@@ -61,7 +61,7 @@ fn route(
     let parts: Vec<&str> = rest.splitn(6, '/').collect();
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
-    if read && credential(&request.headers).is_none() {
+    if read && anonymous(&request.headers) {
         if let ["virtual_registries", "packages", "maven", id, path @ ..] = parts.as_slice() {
             if let Some(served) =
                 virtual_registry::serve_resolved(ctx, id, &path.join("/"), head, sink)?
