@@ -106,6 +106,32 @@ fn proxy() -> Proxy {
 }
 
 impl Proxy {
+    /// Publishes `module@version` (its go.mod and one file of Go) to
+    /// `project`, which must take it; the zip.
+    fn publish_local(&self, project: i64, module: &str, version: &str) -> Vec<u8> {
+        let go_mod = format!("module {module}\n");
+        let zip = make_zip(&[
+            (&format!("{module}@{version}/go.mod"), go_mod.as_bytes()),
+            (&format!("{module}@{version}/local.go"), b"package local\n"),
+        ]);
+        let path = format!("/projects/{project}/packages/go/{module}/@v/{version}.zip");
+        let put = self
+            .app
+            .go(Method::PUT, &path, Some(ADMIN), &zip, &self.publisher);
+        assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+        zip
+    }
+
+    /// Makes the project, then the group, private.
+    fn make_private(&self) {
+        let group = self.app.sql_text("SELECT CAST(id AS TEXT) FROM groups");
+        let private = || Some(json!({"visibility": "private"}));
+        let project = format!("/projects/{}", self.project);
+        self.app.ok(Method::PUT, &project, private());
+        self.app
+            .ok(Method::PATCH, &format!("/groups/{group}"), private());
+    }
+
     fn get(&self, path: &str) -> vreg_core::http::body::CollectedResponse {
         self.app.go(
             Method::GET,
@@ -226,17 +252,7 @@ fn stored_files_are_read_without_sql_until_the_configuration_changes() {
     assert_eq!(p.app.sql.statements(), statements, "no SQL statement");
 
     // The group made private: anonymous readers are turned away at once.
-    let group = p.app.sql_text("SELECT CAST(id AS TEXT) FROM groups");
-    p.app.ok(
-        Method::PUT,
-        &format!("/projects/{}", p.project),
-        Some(json!({"visibility": "private"})),
-    );
-    p.app.ok(
-        Method::PATCH,
-        &format!("/groups/{group}"),
-        Some(json!({"visibility": "private"})),
-    );
+    p.make_private();
     assert_eq!(p.get("example.com/fast/@v/v1.0.0.zip").status, 401);
 }
 
@@ -287,17 +303,7 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
 
     // The group made private: the kept view is stale at once.
-    let group = p.app.sql_text("SELECT CAST(id AS TEXT) FROM groups");
-    p.app.ok(
-        Method::PUT,
-        &format!("/projects/{}", p.project),
-        Some(json!({"visibility": "private"})),
-    );
-    p.app.ok(
-        Method::PATCH,
-        &format!("/groups/{group}"),
-        Some(json!({"visibility": "private"})),
-    );
+    p.make_private();
     assert_eq!(p.get("example.com/view/@v/v1.0.0.zip").status, 401);
 }
 
@@ -602,24 +608,7 @@ fn a_module_published_locally_takes_over_at_once_from_a_copy_served_before() {
     for _ in 0..2 {
         assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, remote_zip);
     }
-    let local_zip = make_zip(&[
-        (
-            "example.com/taken@v1.0.0/go.mod",
-            b"module example.com/taken\n",
-        ),
-        ("example.com/taken@v1.0.0/ours.go", b"package taken\n"),
-    ]);
-    let put = p.app.go(
-        Method::PUT,
-        &format!(
-            "/projects/{}/packages/go/example.com/taken/@v/v1.0.0.zip",
-            p.project
-        ),
-        Some(ADMIN),
-        &local_zip,
-        &p.publisher,
-    );
-    assert_eq!(put.status, 200);
+    let local_zip = p.publish_local(p.project, "example.com/taken", "v1.0.0");
     // The local upstream owns the module now: the remote's copy is not
     // served again, not even through the record an earlier read left.
     assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, local_zip);
@@ -761,21 +750,7 @@ fn private_modules_do_not_leak_through_a_public_registry() {
         .as_i64()
         .unwrap();
     let secret = p.app.project("secret", group);
-    let zip = make_zip(&[
-        (
-            "example.com/secret@v0.1.0/go.mod",
-            b"module example.com/secret\n",
-        ),
-        ("example.com/secret@v0.1.0/s.go", b"package secret\n"),
-    ]);
-    let put = p.app.go(
-        Method::PUT,
-        &format!("/projects/{secret}/packages/go/example.com/secret/@v/v0.1.0.zip"),
-        Some(ADMIN),
-        &zip,
-        &p.publisher,
-    );
-    assert_eq!(put.status, 200);
+    let zip = p.publish_local(secret, "example.com/secret", "v0.1.0");
     let registry = p.app.registry(group, "go", "whole-group");
     let local = p
         .app

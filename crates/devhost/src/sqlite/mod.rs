@@ -192,9 +192,13 @@ mod tests {
     use super::*;
     use crate::test_dir::TestDir;
 
+    /// A database with an empty table `t`.
     fn database(dir: &TestDir) -> SqliteDatabases {
         let locations = BTreeMap::from([("default".to_owned(), dir.0.join("db.sqlite"))]);
-        SqliteDatabases::new(&locations).unwrap()
+        let databases = SqliteDatabases::new(&locations).unwrap();
+        let statement = "CREATE TABLE t (x INTEGER)";
+        open(&databases).execute(statement, vec![]).unwrap();
+        databases
     }
 
     fn open(databases: &SqliteDatabases) -> Connection {
@@ -233,7 +237,6 @@ mod tests {
         let dir = TestDir::new();
         let databases = database(&dir);
         let first = open(&databases);
-        first.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
         first.execute("INSERT INTO t VALUES (1)", vec![]).unwrap();
         mark(&first, "first");
         drop(first);
@@ -254,9 +257,6 @@ mod tests {
     fn instances_holding_connections_at_once_each_have_their_own() {
         let dir = TestDir::new();
         let databases = database(&dir);
-        let a = open(&databases);
-        a.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
-        drop(a);
         let (a, b) = (open(&databases), open(&databases));
         mark(&a, "a");
         assert!(!marked(&b, "a"));
