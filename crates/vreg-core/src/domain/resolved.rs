@@ -60,10 +60,7 @@ pub fn decode<T: DeserializeOwned>(
     stored: Option<&[u8]>,
     current: u64,
 ) -> Option<Resolved<T>> {
-    let (expires_at, value) = stored.and_then(expiring::decode)?;
-    if expires_at <= ctx.now() {
-        return None;
-    }
+    let value = expiring::live(stored?, ctx.now())?;
     let (json, bytes) = match value.iter().position(|b| *b == b'\n') {
         Some(at) => (&value[..at], Some(&value[at + 1..])),
         None => (value, None),

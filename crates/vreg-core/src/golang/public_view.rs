@@ -42,10 +42,7 @@ pub(super) fn key(registry: i64) -> String {
 /// The view `stored` (fetched by the caller with the generation), if it is
 /// still to be trusted under `current`.
 pub(super) fn decode(ctx: &Context, stored: Option<&[u8]>, current: u64) -> Option<PublicView> {
-    let (expires_at, value) = stored.and_then(expiring::decode)?;
-    if expires_at <= ctx.now() {
-        return None;
-    }
+    let value = expiring::live(stored?, ctx.now())?;
     let record: Record<PublicView> = serde_json::from_slice(value).ok()?;
     (record.generation == current).then_some(record.view)
 }

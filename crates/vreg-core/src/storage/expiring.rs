@@ -33,15 +33,22 @@ pub fn decode(stored: &[u8]) -> Option<(i64, &[u8])> {
 /// Whether stored bytes are a short-lived key that has expired by `now`
 /// (or are not a short-lived key at all).
 pub fn is_expired(stored: &[u8], now: i64) -> bool {
-    decode(stored).is_none_or(|(expires_at, _)| expires_at <= now)
+    live(stored, now).is_none()
+}
+
+/// The value that stored bytes hold, unless it has expired by `now` (or
+/// they are not a short-lived key at all).
+pub fn live(stored: &[u8], now: i64) -> Option<&[u8]> {
+    decode(stored)
+        .filter(|(expires_at, _)| *expires_at > now)
+        .map(|(_, value)| value)
 }
 
 /// The value of `key`, unless it is absent or expired.
 pub fn get(kv: &dyn Kv, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
-    Ok(kv.get(key)?.and_then(|stored| match decode(&stored) {
-        Some((expires_at, value)) if expires_at > now => Some(value.to_vec()),
-        _ => None,
-    }))
+    Ok(kv
+        .get(key)?
+        .and_then(|stored| live(&stored, now).map(<[u8]>::to_vec)))
 }
 
 /// Sets `key` to `value` for `ttl_millis` from `now`.
