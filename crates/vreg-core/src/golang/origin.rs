@@ -8,6 +8,7 @@ use super::module::escape;
 use super::store::{self, Scope};
 use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
+use crate::domain::protection;
 use crate::domain::registries::{self, Registry};
 use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
@@ -47,6 +48,21 @@ pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, Reg
         },
         registry,
     ))
+}
+
+/// Whether a registry's remotes may serve `module` (or copies they served
+/// before be served), judged before any caller's filter: `local_projects`
+/// are every project of its local upstreams, since a private project owns
+/// its module for everyone (see [`crate::domain::protection`]).
+pub(super) fn remotes_may_serve_module(
+    sql: &dyn Sql,
+    registry: &Registry,
+    module: &str,
+    local_projects: &[i64],
+) -> Result<bool> {
+    let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
+    let projects = || Ok(local_projects.to_vec());
+    protection::remotes_may_serve(sql, registry, Some(module), &segments, projects)
 }
 
 /// A registry's remote upstreams, in position order.

@@ -12,7 +12,8 @@ use http::Method;
 
 use super::module::{check, escape};
 use super::origin::{
-    first_origin, get_small, merged_versions, registry_view, remotes, RegistryView,
+    first_origin, get_small, merged_versions, registry_view, remotes, remotes_may_serve_module,
+    RegistryView,
 };
 use super::public_view::{self, PublicView};
 use super::publish::publish;
@@ -27,7 +28,6 @@ use crate::domain::auth::{
     anonymous, authenticate, authorize_project_read, only_readable, Principal,
 };
 use crate::domain::projects;
-use crate::domain::protection::remotes_may_serve;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
@@ -217,15 +217,9 @@ fn serve_registry(
         }
     };
     let has_remotes = !view.remotes.is_empty();
-    if has_remotes {
-        // Judged before the caller's filter: a private project owns its
-        // module for everyone.
-        let segments: Vec<String> = read.module.split('/').map(str::to_owned).collect();
-        let projects = || Ok(local_projects.clone());
-        if !remotes_may_serve(ctx.sql, &registry, Some(read.module), &segments, projects)? {
-            view.remotes.clear();
-            view.serve_synced = false;
-        }
+    if has_remotes && !remotes_may_serve_module(ctx.sql, &registry, read.module, &local_projects)? {
+        view.remotes.clear();
+        view.serve_synced = false;
     }
     let file_read = matches!(query, Query::File { .. });
     if !kept {

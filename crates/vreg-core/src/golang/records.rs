@@ -4,6 +4,7 @@
 //! public view (see [`super::public_view`]: one query, the file). Both come
 //! in one batch get; a read neither serves goes the full way (`proxy`).
 
+use super::origin::remotes_may_serve_module;
 use super::proxy::servable;
 use super::public_view::{self, PublicView};
 use super::request::{parse, Query};
@@ -11,7 +12,6 @@ use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
 use crate::crypto::sha256_hex;
-use crate::domain::protection::remotes_may_serve;
 use crate::domain::resolved;
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -77,11 +77,8 @@ pub(super) fn serve_from_records(
     if servable(&module, &version).is_err() {
         return Ok(Records::ViewKept(Box::new(view), generation));
     }
-    let serve_synced = !view.has_remotes || {
-        let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
-        let projects = || Ok(view.local_projects.clone());
-        remotes_may_serve(ctx.sql, &view.registry, Some(&module), &segments, projects)?
-    };
+    let serve_synced = !view.has_remotes
+        || remotes_may_serve_module(ctx.sql, &view.registry, &module, &view.local_projects)?;
     let scope = Scope {
         registry: serve_synced.then_some(id),
         projects: &view.readable_projects,
