@@ -106,6 +106,19 @@ fn proxy() -> Proxy {
 }
 
 impl Proxy {
+    /// Puts `module@version` on the origin, reads its zip through the
+    /// registry (from the origin) and runs the sync that read scheduled,
+    /// which must store it; the zip.
+    fn synced_from_origin(&self, module: &str, version: &str) -> Vec<u8> {
+        let go_mod = format!("module {module}\n");
+        let zip = publish_origin(self.dir.path(), module, version, &go_mod);
+        assert_eq!(self.get(&format!("{module}/@v/{version}.zip")).body, zip);
+        let key = (self.publisher.messages.lock().unwrap().last().unwrap().0).clone();
+        let outcome = self.app.announce(&key, &self.publisher).unwrap();
+        assert_eq!(outcome, Outcome::Stored);
+        zip
+    }
+
     /// Publishes `module@version` (its go.mod and one file of Go) to
     /// `project`, which must take it; the zip.
     fn publish_local(&self, project: i64, module: &str, version: &str) -> Vec<u8> {
@@ -224,15 +237,7 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
 #[test]
 fn stored_files_are_read_without_sql_until_the_configuration_changes() {
     let p = proxy();
-    let zip = publish_origin(
-        p.dir.path(),
-        "example.com/fast",
-        "v1.0.0",
-        "module example.com/fast\n",
-    );
-    assert_eq!(p.get("example.com/fast/@v/v1.0.0.zip").status, 200);
-    let key = p.publisher.messages.lock().unwrap()[0].0.clone();
-    assert_eq!(p.app.announce(&key, &p.publisher).unwrap(), Outcome::Stored);
+    let zip = p.synced_from_origin("example.com/fast", "v1.0.0");
     for file in ["v1.0.0.info", "v1.0.0.mod", "v1.0.0.zip"] {
         assert_eq!(p.get(&format!("example.com/fast/@v/{file}")).status, 200);
     }
@@ -260,22 +265,7 @@ fn stored_files_are_read_without_sql_until_the_configuration_changes() {
 fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     let p = proxy();
     for version in ["v1.0.0", "v1.1.0"] {
-        publish_origin(
-            p.dir.path(),
-            "example.com/view",
-            version,
-            "module example.com/view\n",
-        );
-        assert_eq!(
-            p.get(&format!("example.com/view/@v/{version}.info")).status,
-            200
-        );
-    }
-    let keys: Vec<String> = (p.publisher.messages.lock().unwrap().iter())
-        .map(|(key, _)| key.clone())
-        .collect();
-    for key in keys {
-        assert_eq!(p.app.announce(&key, &p.publisher).unwrap(), Outcome::Stored);
+        p.synced_from_origin("example.com/view", version);
     }
     // One full read keeps the registry's public view.
     assert_eq!(p.get("example.com/view/@v/v1.0.0.info").status, 200);
@@ -595,15 +585,7 @@ fn modules_published_to_a_project_are_served_and_immutable() {
 #[test]
 fn a_module_published_locally_takes_over_at_once_from_a_copy_served_before() {
     let p = proxy();
-    let remote_zip = publish_origin(
-        p.dir.path(),
-        "example.com/taken",
-        "v1.0.0",
-        "module example.com/taken\n",
-    );
-    assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, remote_zip);
-    let key = p.publisher.messages.lock().unwrap()[0].0.clone();
-    assert_eq!(p.app.announce(&key, &p.publisher).unwrap(), Outcome::Stored);
+    let remote_zip = p.synced_from_origin("example.com/taken", "v1.0.0");
     // Read twice: the second read is served from the record of the first.
     for _ in 0..2 {
         assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, remote_zip);
