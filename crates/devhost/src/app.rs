@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::bindings::RedisHandler;
 use crate::blocked_networks::BlockedNetworks;
+use crate::http::outbound::Connections;
 use crate::key_value::KeyValueStores;
 use crate::manifest::Manifest;
 use crate::outbound_hosts::AllowedHosts;
@@ -46,6 +47,8 @@ pub struct Services {
     pub sqlite: SqliteDatabases,
     /// `[outbound_networking] block_networks`, for outbound HTTP and Redis.
     pub blocked_networks: Arc<BlockedNetworks>,
+    /// Outbound HTTP connections, kept for reuse across instances.
+    pub outbound_connections: Arc<Connections>,
 }
 
 pub struct LoadedComponent {
@@ -78,6 +81,7 @@ impl App {
             key_value: KeyValueStores::new(&runtime_config.key_value_stores)?,
             sqlite: SqliteDatabases::new(&runtime_config.sqlite_databases)?,
             blocked_networks: Arc::new(runtime_config.blocked_networks.clone()),
+            outbound_connections: Connections::new(),
         });
         let variables =
             AppVariables::resolve(&manifest.variables, |name| std::env::var(name).ok())?;

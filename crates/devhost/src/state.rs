@@ -35,6 +35,7 @@ impl InstanceState {
             component: component.id.as_str().into(),
             allowed: component.allowed_outbound_hosts.clone(),
             blocked: services.blocked_networks.clone(),
+            connections: services.outbound_connections.clone(),
         };
         InstanceState {
             component,

@@ -2,15 +2,16 @@
 //! component's `allowed_outbound_hosts`; others fail with
 //! `HTTP-request-denied`, as under Spin. A host whose every address is in
 //! the runtime config's `block_networks` fails with
-//! `destination-IP-prohibited`, as under Spin. (devhost checks the
-//! resolution and then lets wasmtime connect, which resolves again: a DNS
-//! answer that changes in between is not caught here as it is by Spin,
-//! which connects to the address it checked.)
+//! `destination-IP-prohibited`, as under Spin; a connection goes to one of
+//! the addresses that passed that check, never to a second resolution.
+
+mod connections;
 
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+pub use connections::Connections;
 
 use crate::blocked_networks::{BlockedNetworks, Refused};
 use crate::outbound_hosts::{default_port, AllowedHosts};
@@ -19,6 +20,7 @@ pub struct OutboundHttp {
     pub component: Arc<str>,
     pub allowed: Arc<AllowedHosts>,
     pub blocked: Arc<BlockedNetworks>,
+    pub connections: Arc<Connections>,
 }
 
 type ResponseFuture = Box<
@@ -54,7 +56,9 @@ impl WasiHttpHooks for OutboundHttp {
         }
         let blocked = self.blocked.clone();
         let component = self.component.clone();
+        let connections = self.connections.clone();
         Box::new(async move {
+            let mut addresses = None;
             if !blocked.is_empty() {
                 let uri = request.uri();
                 let host = uri.host().unwrap_or_default().to_owned();
@@ -63,7 +67,7 @@ impl WasiHttpHooks for OutboundHttp {
                     .or_else(|| default_port(uri.scheme_str().unwrap_or_default()))
                     .unwrap_or(80);
                 match blocked.resolve(&host, port) {
-                    Ok(_) => {}
+                    Ok(allowed) => addresses = Some(allowed),
                     Err(Refused::Blocked(addresses)) => {
                         eprintln!(
                             "[{component}] outbound request to {host} refused: every address ({addresses:?}) is in block_networks"
@@ -78,10 +82,12 @@ impl WasiHttpHooks for OutboundHttp {
                     }
                 }
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let response = connections.send(request, options, addresses).await?;
+            // The connection's I/O is driven by the pool, not by wasmtime.
             Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+                response,
+                Box::new(async { Ok(()) })
+                    as Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
             ))
         })
     }

@@ -1,0 +1,195 @@
+//! Against a real HTTP/1.1 server on 127.0.0.1 that counts the connections
+//! it accepts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http_body_util::{BodyExt, Empty};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use super::*;
+
+/// Answers `/big` with 1 MiB, `/close` with `Connection: close`, `/once`
+/// by closing the socket after the response without saying so, anything
+/// else with its own path.
+async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(request_line)) = lines.next_line().await {
+                    while let Ok(Some(header)) = lines.next_line().await {
+                        if header.is_empty() {
+                            break;
+                        }
+                    }
+                    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+                    let (body, extra) = match path.as_str() {
+                        "/big" => (vec![b'x'; 1 << 20], ""),
+                        "/close" => (path.clone().into_bytes(), "connection: close\r\n"),
+                        _ => (path.clone().into_bytes(), ""),
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{extra}\r\n",
+                        body.len()
+                    );
+                    if write.write_all(head.as_bytes()).await.is_err()
+                        || write.write_all(&body).await.is_err()
+                        || path == "/close"
+                        || path == "/once"
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, accepted)
+}
+
+fn get(address: SocketAddr, path: &str) -> http::Request<WasiBody> {
+    http::Request::get(format!("http://{address}{path}"))
+        .header("host", address.to_string())
+        .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
+        .unwrap()
+}
+
+async fn read(response: http::Response<WasiBody>) -> Vec<u8> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec()
+}
+
+/// Lets the pool take back a connection whose body was just read.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[tokio::test]
+async fn requests_in_turn_share_one_connection() {
+    let (address, accepted) = server().await;
+    let connections = Connections::new();
+    for path in ["/a", "/b", "/c"] {
+        let response = connections
+            .send(get(address, path), None, None)
+            .await
+            .unwrap();
+        assert_eq!(read(response).await, path.as_bytes());
+        settle().await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn requests_at_once_each_get_a_connection_and_all_come_back() {
+    let (address, accepted) = server().await;
+    let connections = Connections::new();
+    let first = connections
+        .send(get(address, "/1"), None, None)
+        .await
+        .unwrap();
+    let second = connections
+        .send(get(address, "/2"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the first is still busy"
+    );
+    assert_eq!(read(first).await, b"/1");
+    assert_eq!(read(second).await, b"/2");
+    settle().await;
+    let third = connections
+        .send(get(address, "/3"), None, None)
+        .await
+        .unwrap();
+    let fourth = connections
+        .send(get(address, "/4"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (read(third).await, read(fourth).await),
+        (b"/3".to_vec(), b"/4".to_vec())
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_body_dropped_half_read_takes_its_connection_with_it() {
+    let (address, accepted) = server().await;
+    let connections = Connections::new();
+    let response = connections
+        .send(get(address, "/big"), None, None)
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    drop(body);
+    settle().await;
+    let response = connections
+        .send(get(address, "/next"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(read(response).await, b"/next");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closes_is_not_used_again() {
+    let (address, accepted) = server().await;
+    let connections = Connections::new();
+    for path in ["/close", "/once"] {
+        let response = connections
+            .send(get(address, path), None, None)
+            .await
+            .unwrap();
+        assert_eq!(read(response).await, path.as_bytes());
+        settle().await;
+    }
+    let response = connections
+        .send(get(address, "/after"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(read(response).await, b"/after");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn origins_do_not_share_connections_and_checked_addresses_are_used() {
+    let (first, first_accepted) = server().await;
+    let (second, second_accepted) = server().await;
+    let connections = Connections::new();
+    for address in [first, second, first, second] {
+        let response = connections
+            .send(get(address, "/x"), None, None)
+            .await
+            .unwrap();
+        assert_eq!(read(response).await, b"/x");
+        settle().await;
+    }
+    assert_eq!(first_accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(second_accepted.load(Ordering::SeqCst), 1);
+
+    // A new connection goes to the checked address given, whatever host
+    // the request names.
+    let (third, third_accepted) = server().await;
+    let fresh = Connections::new();
+    let response = fresh
+        .send(get(first, "/named"), None, Some(vec![third]))
+        .await
+        .unwrap();
+    assert_eq!(read(response).await, b"/named");
+    assert_eq!(third_accepted.load(Ordering::SeqCst), 1);
+}
