@@ -282,14 +282,26 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // Its second read: its own record, no SQL.
     assert_eq!(p.get("example.com/view/@v/v1.1.0.mod").status, 200);
     assert_eq!(p.app.sql.statements() - statements, 2);
-    // Not stored: the full way, served from the origin and scheduled.
+    // Not stored: served from the origin and scheduled. The ownership and
+    // the file are asked once (through the view), then the remotes, then
+    // the job is recorded and read back to send its trigger.
     let zip = publish_origin(
         p.dir.path(),
         "example.com/view",
         "v1.2.0",
         "module example.com/view\n",
     );
+    let statements = p.app.sql.statements();
     assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
+    assert_eq!(p.app.sql.statements() - statements, 5);
+    assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
+    // Another file of that version, its sync already scheduled: three.
+    let statements = p.app.sql.statements();
+    assert_eq!(
+        p.get("example.com/view/@v/v1.2.0.mod").body,
+        b"module example.com/view\n"
+    );
+    assert_eq!(p.app.sql.statements() - statements, 3);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
 
     // The group made private: the kept view is stale at once.
@@ -594,6 +606,15 @@ fn a_module_published_locally_takes_over_at_once_from_a_copy_served_before() {
     // The local upstream owns the module now: the remote's copy is not
     // served again, not even through the record an earlier read left.
     assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, local_zip);
+    // Nor is a version only the remote has, looked for through the public
+    // view that read kept.
+    publish_origin(
+        p.dir.path(),
+        "example.com/taken",
+        "v1.1.0",
+        "module example.com/taken\n",
+    );
+    assert_eq!(p.get("example.com/taken/@v/v1.1.0.zip").status, 404);
 }
 
 #[test]

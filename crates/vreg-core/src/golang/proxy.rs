@@ -17,7 +17,7 @@ use super::origin::{
 };
 use super::public_view::{self, PublicView};
 use super::publish::publish;
-use super::records::{send_stored, serve_from_records, Records, StoredRead};
+use super::records::{send_stored, serve_from_records, KeptView, Records, StoredRead};
 use super::request::{parse, Query};
 use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
 use super::schedule::{request_sync, retry_due};
@@ -73,7 +73,7 @@ fn route(
                 }
                 return Ok(());
             }
-            Records::ViewKept(view, generation) => kept_view = Some((view, generation)),
+            Records::ViewKept(kept) => kept_view = Some(kept),
             Records::None => {}
         }
     }
@@ -175,9 +175,8 @@ struct RegistryRead<'a> {
     id: i64,
     module: &'a str,
     head: bool,
-    /// The registry's public view and the generation it was current
-    /// under, when it is kept (the caller is anonymous).
-    kept_view: Option<(Box<PublicView>, u64)>,
+    /// The registry's public view, when it is kept (the caller is anonymous).
+    kept_view: Option<KeptView>,
 }
 
 fn serve_registry(
@@ -191,15 +190,16 @@ fn serve_registry(
     // generation read before anything they hold (so that a change made
     // meanwhile makes them stale at once).
     let remember = match (who, &read.kept_view) {
-        (None, Some((_, generation))) => Some(*generation),
+        (None, Some(kept)) => Some(kept.generation),
         (None, None) => Some(generation::current(ctx.kv)?),
         (Some(_), _) => None,
     };
     let kept = read.kept_view.is_some();
+    let missed = read.kept_view.as_ref().and_then(|k| k.missed);
     let (mut view, registry, local_projects) = match read.kept_view {
         // The registry is public and its projects known: only the remotes
         // are asked for (a miss goes to them).
-        Some((public, _)) => {
+        Some(KeptView { view: public, .. }) => {
             let public = *public;
             let view = RegistryView {
                 id: read.id,
@@ -217,7 +217,14 @@ fn serve_registry(
         }
     };
     let has_remotes = !view.remotes.is_empty();
-    if has_remotes && !remotes_may_serve_module(ctx.sql, &registry, read.module, &local_projects)? {
+    let remotes_may_serve = match missed {
+        Some(known) => known,
+        None => {
+            !has_remotes
+                || remotes_may_serve_module(ctx.sql, &registry, read.module, &local_projects)?
+        }
+    };
+    if !remotes_may_serve {
         view.remotes.clear();
         view.serve_synced = false;
     }
@@ -236,7 +243,13 @@ fn serve_registry(
             public_view::remember(ctx, generation, &public)?;
         }
     }
-    let served = serve_query(ctx, &view, read.module, query, remember, read.head, sink);
+    let served = match query {
+        // Looked for through the kept view, and not stored.
+        Query::File { version, ext } if missed.is_some() => {
+            relay_and_sync(ctx, &view, read.module, &version, ext, read.head, sink)
+        }
+        query => serve_query(ctx, &view, read.module, query, remember, read.head, sink),
+    };
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).
     retry_due(ctx);
@@ -273,13 +286,7 @@ fn serve_query(
             if send_stored(ctx, &scope, &stored, head, sink)? {
                 return Ok(());
             }
-            let suffix = format!("{}/@v/{}{ext}", escape(module), escape(&version));
-            let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
-            stream_through(sink, ext, response, head)?;
-            // The origin has this version, and the client has it now:
-            // schedule the sync (once, through the lease).
-            request_sync(ctx, view.id, module, &version);
-            Ok(())
+            relay_and_sync(ctx, view, module, &version, ext, head, sink)
         }
         Query::List => {
             let versions = merged_versions(ctx, view, &scope, module)?;
@@ -322,6 +329,25 @@ fn serve_query(
             stream_through(sink, ".info", response, head)
         }
     }
+}
+
+/// A canonical version's file not stored: served from the origin, then
+/// its sync scheduled (the origin has the version, and the client has it
+/// now; once, through the lease).
+fn relay_and_sync(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+    version: &str,
+    ext: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let suffix = format!("{}/@v/{}{ext}", escape(module), escape(version));
+    let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
+    stream_through(sink, ext, response, head)?;
+    request_sync(ctx, view.id, module, version);
+    Ok(())
 }
 
 /// `go get m@main` asks `.info` of a branch, tag or commit: a query only

@@ -30,8 +30,20 @@ pub(super) enum Records {
     Served,
     /// Not served (not stored, or not a stored file's name), but the
     /// registry's public view is kept and current.
-    ViewKept(Box<PublicView>, u64),
+    ViewKept(KeptView),
     None,
+}
+
+/// A registry's public view found kept and current, and what a read
+/// already learnt through it.
+pub(super) struct KeptView {
+    pub(super) view: Box<PublicView>,
+    /// The generation it is current under.
+    pub(super) generation: u64,
+    /// Set when the file was looked for and is not stored: whether the
+    /// registry's remotes may serve the module. The full path then asks
+    /// neither again and goes straight to the origin.
+    pub(super) missed: Option<bool>,
 }
 
 /// An anonymous read of a stored file with no SQL, through the record of
@@ -75,7 +87,11 @@ pub(super) fn serve_from_records(
         return Ok(Records::None);
     };
     if servable(&module, &version).is_err() {
-        return Ok(Records::ViewKept(Box::new(view), generation));
+        return Ok(Records::ViewKept(KeptView {
+            view: Box::new(view),
+            generation,
+            missed: None,
+        }));
     }
     let serve_synced = !view.has_remotes
         || remotes_may_serve_module(ctx.sql, &view.registry, &module, &view.local_projects)?;
@@ -93,7 +109,11 @@ pub(super) fn serve_from_records(
     Ok(if send_stored(ctx, &scope, &stored, head, sink)? {
         Records::Served
     } else {
-        Records::ViewKept(Box::new(view), generation)
+        Records::ViewKept(KeptView {
+            view: Box::new(view),
+            generation,
+            missed: Some(serve_synced),
+        })
     })
 }
 
