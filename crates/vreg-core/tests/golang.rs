@@ -9,6 +9,7 @@ use std::path::Path;
 use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
+use vreg_core::domain::resolved::{go_file_key, go_public_view_key};
 use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
 use vreg_core::storage::Clock;
@@ -307,6 +308,73 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // The group made private: the kept view is stale at once.
     p.make_private();
     assert_eq!(p.get("example.com/view/@v/v1.0.0.zip").status, 401);
+}
+
+#[test]
+fn records_go_with_the_local_upstream_unlinked_and_the_registry_deleted() {
+    let p = proxy();
+    p.synced_from_origin("example.com/synced", "v1.0.0");
+    p.publish_local(p.project, "example.com/local", "v1.0.0");
+    // Anonymous reads keep the view and a record of each file they read.
+    let read = [
+        ("example.com/synced", "v1.0.0.mod"),
+        ("example.com/local", "v1.0.0.mod"),
+        ("example.com/local", "v1.0.0.zip"),
+    ];
+    for (module, file) in read {
+        assert_eq!(p.get(&format!("{module}/@v/{file}")).status, 200);
+    }
+    let view = go_public_view_key(p.registry);
+    let kept = || -> Vec<String> {
+        let files = format!("go:resolved:{}:", p.registry);
+        let mut keys = p.app.kv.keys();
+        keys.retain(|k| k.starts_with(&files) || *k == view);
+        keys.sort();
+        keys
+    };
+    let mut expected: Vec<String> = read
+        .iter()
+        .map(|(module, file)| go_file_key(p.registry, module, file))
+        .chain([view.clone()])
+        .collect();
+    expected.sort();
+    assert_eq!(kept(), expected);
+
+    // The local upstream unlinked: the records of its project's files go
+    // (.info, .mod and .zip are queued; two were kept).
+    let link = p.app.sql_text(
+        "SELECT CAST(l.id AS TEXT) FROM registry_upstreams l
+         JOIN upstreams u ON u.id = l.upstream_id WHERE u.name = 'local'",
+    );
+    let unlink = format!("/virtual_registries/packages/go/registry_upstreams/{link}");
+    p.app.ok(Method::DELETE, &unlink, None);
+    let report = p.app.ok(Method::POST, "/storage/gc", None);
+    assert_eq!(report["forgotten_go_records"], 3, "{report}");
+    let synced = go_file_key(p.registry, "example.com/synced", "v1.0.0.mod");
+    let mut left = vec![synced, view.clone()];
+    left.sort();
+    assert_eq!(kept(), left);
+
+    // The registry deleted: its view and the records of what was synced
+    // into it go (the view and three files queued).
+    let registry = format!("/virtual_registries/packages/go/registries/{}", p.registry);
+    p.app.ok(Method::DELETE, &registry, None);
+    let report = p.app.ok(Method::POST, "/storage/gc", None);
+    assert_eq!(report["forgotten_go_records"], 4, "{report}");
+    assert_eq!(kept(), Vec::<String>::new());
+
+    // The project's module is still there, served from the project.
+    let from_project = p.app.go(
+        Method::GET,
+        &format!(
+            "/projects/{}/packages/go/example.com/local/@v/v1.0.0.mod",
+            p.project
+        ),
+        None,
+        &[],
+        &p.publisher,
+    );
+    assert_eq!(from_project.body, b"module example.com/local\n");
 }
 
 #[test]

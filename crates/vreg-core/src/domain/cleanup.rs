@@ -7,6 +7,7 @@
 use crate::context::Context;
 use crate::domain::cache;
 use crate::domain::downloads::{self, Folded};
+use crate::domain::resolved;
 use crate::error::Result;
 use crate::storage::gc::{self, GcReport};
 use crate::storage::lease::take_lease;
@@ -46,6 +47,9 @@ pub struct CleanupReport {
     /// Removed entries whose keys (download counters, resolved reads) were
     /// deleted from the key-value store.
     pub forgotten_cache_entries: i64,
+    /// Records of reads through deleted Go registries deleted from the
+    /// key-value store.
+    pub forgotten_go_records: i64,
     #[serde(flatten)]
     pub gc: GcReport,
 }
@@ -59,6 +63,7 @@ pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport>
         crate::storage::generation::advance(ctx.kv)?;
     }
     let forgotten_cache_entries = cache::forget_queued(ctx.sql, ctx.kv, entries)?;
+    let forgotten_go_records = resolved::forget_queued_go_records(ctx.sql, ctx.kv, entries)?;
     let gc = gc::collect(
         ctx.sql,
         ctx.kv,
@@ -70,6 +75,7 @@ pub fn collect(ctx: &Context, entries: i64, blobs: i64) -> Result<CleanupReport>
         folded_downloads,
         expired_cache_entries,
         forgotten_cache_entries,
+        forgotten_go_records,
         gc,
     })
 }

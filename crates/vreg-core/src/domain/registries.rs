@@ -4,7 +4,7 @@ use crate::domain::model::PackageType;
 use crate::domain::validate::{
     normalize_upstream_url, Errors, DESCRIPTION_MAX, LOCAL_NETWORK_BLOCKED, NAME_MAX,
 };
-use crate::domain::{cache, filters, groups, protection};
+use crate::domain::{cache, filters, groups, protection, resolved, upstreams};
 use crate::error::{CoreError, Result};
 use crate::storage::{json_list, query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
@@ -334,6 +334,15 @@ pub fn delete(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
             |r| r.i64(),
         )?;
         cache::forget_resolved(sql, id, &linked)?;
+        if package_type == PackageType::Golang {
+            let mut projects = Vec::new();
+            for upstream in &linked {
+                if let Some(upstream) = upstreams::find(sql, *upstream)? {
+                    projects.extend(upstreams::target_projects(sql, &upstream)?);
+                }
+            }
+            resolved::queue_go_registry_records(sql, id, &projects)?;
+        }
         sql.execute(
             "DELETE FROM registry_upstreams WHERE registry_id = ?",
             &[id.into()],

@@ -16,9 +16,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
+use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::storage::blobs::{BlobStore, Digests};
-use crate::storage::{expiring, generation, StoreError};
+use crate::storage::{expiring, generation, json_list, schema, Kv, Sql, StoreError, Value};
 
 /// The longest a record is kept, whatever the file's freshness.
 pub const MAX_AGE_MILLIS: i64 = 60 * 1000;
@@ -103,4 +104,80 @@ pub fn remember<T: Serialize>(
         stored.extend(blobs.read_bytes(&digests.sha256)?);
     }
     expiring::set(ctx.kv, key, &stored, ctx.now(), ttl)
+}
+
+/// The key of the record of a Go registry's read of a module version's
+/// file (hashed: a module path may be longer than a key may be).
+pub fn go_file_key(registry_id: i64, module: &str, file_name: &str) -> String {
+    let file = format!("{module}@{file_name}");
+    format!("go:resolved:{registry_id}:{}", sha256_hex(file.as_bytes()))
+}
+
+/// Where a Go registry's public view is kept (`golang::public_view`). The
+/// schema version is part of it: a read through the view skips the schema
+/// check, which is sound only for a view made on the schema this code
+/// expects.
+pub fn go_public_view_key(registry_id: i64) -> String {
+    format!("go:public-view:{}:{registry_id}", schema::latest_version())
+}
+
+/// Queues, for the sweep, the records reads through the Go registry being
+/// deleted may have left: its public view, and one per file it could
+/// serve (what was synced into it, and the files of `projects`, its local
+/// upstreams' projects). Nothing else would ever delete them.
+pub fn queue_go_registry_records(sql: &dyn Sql, registry_id: i64, projects: &[i64]) -> Result<()> {
+    // The row with no file stands for the view.
+    sql.execute(
+        "INSERT INTO forgotten_go_records (registry_id, module, file_name) VALUES (?, '', '')",
+        &[registry_id.into()],
+    )?;
+    sql.execute(
+        "INSERT INTO forgotten_go_records (registry_id, module, file_name)
+         SELECT ?1, p.name, f.file_name FROM packages p JOIN package_files f ON f.package_id = p.id
+         WHERE p.package_type = 'golang' AND p.registry_id = ?1",
+        &[registry_id.into()],
+    )?;
+    queue_go_project_records(sql, registry_id, projects)
+}
+
+/// Queues, for the sweep, the records reads through the Go registry may
+/// have left of the files of `projects` (a local upstream's, unlinked).
+pub fn queue_go_project_records(sql: &dyn Sql, registry_id: i64, projects: &[i64]) -> Result<()> {
+    sql.execute(
+        "INSERT INTO forgotten_go_records (registry_id, module, file_name)
+         SELECT ?, p.name, f.file_name FROM packages p JOIN package_files f ON f.package_id = p.id
+         WHERE p.package_type = 'golang' AND p.project_id IN (SELECT value FROM json_each(?))",
+        &[registry_id.into(), json_list(projects)],
+    )?;
+    Ok(())
+}
+
+/// Deletes up to `budget` queued records (see [`queue_go_registry_records`]).
+/// Returns how many it deleted.
+pub fn forget_queued_go_records(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
+    let queued = sql
+        .execute(
+            "SELECT rowid, registry_id, module, file_name FROM forgotten_go_records
+             ORDER BY rowid LIMIT ?",
+            &[budget.max(1).into()],
+        )?
+        .rows;
+    for row in &queued {
+        let (Some(Value::Integer(rowid)), Some(Value::Integer(registry))) =
+            (row.first(), row.get(1))
+        else {
+            continue;
+        };
+        match (row.get(2), row.get(3)) {
+            (Some(Value::Text(module)), Some(Value::Text(file))) if !module.is_empty() => {
+                kv.delete(&go_file_key(*registry, module, file))?
+            }
+            _ => kv.delete(&go_public_view_key(*registry))?,
+        }
+        sql.execute(
+            "DELETE FROM forgotten_go_records WHERE rowid = ?",
+            &[(*rowid).into()],
+        )?;
+    }
+    Ok(queued.len() as i64)
 }

@@ -78,7 +78,7 @@ fn route(
         }
     }
     if kept_view.is_none() {
-        // (A kept view was made on this schema: see `public_view::key`.)
+        // (A kept view was made on this schema: see `go_public_view_key`.)
         ensure_schema(ctx.sql, ctx.now())?;
     }
     let who = authenticate(ctx, &request.headers)?;

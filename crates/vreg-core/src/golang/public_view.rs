@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::domain::registries::Registry;
-use crate::domain::resolved::MAX_AGE_MILLIS;
+use crate::domain::resolved::{go_public_view_key, MAX_AGE_MILLIS};
 use crate::error::Result;
-use crate::storage::{expiring, schema};
+use crate::storage::expiring;
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct PublicView {
@@ -32,13 +32,6 @@ struct Record<V> {
     view: V,
 }
 
-/// Where a registry's view is kept. The schema version is part of it: a
-/// read through the view skips the schema check, which is sound only for
-/// a view made on the schema this code expects.
-pub(super) fn key(registry: i64) -> String {
-    format!("go:public-view:{}:{registry}", schema::latest_version())
-}
-
 /// The view `stored` (fetched by the caller with the generation), if it is
 /// still to be trusted under `current`.
 pub(super) fn decode(ctx: &Context, stored: Option<&[u8]>, current: u64) -> Option<PublicView> {
@@ -52,6 +45,6 @@ pub(super) fn decode(ctx: &Context, stored: Option<&[u8]>, current: u64) -> Opti
 pub(super) fn remember(ctx: &Context, generation: u64, view: &PublicView) -> Result<()> {
     let record = Record { generation, view };
     let value = serde_json::to_vec(&record).unwrap_or_default();
-    let key = key(view.registry.id);
+    let key = go_public_view_key(view.registry.id);
     expiring::set(ctx.kv, &key, &value, ctx.now(), MAX_AGE_MILLIS)
 }

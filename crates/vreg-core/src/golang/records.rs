@@ -11,18 +11,11 @@ use super::request::{parse, Query};
 use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
-use crate::crypto::sha256_hex;
-use crate::domain::resolved;
+use crate::domain::resolved::{self, go_file_key, go_public_view_key};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::BlobStore;
 use crate::storage::{generation, StoreError};
-
-/// The key of the record of what a public registry's file resolved to.
-pub(super) fn resolved_key(registry: i64, module: &str, file_name: &str) -> String {
-    let file = format!("{module}@{file_name}");
-    format!("go:resolved:{registry}:{}", sha256_hex(file.as_bytes()))
-}
 
 /// What the records of earlier anonymous reads did for this one.
 pub(super) enum Records {
@@ -67,8 +60,8 @@ pub(super) fn serve_from_records(
     else {
         return Ok(Records::None);
     };
-    let file_key = resolved_key(id, &module, &format!("{version}{ext}"));
-    let view_key = public_view::key(id);
+    let file_key = go_file_key(id, &module, &format!("{version}{ext}"));
+    let view_key = go_public_view_key(id);
     let [file, view, current] =
         <[_; 3]>::try_from(ctx.kv.get_many(&[&file_key, &view_key, generation::KEY])?)
             .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
@@ -146,7 +139,7 @@ pub(super) fn send_stored(
     if let Some(generation) = read.remember {
         // A module version's files never change: the record lasts as long
         // as records may.
-        let key = resolved_key(read.registry, read.module, &file_name);
+        let key = go_file_key(read.registry, read.module, &file_name);
         let kept = (&file.digests, ());
         resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
     }

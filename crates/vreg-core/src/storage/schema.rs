@@ -283,6 +283,18 @@ Migration {
         "ALTER TABLE registries ADD COLUMN remote_filters TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE registries ADD COLUMN nosum_patterns TEXT NOT NULL DEFAULT '[]'",
     ],
+},
+Migration {
+    version: 9,
+    statements: &[
+        // Records a deleted Go registry's reads left in the key-value store,
+        // queued for the sweep (domain::resolved::forget_queued_go_records).
+        "CREATE TABLE forgotten_go_records (
+            registry_id INTEGER NOT NULL,
+            module TEXT NOT NULL,
+            file_name TEXT NOT NULL
+        )",
+    ],
 }];
 
 /// The newest schema version this build knows.

@@ -4,7 +4,7 @@
 use super::{Upstream, MAX_PER_REGISTRY};
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::registries::Registry;
-use crate::domain::{groups, projects};
+use crate::domain::{groups, projects, resolved};
 use crate::error::{CoreError, Result};
 use crate::storage::{query_one, query_rows, transaction, RowReader, Sql, StoreError};
 
@@ -256,6 +256,12 @@ pub fn unlink(sql: &dyn Sql, package_type: PackageType, id: i64) -> Result<()> {
 
 /// Removes a link and closes the gap it leaves. Runs inside a transaction.
 pub(super) fn unlink_in_tx(sql: &dyn Sql, link: &RegistryUpstream) -> Result<()> {
+    if let Some(upstream) = super::find(sql, link.upstream_id)? {
+        if upstream.package_type == PackageType::Golang {
+            let projects = super::target_projects(sql, &upstream)?;
+            resolved::queue_go_project_records(sql, link.registry_id, &projects)?;
+        }
+    }
     sql.execute(
         "DELETE FROM registry_upstreams WHERE id = ?",
         &[link.id.into()],
