@@ -107,12 +107,22 @@ fn proxy() -> Proxy {
 }
 
 impl Proxy {
+    /// Puts `module@version`, with a go.mod of its own path, on the origin;
+    /// the zip.
+    fn on_origin(&self, module: &str, version: &str) -> Vec<u8> {
+        publish_origin(
+            self.dir.path(),
+            module,
+            version,
+            &format!("module {module}\n"),
+        )
+    }
+
     /// Puts `module@version` on the origin, reads its zip through the
     /// registry (from the origin) and runs the sync that read scheduled,
     /// which must store it; the zip.
     fn synced_from_origin(&self, module: &str, version: &str) -> Vec<u8> {
-        let go_mod = format!("module {module}\n");
-        let zip = publish_origin(self.dir.path(), module, version, &go_mod);
+        let zip = self.on_origin(module, version);
         assert_eq!(self.get(&format!("{module}/@v/{version}.zip")).body, zip);
         let key = (self.publisher.messages.lock().unwrap().last().unwrap().0).clone();
         let outcome = self.app.announce(&key, &self.publisher).unwrap();
@@ -160,12 +170,7 @@ impl Proxy {
 #[test]
 fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
     let mut p = proxy();
-    let zip = publish_origin(
-        p.dir.path(),
-        "example.com/Upper/lib",
-        "v1.2.0",
-        "module example.com/Upper/lib\n",
-    );
+    let zip = p.on_origin("example.com/Upper/lib", "v1.2.0");
     let first = p.get("example.com/!upper/lib/@v/v1.2.0.zip");
     assert_eq!(first.status, 200);
     assert_eq!(first.body, zip);
@@ -286,12 +291,7 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // Not stored: served from the origin and scheduled. The ownership and
     // the file are asked once (through the view), then the remotes, then
     // the job is recorded and read back to send its trigger.
-    let zip = publish_origin(
-        p.dir.path(),
-        "example.com/view",
-        "v1.2.0",
-        "module example.com/view\n",
-    );
+    let zip = p.on_origin("example.com/view", "v1.2.0");
     let statements = p.app.sql.statements();
     assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
     assert_eq!(p.app.sql.statements() - statements, 5);
@@ -386,7 +386,7 @@ fn list_and_latest_merge_origin_and_store() {
         "v2.0.0+incompatible",
         "v0.0.0-20260101000000-abcdef123456",
     ] {
-        publish_origin(p.dir.path(), "example.com/m", v, "module example.com/m\n");
+        p.on_origin("example.com/m", v);
     }
     let list = String::from_utf8(p.get("example.com/m/@v/list").body).unwrap();
     assert_eq!(
@@ -427,12 +427,7 @@ fn bad_paths_and_versions_are_refused_as_go_expects() {
 #[test]
 fn with_redis_down_requests_succeed_and_the_job_is_retried() {
     let p = proxy();
-    publish_origin(
-        p.dir.path(),
-        "example.com/m",
-        "v1.0.0",
-        "module example.com/m\n",
-    );
+    p.on_origin("example.com/m", "v1.0.0");
     p.publisher
         .fail
         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -469,12 +464,7 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
 #[test]
 fn an_undelivered_trigger_is_resent_soon() {
     let p = proxy();
-    publish_origin(
-        p.dir.path(),
-        "example.com/m",
-        "v1.0.0",
-        "module example.com/m\n",
-    );
+    p.on_origin("example.com/m", "v1.0.0");
     let failing = |on: bool| {
         p.publisher
             .fail
@@ -498,12 +488,7 @@ fn an_undelivered_trigger_is_resent_soon() {
 #[test]
 fn a_zip_whose_go_mod_differs_is_refused_for_good() {
     let p = proxy();
-    publish_origin(
-        p.dir.path(),
-        "example.com/m",
-        "v1.0.0",
-        "module example.com/m\n",
-    );
+    p.on_origin("example.com/m", "v1.0.0");
     std::fs::write(
         p.dir.path().join("example.com/m/@v/v1.0.0.mod"),
         "module example.com/other\n",
@@ -571,12 +556,7 @@ fn a_zip_whose_go_mod_differs_is_refused_for_good() {
 #[test]
 fn a_failing_job_is_retried_up_to_a_cap_then_dead() {
     let p = proxy();
-    publish_origin(
-        p.dir.path(),
-        "example.com/m",
-        "v1.0.0",
-        "module example.com/m\n",
-    );
+    p.on_origin("example.com/m", "v1.0.0");
     assert_eq!(p.get("example.com/m/@v/v1.0.0.info").status, 200);
     let message = p.publisher.messages.lock().unwrap()[0].1.clone();
     // The origin loses the zip: every attempt fails, and not for good.
@@ -676,12 +656,7 @@ fn a_module_published_locally_takes_over_at_once_from_a_copy_served_before() {
     assert_eq!(p.get("example.com/taken/@v/v1.0.0.zip").body, local_zip);
     // Nor is a version only the remote has, looked for through the public
     // view that read kept.
-    publish_origin(
-        p.dir.path(),
-        "example.com/taken",
-        "v1.1.0",
-        "module example.com/taken\n",
-    );
+    p.on_origin("example.com/taken", "v1.1.0");
     assert_eq!(p.get("example.com/taken/@v/v1.1.0.zip").status, 404);
 }
 

@@ -6,7 +6,7 @@ use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::storage::blobs::Digests;
 use crate::storage::{
-    json_list, query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError, Value,
+    drain_queue, json_list, query_rows, Filter, Kv, Listing, RowReader, Sql, StoreError, Value,
 };
 
 /// A cached read writes no SQL: its download is counted in the tally store
@@ -182,36 +182,18 @@ pub fn forget_resolved(sql: &dyn Sql, registry_id: i64, upstream_ids: &[i64]) ->
 /// kept while an entry of that upstream and path exists again). Returns
 /// how many entries' keys were deleted.
 pub fn forget_queued(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
-    let queued = sql
-        .execute(
-            "SELECT rowid, upstream_id, relative_path, registry_ids FROM forgotten_cache_entries
-             ORDER BY rowid LIMIT ?",
-            &[budget.max(1).into()],
-        )?
-        .rows;
-    for row in &queued {
-        let (Some(Value::Integer(rowid)), Some(Value::Integer(upstream)), Some(Value::Text(path))) =
-            (row.first(), row.get(1), row.get(2))
-        else {
-            continue;
-        };
-        let registries: Vec<i64> = match row.get(3) {
-            Some(Value::Text(json)) => serde_json::from_str(json).unwrap_or_default(),
-            _ => Vec::new(),
-        };
+    let columns = "upstream_id, relative_path, registry_ids";
+    drain_queue(sql, "forgotten_cache_entries", columns, budget, |row| {
+        let (upstream, path) = (row.i64()?, row.text()?);
+        let registries: Vec<i64> = serde_json::from_str(&row.text()?).unwrap_or_default();
         for registry in registries {
-            kv.delete(&resolved_key(registry, path))?;
+            kv.delete(&resolved_key(registry, &path))?;
         }
-        let back = !cache_entries(sql, &[*upstream], path)?.is_empty();
-        if !back {
-            crate::domain::downloads::forget_legacy(kv, *upstream, path)?;
+        if cache_entries(sql, &[upstream], &path)?.is_empty() {
+            crate::domain::downloads::forget_legacy(kv, upstream, &path)?;
         }
-        sql.execute(
-            "DELETE FROM forgotten_cache_entries WHERE rowid = ?",
-            &[(*rowid).into()],
-        )?;
-    }
-    Ok(queued.len() as i64)
+        Ok(())
+    })
 }
 
 /// Deletes one entry (its blob becomes garbage); whether it existed.

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::storage::blobs::{BlobStore, Digests};
-use crate::storage::{expiring, generation, json_list, schema, Kv, Sql, StoreError, Value};
+use crate::storage::{drain_queue, expiring, generation, json_list, schema, Kv, Sql, StoreError};
 
 /// The longest a record is kept, whatever the file's freshness.
 pub const MAX_AGE_MILLIS: i64 = 60 * 1000;
@@ -155,29 +155,14 @@ pub fn queue_go_project_records(sql: &dyn Sql, registry_id: i64, projects: &[i64
 /// Deletes up to `budget` queued records (see [`queue_go_registry_records`]).
 /// Returns how many it deleted.
 pub fn forget_queued_go_records(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
-    let queued = sql
-        .execute(
-            "SELECT rowid, registry_id, module, file_name FROM forgotten_go_records
-             ORDER BY rowid LIMIT ?",
-            &[budget.max(1).into()],
-        )?
-        .rows;
-    for row in &queued {
-        let (Some(Value::Integer(rowid)), Some(Value::Integer(registry))) =
-            (row.first(), row.get(1))
-        else {
-            continue;
-        };
-        match (row.get(2), row.get(3)) {
-            (Some(Value::Text(module)), Some(Value::Text(file))) if !module.is_empty() => {
-                kv.delete(&go_file_key(*registry, module, file))?
-            }
-            _ => kv.delete(&go_public_view_key(*registry))?,
+    let columns = "registry_id, module, file_name";
+    drain_queue(sql, "forgotten_go_records", columns, budget, |row| {
+        let (registry, module, file) = (row.i64()?, row.text()?, row.text()?);
+        if module.is_empty() {
+            kv.delete(&go_public_view_key(registry))?;
+        } else {
+            kv.delete(&go_file_key(registry, &module, &file))?;
         }
-        sql.execute(
-            "DELETE FROM forgotten_go_records WHERE rowid = ?",
-            &[(*rowid).into()],
-        )?;
-    }
-    Ok(queued.len() as i64)
+        Ok(())
+    })
 }

@@ -14,8 +14,8 @@ mod sql;
 pub mod sync_jobs;
 
 pub use sql::{
-    json_list, like_pattern, qualified, query_one, query_rows, transaction, Filter, Listing,
-    RowReader,
+    drain_queue, json_list, like_pattern, qualified, query_one, query_rows, transaction, Filter,
+    Listing, RowReader,
 };
 
 /// A SQLite value, mirroring Spin's `sqlite` interface.

@@ -88,6 +88,39 @@ pub fn query_one<T>(
         .next())
 }
 
+/// Works through a queue table, oldest row first: up to `budget` rows of
+/// `columns`, each handed to `handle` and deleted once handled (a row that
+/// cannot be decoded is deleted too: it never will be). A failure to handle
+/// one leaves it, and the rest, for the next run. Returns how many rows
+/// were taken.
+pub fn drain_queue(
+    sql: &dyn Sql,
+    table: &str,
+    columns: &str,
+    budget: i64,
+    mut handle: impl FnMut(&mut RowReader) -> Result<()>,
+) -> Result<i64> {
+    let rows = sql
+        .execute(
+            &format!("SELECT rowid, {columns} FROM {table} ORDER BY rowid LIMIT ?"),
+            &[budget.max(1).into()],
+        )?
+        .rows;
+    for row in &rows {
+        let mut reader = RowReader::new(row);
+        let rowid = reader.i64()?;
+        match handle(&mut reader) {
+            Ok(()) | Err(CoreError::Store(StoreError::Decode(_))) => {}
+            Err(e) => return Err(e),
+        }
+        sql.execute(
+            &format!("DELETE FROM {table} WHERE rowid = ?"),
+            &[rowid.into()],
+        )?;
+    }
+    Ok(rows.len() as i64)
+}
+
 /// How often and how long to wait for another writer before giving up.
 const BUSY_RETRIES: u32 = 50;
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);

@@ -71,6 +71,23 @@ async fn read(response: http::Response<WasiBody>) -> Vec<u8> {
         .to_vec()
 }
 
+/// A GET of `path` sent through `connections`, its body not read yet.
+async fn send(
+    connections: &Arc<Connections>,
+    address: SocketAddr,
+    path: &str,
+) -> http::Response<WasiBody> {
+    connections
+        .send(get(address, path), None, None)
+        .await
+        .unwrap()
+}
+
+/// A GET of `path` sent through `connections`, its body read to the end.
+async fn fetch(connections: &Arc<Connections>, address: SocketAddr, path: &str) -> Vec<u8> {
+    read(send(connections, address, path).await).await
+}
+
 /// Lets the pool take back a connection whose body was just read.
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -81,11 +98,7 @@ async fn requests_in_turn_share_one_connection() {
     let (address, accepted) = server().await;
     let connections = Connections::new();
     for path in ["/a", "/b", "/c"] {
-        let response = connections
-            .send(get(address, path), None, None)
-            .await
-            .unwrap();
-        assert_eq!(read(response).await, path.as_bytes());
+        assert_eq!(fetch(&connections, address, path).await, path.as_bytes());
         settle().await;
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
@@ -95,14 +108,8 @@ async fn requests_in_turn_share_one_connection() {
 async fn requests_at_once_each_get_a_connection_and_all_come_back() {
     let (address, accepted) = server().await;
     let connections = Connections::new();
-    let first = connections
-        .send(get(address, "/1"), None, None)
-        .await
-        .unwrap();
-    let second = connections
-        .send(get(address, "/2"), None, None)
-        .await
-        .unwrap();
+    let first = send(&connections, address, "/1").await;
+    let second = send(&connections, address, "/2").await;
     assert_eq!(
         accepted.load(Ordering::SeqCst),
         2,
@@ -111,14 +118,8 @@ async fn requests_at_once_each_get_a_connection_and_all_come_back() {
     assert_eq!(read(first).await, b"/1");
     assert_eq!(read(second).await, b"/2");
     settle().await;
-    let third = connections
-        .send(get(address, "/3"), None, None)
-        .await
-        .unwrap();
-    let fourth = connections
-        .send(get(address, "/4"), None, None)
-        .await
-        .unwrap();
+    let third = send(&connections, address, "/3").await;
+    let fourth = send(&connections, address, "/4").await;
     assert_eq!(
         (read(third).await, read(fourth).await),
         (b"/3".to_vec(), b"/4".to_vec())
@@ -130,19 +131,12 @@ async fn requests_at_once_each_get_a_connection_and_all_come_back() {
 async fn a_body_dropped_half_read_takes_its_connection_with_it() {
     let (address, accepted) = server().await;
     let connections = Connections::new();
-    let response = connections
-        .send(get(address, "/big"), None, None)
-        .await
-        .unwrap();
+    let response = send(&connections, address, "/big").await;
     let mut body = response.into_body();
     assert!(body.frame().await.unwrap().unwrap().is_data());
     drop(body);
     settle().await;
-    let response = connections
-        .send(get(address, "/next"), None, None)
-        .await
-        .unwrap();
-    assert_eq!(read(response).await, b"/next");
+    assert_eq!(fetch(&connections, address, "/next").await, b"/next");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
@@ -151,18 +145,10 @@ async fn a_connection_the_server_closes_is_not_used_again() {
     let (address, accepted) = server().await;
     let connections = Connections::new();
     for path in ["/close", "/once"] {
-        let response = connections
-            .send(get(address, path), None, None)
-            .await
-            .unwrap();
-        assert_eq!(read(response).await, path.as_bytes());
+        assert_eq!(fetch(&connections, address, path).await, path.as_bytes());
         settle().await;
     }
-    let response = connections
-        .send(get(address, "/after"), None, None)
-        .await
-        .unwrap();
-    assert_eq!(read(response).await, b"/after");
+    assert_eq!(fetch(&connections, address, "/after").await, b"/after");
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
 
@@ -172,11 +158,7 @@ async fn origins_do_not_share_connections_and_checked_addresses_are_used() {
     let (second, second_accepted) = server().await;
     let connections = Connections::new();
     for address in [first, second, first, second] {
-        let response = connections
-            .send(get(address, "/x"), None, None)
-            .await
-            .unwrap();
-        assert_eq!(read(response).await, b"/x");
+        assert_eq!(fetch(&connections, address, "/x").await, b"/x");
         settle().await;
     }
     assert_eq!(first_accepted.load(Ordering::SeqCst), 1);
