@@ -1,18 +1,22 @@
 //! Against a real HTTP/1.1 server on 127.0.0.1 that counts the connections
 //! it accepts.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::{BodyExt, Empty};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::test_dir::TestDir;
 
 /// Answers `/big` with 1 MiB, `/close` with `Connection: close`, `/once`
 /// by closing the socket after the response without saying so, anything
-/// else with its own path.
-async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
+/// else with its own path; over TLS when given an acceptor.
+async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -21,31 +25,14 @@ async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                while let Ok(Some(request_line)) = lines.next_line().await {
-                    while let Ok(Some(header)) = lines.next_line().await {
-                        if header.is_empty() {
-                            break;
+                match tls {
+                    None => answer(stream).await,
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            answer(stream).await
                         }
-                    }
-                    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
-                    let (body, extra) = match path.as_str() {
-                        "/big" => (vec![b'x'; 1 << 20], ""),
-                        "/close" => (path.clone().into_bytes(), "connection: close\r\n"),
-                        _ => (path.clone().into_bytes(), ""),
-                    };
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{extra}\r\n",
-                        body.len()
-                    );
-                    if write.write_all(head.as_bytes()).await.is_err()
-                        || write.write_all(&body).await.is_err()
-                        || path == "/close"
-                        || path == "/once"
-                    {
-                        return;
                     }
                 }
             });
@@ -54,9 +41,49 @@ async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
     (address, accepted)
 }
 
+async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
+    serve(None).await
+}
+
+async fn answer(stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let (read, mut write) = tokio::io::split(stream);
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(request_line)) = lines.next_line().await {
+        while let Ok(Some(header)) = lines.next_line().await {
+            if header.is_empty() {
+                break;
+            }
+        }
+        let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+        let (body, extra) = match path.as_str() {
+            "/big" => (vec![b'x'; 1 << 20], ""),
+            "/close" => (path.clone().into_bytes(), "connection: close\r\n"),
+            _ => (path.clone().into_bytes(), ""),
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{extra}\r\n",
+            body.len()
+        );
+        if write.write_all(head.as_bytes()).await.is_err()
+            || write.write_all(&body).await.is_err()
+            || write.flush().await.is_err()
+            || path == "/close"
+            || path == "/once"
+        {
+            return;
+        }
+    }
+}
+
 fn get(address: SocketAddr, path: &str) -> http::Request<WasiBody> {
-    http::Request::get(format!("http://{address}{path}"))
-        .header("host", address.to_string())
+    get_url(&format!("http://{address}{path}"))
+}
+
+fn get_url(url: &str) -> http::Request<WasiBody> {
+    let uri: http::Uri = url.parse().unwrap();
+    let host = uri.authority().unwrap().to_string();
+    http::Request::get(uri)
+        .header("host", host)
         .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
         .unwrap()
 }
@@ -174,4 +201,60 @@ async fn origins_do_not_share_connections_and_checked_addresses_are_used() {
         .unwrap();
     assert_eq!(read(response).await, b"/named");
     assert_eq!(third_accepted.load(Ordering::SeqCst), 1);
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, made with
+/// openssl (scripts/test installs it): (certificate, key).
+fn self_signed(dir: &TestDir) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=devhost test"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // An end entity, not a CA: rustls refuses a CA serving as a peer.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/test installs it)");
+    assert!(made.status.success(), "{made:?}");
+    (cert, key)
+}
+
+#[tokio::test]
+async fn https_peers_are_verified_and_their_connections_kept() {
+    let dir = TestDir::new();
+    let (cert, key) = self_signed(&dir);
+    let acceptor = crate::http::tls::acceptor(&cert, &key).unwrap();
+    let (address, accepted) = serve(Some(acceptor)).await;
+    let port = address.port();
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let connections = Connections::with_roots(roots);
+
+    // By name (the name checked against the certificate, the connection
+    // made to the address given), twice over one connection.
+    for path in ["/a", "/b"] {
+        let request = get_url(&format!("https://localhost:{port}{path}"));
+        let response = connections.send(request, None, Some(vec![address]));
+        assert_eq!(read(response.await.unwrap()).await, path.as_bytes());
+        settle().await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // By address: another origin, so another connection.
+    let request = get_url(&format!("https://127.0.0.1:{port}/c"));
+    let response = connections.send(request, None, None).await.unwrap();
+    assert_eq!(read(response).await, b"/c");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+    // Against the public roots the same certificate is refused.
+    let request = get_url(&format!("https://127.0.0.1:{port}/d"));
+    let refused = Connections::new().send(request, None, None).await;
+    assert!(matches!(refused, Err(Error::Tls(_))), "{refused:?}");
 }
