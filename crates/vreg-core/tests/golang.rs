@@ -311,7 +311,7 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
 }
 
 #[test]
-fn records_go_with_the_local_upstream_unlinked_and_the_registry_deleted() {
+fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_deleted() {
     let p = proxy();
     p.synced_from_origin("example.com/synced", "v1.0.0");
     p.publish_local(p.project, "example.com/local", "v1.0.0");
@@ -340,8 +340,28 @@ fn records_go_with_the_local_upstream_unlinked_and_the_registry_deleted() {
     expected.sort();
     assert_eq!(kept(), expected);
 
-    // The local upstream unlinked: the records of its project's files go
-    // (.info, .mod and .zip are queued; two were kept).
+    // The local upstream pointed at another project: the records of the
+    // first one's files go (.info, .mod and .zip are queued; two were kept).
+    let group = p.app.sql_text("SELECT CAST(id AS TEXT) FROM groups");
+    let other = p.app.project("other", group.parse().unwrap());
+    let local = p
+        .app
+        .sql_text("SELECT CAST(id AS TEXT) FROM upstreams WHERE name = 'local'");
+    let retarget = json!({"target_project_id": other});
+    let upstream = format!("/virtual_registries/packages/go/upstreams/{local}");
+    p.app.ok(Method::PATCH, &upstream, Some(retarget));
+    let report = p.app.ok(Method::POST, "/storage/gc", None);
+    assert_eq!(report["forgotten_go_records"], 3, "{report}");
+    let synced = go_file_key(p.registry, "example.com/synced", "v1.0.0.mod");
+    let mut left = vec![synced, view.clone()];
+    left.sort();
+    assert_eq!(kept(), left);
+    // Pointed back, read again, then unlinked: they go again.
+    let back = json!({"target_project_id": p.project});
+    p.app.ok(Method::PATCH, &upstream, Some(back));
+    assert_eq!(p.get("example.com/local/@v/v1.0.0.mod").status, 200);
+    assert!(kept().contains(&go_file_key(p.registry, "example.com/local", "v1.0.0.mod")));
+
     let link = p.app.sql_text(
         "SELECT CAST(l.id AS TEXT) FROM registry_upstreams l
          JOIN upstreams u ON u.id = l.upstream_id WHERE u.name = 'local'",
@@ -350,9 +370,6 @@ fn records_go_with_the_local_upstream_unlinked_and_the_registry_deleted() {
     p.app.ok(Method::DELETE, &unlink, None);
     let report = p.app.ok(Method::POST, "/storage/gc", None);
     assert_eq!(report["forgotten_go_records"], 3, "{report}");
-    let synced = go_file_key(p.registry, "example.com/synced", "v1.0.0.mod");
-    let mut left = vec![synced, view.clone()];
-    left.sort();
     assert_eq!(kept(), left);
 
     // The registry deleted: its view and the records of what was synced

@@ -22,6 +22,7 @@ use crate::crypto::PasswordSealer;
 use crate::domain::groups;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::registries::Registry;
+use crate::domain::resolved::queue_go_project_records;
 use crate::error::{CoreError, Result};
 use crate::storage::{
     qualified, query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
@@ -234,12 +235,18 @@ pub fn update(
     transaction(sql, || {
         let mut existing = get(sql, package_type, id)?;
         existing.updated_at = now;
+        let targets = |u: &Upstream| (u.target_project_id, u.target_group_id);
+        let (old_targets, old_projects) = (targets(&existing), target_projects(sql, &existing)?);
         let mut draft = apply(existing, input)?;
         validate(sql, &mut draft, ctx.config.allow_local_upstreams)?;
         let upstream = seal(draft, &sealer);
+        let retargeted = targets(&upstream) != old_targets;
         // A changed target may now overlap another local upstream of a registry.
         for link in links_of_upstream(sql, id)? {
             check_local_overlap(sql, link.registry_id, &upstream)?;
+            if retargeted && package_type == PackageType::Golang {
+                queue_go_project_records(sql, link.registry_id, &old_projects)?;
+            }
         }
         let mut params = upstream_params(&upstream);
         params.push(id.into());
