@@ -131,23 +131,30 @@ pub fn queue_go_registry_records(sql: &dyn Sql, registry_id: i64, projects: &[i6
         "INSERT INTO forgotten_go_records (registry_id, module, file_name) VALUES (?, '', '')",
         &[registry_id.into()],
     )?;
-    sql.execute(
-        "INSERT INTO forgotten_go_records (registry_id, module, file_name)
-         SELECT ?1, p.name, f.file_name FROM packages p JOIN package_files f ON f.package_id = p.id
-         WHERE p.package_type = 'golang' AND p.registry_id = ?1",
-        &[registry_id.into()],
-    )?;
-    queue_go_project_records(sql, registry_id, projects)
+    queue_go_file_records(sql, registry_id, Some(registry_id), projects)
 }
 
 /// Queues, for the sweep, the records reads through the Go registry may
-/// have left of the files of `projects` (a local upstream's, unlinked).
+/// have left of the files of `projects` (a local upstream's, unlinked or
+/// pointed elsewhere).
 pub fn queue_go_project_records(sql: &dyn Sql, registry_id: i64, projects: &[i64]) -> Result<()> {
+    queue_go_file_records(sql, registry_id, None, projects)
+}
+
+/// Queues the records of the Go files synced into `synced_into` and of
+/// those of `projects`, as reads through `registry_id` kept them.
+fn queue_go_file_records(
+    sql: &dyn Sql,
+    registry_id: i64,
+    synced_into: Option<i64>,
+    projects: &[i64],
+) -> Result<()> {
     sql.execute(
         "INSERT INTO forgotten_go_records (registry_id, module, file_name)
          SELECT ?, p.name, f.file_name FROM packages p JOIN package_files f ON f.package_id = p.id
-         WHERE p.package_type = 'golang' AND p.project_id IN (SELECT value FROM json_each(?))",
-        &[registry_id.into(), json_list(projects)],
+         WHERE p.package_type = 'golang'
+           AND (p.registry_id = ? OR p.project_id IN (SELECT value FROM json_each(?)))",
+        &[registry_id.into(), synced_into.into(), json_list(projects)],
     )?;
     Ok(())
 }

@@ -235,16 +235,21 @@ pub fn update(
     transaction(sql, || {
         let mut existing = get(sql, package_type, id)?;
         existing.updated_at = now;
-        let targets = |u: &Upstream| (u.target_project_id, u.target_group_id);
-        let (old_targets, old_projects) = (targets(&existing), target_projects(sql, &existing)?);
+        let before = (package_type == PackageType::Golang).then(|| existing.clone());
         let mut draft = apply(existing, input)?;
         validate(sql, &mut draft, ctx.config.allow_local_upstreams)?;
         let upstream = seal(draft, &sealer);
-        let retargeted = targets(&upstream) != old_targets;
+        // A Go upstream pointed elsewhere leaves records of its old
+        // projects' files in the registries it serves.
+        let targets = |u: &Upstream| (u.target_project_id, u.target_group_id);
+        let old_projects = match before.filter(|b| targets(b) != targets(&upstream)) {
+            Some(before) => target_projects(sql, &before)?,
+            None => Vec::new(),
+        };
         // A changed target may now overlap another local upstream of a registry.
         for link in links_of_upstream(sql, id)? {
             check_local_overlap(sql, link.registry_id, &upstream)?;
-            if retargeted && package_type == PackageType::Golang {
+            if !old_projects.is_empty() {
                 queue_go_project_records(sql, link.registry_id, &old_projects)?;
             }
         }
