@@ -8,30 +8,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use vreg_testkit::self_signed_certificate;
 use vreg_tests::goproxy::{zip, GoClient};
 use vreg_tests::Vreg;
 
 const ADMIN: &str = "tls-admin";
-
-/// A self-signed certificate for 127.0.0.1 (openssl, which scripts/test
-/// installs): (certificate, key).
-fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=vreg test"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (scripts/test installs it)");
-    assert!(status.status.success(), "{:?}", status);
-    (cert, key)
-}
 
 /// An admin API call over https with curl; (status, body).
 fn curl(cert: &Path, method: &str, url: &str, body: &[u8], json: bool) -> (u16, String) {
@@ -64,7 +45,7 @@ fn curl(cert: &Path, method: &str, url: &str, body: &[u8], json: bool) -> (u16, 
 #[test]
 fn a_private_registry_works_for_go_over_https_with_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
+    let (cert, key) = self_signed_certificate(dir.path());
     let host = Vreg::start_tls(
         &[
             ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),

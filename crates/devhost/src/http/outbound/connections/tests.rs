@@ -1,7 +1,6 @@
 //! Against a real HTTP/1.1 server on 127.0.0.1 that counts the connections
 //! it accepts.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::{BodyExt, Empty};
@@ -203,32 +202,10 @@ async fn origins_do_not_share_connections_and_checked_addresses_are_used() {
     assert_eq!(third_accepted.load(Ordering::SeqCst), 1);
 }
 
-/// A self-signed certificate for localhost and 127.0.0.1, made with
-/// openssl (scripts/test installs it): (certificate, key).
-fn self_signed(dir: &TestDir) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=devhost test"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        // An end entity, not a CA: rustls refuses a CA serving as a peer.
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (scripts/test installs it)");
-    assert!(made.status.success(), "{made:?}");
-    (cert, key)
-}
-
 #[tokio::test]
 async fn https_peers_are_verified_and_their_connections_kept() {
     let dir = TestDir::new();
-    let (cert, key) = self_signed(&dir);
+    let (cert, key) = vreg_testkit::self_signed_certificate(&dir.0);
     let acceptor = crate::http::tls::acceptor(&cert, &key).unwrap();
     let (address, accepted) = serve(Some(acceptor)).await;
     let port = address.port();
