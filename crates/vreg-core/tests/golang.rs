@@ -6,13 +6,15 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
 use vreg_core::domain::resolved::{go_file_key, go_public_view_key};
 use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
-use vreg_core::storage::Clock;
+use vreg_core::storage::{Clock, Kv};
 use vreg_testkit::{MemoryKv, RecordingPublisher, StaticServer};
 
 fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -273,6 +275,13 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     for version in ["v1.0.0", "v1.1.0"] {
         p.synced_from_origin("example.com/view", version);
     }
+    // The origin takes credentials, which the view keeps sealed.
+    let remote = p
+        .app
+        .sql_text("SELECT CAST(id AS TEXT) FROM upstreams WHERE name = 'origin'");
+    let credentials = json!({"username": "deploy", "password": "s3cret-pass"});
+    let upstream = format!("/virtual_registries/packages/go/upstreams/{remote}");
+    p.app.ok(Method::PATCH, &upstream, Some(credentials));
     // One full read keeps the registry's public view.
     assert_eq!(p.get("example.com/view/@v/v1.0.0.info").status, 200);
     take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
@@ -288,22 +297,33 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // Its second read: its own record, no SQL.
     assert_eq!(p.get("example.com/view/@v/v1.1.0.mod").status, 200);
     assert_eq!(p.app.sql.statements() - statements, 2);
-    // Not stored: served from the origin and scheduled. The ownership and
-    // the file are asked once (through the view), then the remotes, then
-    // the job is recorded and read back to send its trigger.
+    // Not stored: served from the origin (the view knows it, with its
+    // credentials) and scheduled. The ownership and the file are asked
+    // once (through the view), then the job is recorded and read back to
+    // send its trigger.
     let zip = p.on_origin("example.com/view", "v1.2.0");
     let statements = p.app.sql.statements();
     assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
-    assert_eq!(p.app.sql.statements() - statements, 5);
+    assert_eq!(p.app.sql.statements() - statements, 4);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
-    // Another file of that version, its sync already scheduled: three.
+    let origin = p.origin.as_ref().unwrap();
+    let basic = format!("Basic {}", STANDARD.encode("deploy:s3cret-pass"));
+    assert_eq!(origin.authorizations().last(), Some(&basic));
+    for key in p.app.kv.keys() {
+        let value = p.app.kv.get(&key).unwrap().unwrap_or_default();
+        let clear = value.windows(11).any(|w| w == b"s3cret-pass");
+        assert!(!clear, "{key} holds the password in clear");
+    }
+    // Another file of that version, its sync already scheduled: the
+    // ownership and the file.
     let statements = p.app.sql.statements();
     assert_eq!(
         p.get("example.com/view/@v/v1.2.0.mod").body,
         b"module example.com/view\n"
     );
-    assert_eq!(p.app.sql.statements() - statements, 3);
+    assert_eq!(p.app.sql.statements() - statements, 2);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
+    assert_eq!(origin.authorizations().last(), Some(&basic));
 
     // The group made private: the kept view is stale at once.
     p.make_private();

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 /// A plain static file server on 127.0.0.1 for tests: GET and HEAD of files
 /// under a directory, with `Content-Length` and a content `ETag`; it counts
-/// the requests it answers and stops (closing its port) when dropped.
+/// the requests it answers, keeps the credentials they came with, and stops
+/// (closing its port) when dropped.
 pub struct StaticServer {
     pub port: u16,
     address: std::net::IpAddr,
@@ -22,6 +23,8 @@ struct Counts {
     requests: AtomicUsize,
     gets: AtomicUsize,
     body_bytes: AtomicUsize,
+    /// Each request's `Authorization` header ("" without one), in order.
+    authorizations: std::sync::Mutex<Vec<String>>,
 }
 
 impl StaticServer {
@@ -108,6 +111,11 @@ impl StaticServer {
     pub fn body_bytes(&self) -> usize {
         self.counts.body_bytes.load(Ordering::SeqCst)
     }
+
+    /// The `Authorization` header of each request answered ("" for none).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.counts.authorizations.lock().unwrap().clone()
+    }
 }
 
 impl Drop for StaticServer {
@@ -134,12 +142,19 @@ fn serve_one(
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
+    let mut authorization = String::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
             break;
         }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = value.trim().to_owned();
+            }
+        }
     }
+    count.authorizations.lock().unwrap().push(authorization);
     count.requests.fetch_add(1, Ordering::SeqCst);
     let mut words = line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));

@@ -65,16 +65,6 @@ pub(super) fn remotes_may_serve_module(
     protection::remotes_may_serve(sql, registry, Some(module), &segments, projects)
 }
 
-/// A registry's remote upstreams, in position order.
-pub(super) fn remotes(sql: &dyn Sql, registry: i64) -> Result<Vec<Upstream>> {
-    let (links, _) = upstreams::list_in_registry(sql, registry, upstreams::MAX_PER_REGISTRY, 0)?;
-    Ok(links
-        .into_iter()
-        .map(|(_, upstream)| upstream)
-        .filter(|upstream| upstream.mode == UpstreamMode::Remote)
-        .collect())
-}
-
 /// The first remote upstream, in position order, that answers 200.
 pub(super) fn first_origin<'u>(
     ctx: &Context,

@@ -12,8 +12,7 @@ use http::Method;
 
 use super::module::{check, escape};
 use super::origin::{
-    first_origin, get_small, merged_versions, registry_view, remotes, remotes_may_serve_module,
-    RegistryView,
+    first_origin, get_small, merged_versions, registry_view, remotes_may_serve_module, RegistryView,
 };
 use super::public_view::{self, PublicView};
 use super::publish::publish;
@@ -197,13 +196,12 @@ fn serve_registry(
     let kept = read.kept_view.is_some();
     let missed = read.kept_view.as_ref().and_then(|k| k.missed);
     let (mut view, registry, local_projects) = match read.kept_view {
-        // The registry is public and its projects known: only the remotes
-        // are asked for (a miss goes to them).
+        // The registry is public, its upstreams and projects known.
         Some(KeptView { view: public, .. }) => {
             let public = *public;
             let view = RegistryView {
                 id: read.id,
-                remotes: remotes(ctx.sql, read.id)?,
+                remotes: public.remotes,
                 local_projects: public.readable_projects,
                 serve_synced: true,
             };
@@ -216,18 +214,13 @@ fn serve_registry(
             (view, registry, local_projects)
         }
     };
-    let has_remotes = !view.remotes.is_empty();
     let remotes_may_serve = match missed {
         Some(known) => known,
         None => {
-            !has_remotes
+            view.remotes.is_empty()
                 || remotes_may_serve_module(ctx.sql, &registry, read.module, &local_projects)?
         }
     };
-    if !remotes_may_serve {
-        view.remotes.clear();
-        view.serve_synced = false;
-    }
     let file_read = matches!(query, Query::File { .. });
     if !kept {
         // Local upstreams serve only the projects this caller may read.
@@ -236,12 +229,16 @@ fn serve_registry(
             // An anonymous caller got this far: the registry is public.
             let public = PublicView {
                 registry,
-                has_remotes,
+                remotes: view.remotes.clone(),
                 local_projects,
                 readable_projects: view.local_projects.clone(),
             };
             public_view::remember(ctx, generation, &public)?;
         }
+    }
+    if !remotes_may_serve {
+        view.remotes.clear();
+        view.serve_synced = false;
     }
     let served = match query {
         // Looked for through the kept view, and not stored.

@@ -1,25 +1,28 @@
-//! What an anonymous caller sees of a public Go registry: the registry and
-//! the projects of its local upstreams (all of them, since they own their
-//! modules whoever asks, and those anyone may read). A full anonymous read
-//! keeps it in the key-value store under the configuration generation, as
-//! a resolved file is kept (see [`crate::domain::resolved`]), so that the
-//! first read of another stored file resolves with one SQL query (the
-//! file) instead of six (schema, registry, upstreams, group, projects,
-//! file).
+//! What an anonymous caller sees of a public Go registry: the registry, its
+//! remote upstreams and the projects of its local upstreams (all of them,
+//! since they own their modules whoever asks, and those anyone may read).
+//! A full anonymous read keeps it in the key-value store under the
+//! configuration generation, as a resolved file is kept (see
+//! [`crate::domain::resolved`]), so that the first read of another stored
+//! file resolves with one SQL query (the file) instead of six (schema,
+//! registry, upstreams, group, projects, file), and a miss goes to the
+//! origin without asking for the upstreams again.
 
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::domain::registries::Registry;
 use crate::domain::resolved::{go_public_view_key, MAX_AGE_MILLIS};
+use crate::domain::upstreams::Upstream;
 use crate::error::Result;
 use crate::storage::expiring;
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct PublicView {
     pub(super) registry: Registry,
-    /// Whether it has remote upstreams, whose copies protection may withhold.
-    pub(super) has_remotes: bool,
+    /// Its remote upstreams, in position order (their passwords sealed, as
+    /// stored), whatever protection withholds from them for a module.
+    pub(super) remotes: Vec<Upstream>,
     /// Every project of its local upstreams.
     pub(super) local_projects: Vec<i64>,
     /// Those of them an anonymous caller may read.

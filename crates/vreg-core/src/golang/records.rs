@@ -86,7 +86,7 @@ pub(super) fn serve_from_records(
             missed: None,
         }));
     }
-    let serve_synced = !view.has_remotes
+    let serve_synced = view.remotes.is_empty()
         || remotes_may_serve_module(ctx.sql, &view.registry, &module, &view.local_projects)?;
     let scope = Scope {
         registry: serve_synced.then_some(id),

@@ -33,7 +33,9 @@ pub const CREDENTIAL_MAX: usize = 510;
 pub const DEFAULT_CACHE_VALIDITY_HOURS: i64 = 24;
 pub const DEFAULT_METADATA_CACHE_VALIDITY_HOURS: i64 = 24;
 
-#[derive(Debug, Clone, PartialEq)]
+/// (Serialized only into what the key-value store keeps for reads, e.g. a
+/// Go registry's public view: the password stays sealed there too.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Upstream {
     pub id: i64,
     pub group_id: i64,
