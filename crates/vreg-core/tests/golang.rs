@@ -302,6 +302,8 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // once (through the view), then the job is recorded and read back to
     // send its trigger.
     let zip = p.on_origin("example.com/view", "v1.2.0");
+    let health = format!("upstream:health:{remote}");
+    let health_reads = p.app.kv.reads_of(&health);
     let statements = p.app.sql.statements();
     assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
     assert_eq!(p.app.sql.statements() - statements, 4);
@@ -309,6 +311,9 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     let origin = p.origin.as_ref().unwrap();
     let basic = format!("Basic {}", STANDARD.encode("deploy:s3cret-pass"));
     assert_eq!(origin.authorizations().last(), Some(&basic));
+    // Its breaker is read once, before the request (a success of a
+    // healthy upstream then needs nothing more).
+    assert_eq!(p.app.kv.reads_of(&health), health_reads + 1);
     for key in p.app.kv.keys() {
         let value = p.app.kv.get(&key).unwrap().unwrap_or_default();
         let clear = value.windows(11).any(|w| w == b"s3cret-pass");

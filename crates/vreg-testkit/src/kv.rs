@@ -5,10 +5,11 @@ use std::sync::Mutex;
 
 use vreg_core::storage::{Kv, StoreError, Tally};
 
-/// An in-process key-value store.
+/// An in-process key-value store that counts the reads of each key.
 #[derive(Default)]
 pub struct MemoryKv {
     entries: Mutex<HashMap<String, Vec<u8>>>,
+    reads: Mutex<HashMap<String, usize>>,
 }
 
 impl MemoryKv {
@@ -16,10 +17,16 @@ impl MemoryKv {
     pub fn keys(&self) -> Vec<String> {
         self.entries.lock().unwrap().keys().cloned().collect()
     }
+
+    /// How many times `key` was read (alone or in a batch).
+    pub fn reads_of(&self, key: &str) -> usize {
+        self.reads.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
 }
 
 impl Kv for MemoryKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        *self.reads.lock().unwrap().entry(key.to_owned()).or_default() += 1;
         Ok(self.entries.lock().unwrap().get(key).cloned())
     }
 

@@ -104,6 +104,13 @@ enum Probe {
     Out,
 }
 
+/// A remote upstream that may be asked, with its health as read when that
+/// was decided (see [`health::may_ask`]).
+pub(super) struct Candidate<'u> {
+    pub(super) upstream: &'u Upstream,
+    pub(super) health: health::Health,
+}
+
 /// Serves the file from the first of `candidates` (remote upstreams, in
 /// position order) that has it. Two or more are probed at once with HEAD
 /// and only the best one that has the file is sent a GET, so a large file
@@ -113,7 +120,7 @@ enum Probe {
 pub(super) fn fetch_first(
     ctx: &Context,
     blobs: &BlobStore,
-    candidates: &[&Upstream],
+    candidates: &[Candidate],
     path: &MavenPath,
     head: bool,
     sink: &mut dyn ResponseSink,
@@ -124,15 +131,16 @@ pub(super) fn fetch_first(
     } else {
         vec![Probe::Unknown; candidates.len()]
     };
-    for (candidate, probed) in candidates.iter().zip(probes) {
+    for (Candidate { upstream, health }, probed) in candidates.iter().zip(probes) {
         if matches!(probed, Probe::Out) {
             continue;
         }
+        let candidate = *upstream;
         let outcome =
             upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::GET)
                 .and_then(|request| ctx.fetch.fetch(&request).map_err(|e| e.to_string()));
         let answered = outcome.as_ref().map(|r| r.status).map_err(Clone::clone);
-        health::record(ctx.kv, candidate.id, ctx.now(), answered);
+        health::record(ctx.kv, candidate.id, ctx.now(), Some(health), answered);
         match outcome {
             Ok(response) if response.status == 200 => {
                 store_response(ctx, blobs, candidate, path, response, head, sink).map_err(
@@ -158,13 +166,17 @@ pub(super) fn fetch_first(
 /// HEADs every candidate at once; what each said, in order.
 fn probe(
     ctx: &Context,
-    candidates: &[&Upstream],
+    candidates: &[Candidate],
     path: &MavenPath,
     failures: &mut Vec<String>,
 ) -> crate::error::Result<Vec<Probe>> {
     let mut requests = Vec::new();
     let mut built = Vec::new();
-    for candidate in candidates {
+    for Candidate {
+        upstream: candidate,
+        ..
+    } in candidates
+    {
         match upstreams::fetch_request(ctx.config, candidate, &path.to_url_path(), Method::HEAD) {
             Ok(request) => {
                 requests.push(request);
@@ -178,7 +190,8 @@ fn probe(
     }
     let mut answers = ctx.fetch.fetch_all(&requests).into_iter();
     let mut probes = Vec::new();
-    for (candidate, built) in candidates.iter().zip(built) {
+    for (Candidate { upstream, health }, built) in candidates.iter().zip(built) {
+        let candidate = *upstream;
         let Some(outcome) = built.then(|| answers.next()).flatten() else {
             probes.push(Probe::Out);
             continue;
@@ -187,7 +200,7 @@ fn probe(
             .as_ref()
             .map(|r| r.status)
             .map_err(|e| e.to_string());
-        health::record(ctx.kv, candidate.id, ctx.now(), answered);
+        health::record(ctx.kv, candidate.id, ctx.now(), Some(health), answered);
         probes.push(match outcome {
             Ok(response) if response.status == 200 => Probe::Has,
             Ok(response) if matches!(response.status, 404 | 410) => {

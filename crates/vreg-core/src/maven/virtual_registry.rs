@@ -14,7 +14,9 @@
 
 use super::merged::merged_metadata;
 use super::path::{Coordinates, MavenPath};
-use super::remote::{fetch_first, fetch_remote, remembered_missing, revalidate, Fetched};
+use super::remote::{
+    fetch_first, fetch_remote, remembered_missing, revalidate, Candidate, Fetched,
+};
 use super::resolved;
 use super::respond::{send_bytes, send_digest, send_file};
 use super::{find_local, LocalHit};
@@ -303,7 +305,7 @@ pub fn serve(
                 None => continue,
             }
         }
-        let mut batch: Vec<&Upstream> = Vec::new();
+        let mut batch: Vec<Candidate> = Vec::new();
         while index < links.len()
             && links[index].mode == UpstreamMode::Remote
             && batch.len() < PARALLEL_FETCHES
@@ -314,7 +316,10 @@ pub fn serve(
                 continue;
             }
             match health::may_ask(ctx.kv, candidate.id, now) {
-                Ok(()) => batch.push(candidate),
+                Ok(health) => batch.push(Candidate {
+                    upstream: candidate,
+                    health,
+                }),
                 Err(health) => failures.push(format!(
                     "{} ({})",
                     candidate.name,

@@ -51,18 +51,19 @@ pub fn read(kv: &dyn Kv, upstream_id: i64) -> Health {
 }
 
 /// Whether a request may go to the upstream now: its breaker is closed, or
-/// it has cooled down and this caller is the one that tries it.
-pub fn may_ask(kv: &dyn Kv, upstream_id: i64, now: i64) -> Result<(), Health> {
+/// it has cooled down and this caller is the one that tries it. Either way
+/// the health as read: handed to [`record`], it spares a success a read.
+pub fn may_ask(kv: &dyn Kv, upstream_id: i64, now: i64) -> Result<Health, Health> {
     let health = read(kv, upstream_id);
     match health.state(now) {
-        "closed" => Ok(()),
+        "closed" => Ok(health),
         "half_open" => match take_lease(
             kv,
             &format!("upstream:trial:{upstream_id}"),
             now,
             COOL_DOWN_MILLIS,
         ) {
-            Ok(Some(_)) => Ok(()),
+            Ok(Some(_)) => Ok(health),
             _ => Err(health),
         },
         _ => Err(health),
@@ -88,9 +89,16 @@ pub fn record_failure(kv: &dyn Kv, upstream_id: i64, now: i64, error: &str, unan
     }
 }
 
-/// Records an answer (any status below 500): the breaker closes.
-pub fn record_success(kv: &dyn Kv, upstream_id: i64) {
-    if read(kv, upstream_id) != Health::default() {
+/// Records an answer (any status below 500): the breaker closes. With the
+/// health read before the request (`known`), a healthy upstream's success
+/// costs nothing (a failure another instance recorded meanwhile then stays
+/// until the next success: the breaker is shared, not exact).
+pub fn record_success(kv: &dyn Kv, upstream_id: i64, known: Option<&Health>) {
+    let set = match known {
+        Some(health) => *health != Health::default(),
+        None => read(kv, upstream_id) != Health::default(),
+    };
+    if set {
         let _ = kv.delete(&key(upstream_id));
     }
 }
@@ -104,16 +112,10 @@ pub fn ask(
     method: http::Method,
 ) -> Result<crate::http::fetch::FetchResponse, String> {
     let request = super::fetch_request(ctx.config, upstream, suffix, method)?;
-    if let Err(health) = may_ask(ctx.kv, upstream.id, ctx.now()) {
-        return Err(set_aside(&health));
-    }
+    let known = may_ask(ctx.kv, upstream.id, ctx.now()).map_err(|h| set_aside(&h))?;
     let outcome = ctx.fetch.fetch(&request).map_err(|e| e.to_string());
-    record(
-        ctx.kv,
-        upstream.id,
-        ctx.now(),
-        outcome.as_ref().map(|r| r.status).map_err(Clone::clone),
-    );
+    let answered = outcome.as_ref().map(|r| r.status).map_err(Clone::clone);
+    record(ctx.kv, upstream.id, ctx.now(), Some(&known), answered);
     outcome
 }
 
@@ -126,9 +128,16 @@ pub fn set_aside(health: &Health) -> String {
 }
 
 /// Records a fetch's outcome: the status when the upstream answered.
-pub fn record(kv: &dyn Kv, upstream_id: i64, now: i64, outcome: Result<u16, String>) {
+/// `known`: the health [`may_ask`] read before the fetch, if it was asked.
+pub fn record(
+    kv: &dyn Kv,
+    upstream_id: i64,
+    now: i64,
+    known: Option<&Health>,
+    outcome: Result<u16, String>,
+) {
     match outcome {
-        Ok(status) if status < 500 => record_success(kv, upstream_id),
+        Ok(status) if status < 500 => record_success(kv, upstream_id, known),
         Ok(status) => record_failure(kv, upstream_id, now, &format!("HTTP {status}"), false),
         Err(error) => record_failure(kv, upstream_id, now, &error, true),
     }

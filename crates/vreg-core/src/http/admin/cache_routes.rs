@@ -125,7 +125,7 @@ pub fn test_upstream(call: &Call, kind: PackageType, upstream_id: i64) -> Result
         .as_ref()
         .map(|r| r.status)
         .map_err(|e| e.to_string());
-    health::record(call.ctx.kv, upstream.id, call.now(), answered);
+    health::record(call.ctx.kv, upstream.id, call.now(), None, answered);
     let mut body = match outcome {
         Ok(r) if (200..300).contains(&r.status) || r.status == 404 => json!({ "success": true }),
         Ok(r) => failure(&format!(
