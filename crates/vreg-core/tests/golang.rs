@@ -11,6 +11,7 @@ use base64::Engine;
 use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
+use vreg_core::crypto::sha256_hex;
 use vreg_core::domain::resolved::{go_file_key, go_public_view_key};
 use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
@@ -333,6 +334,65 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // The group made private: the kept view is stale at once.
     p.make_private();
     assert_eq!(p.get("example.com/view/@v/v1.0.0.zip").status, 401);
+}
+
+#[test]
+fn a_files_record_names_its_chunks_so_reads_skip_the_manifest() {
+    let mut p = proxy();
+    p.app.config.blob_chunk_bytes = 4096;
+    // A zip past what a record keeps in itself, in several chunks (hex
+    // text deflates to about half).
+    let mut source = String::from("package big\n");
+    let mut seed = b"seed".to_vec();
+    while source.len() < 48 * 1024 {
+        seed = sha256_hex(&seed).into_bytes();
+        source.push_str(&format!("// {}\n", String::from_utf8_lossy(&seed)));
+    }
+    let (module, version) = ("example.com/big", "v1.0.0");
+    let zip = make_zip(&[
+        (
+            &format!("{module}@{version}/go.mod"),
+            b"module example.com/big\n",
+        ),
+        (&format!("{module}@{version}/big.go"), source.as_bytes()),
+    ]);
+    assert!(zip.len() > 4 * 4096, "{}", zip.len());
+    let put = format!(
+        "/projects/{}/packages/go/{module}/@v/{version}.zip",
+        p.project
+    );
+    let published = p.app.go(Method::PUT, &put, Some(ADMIN), &zip, &p.publisher);
+    assert_eq!(published.status, 200);
+
+    // The first anonymous read keeps the file's record; the next ones
+    // read its chunks straight away.
+    let path = format!("{module}/@v/{version}.zip");
+    assert_eq!(p.get(&path).body, zip);
+    let manifest = format!("blob:{}", sha256_hex(&zip));
+    let manifest_reads = p.app.kv.reads_of(&manifest);
+    for _ in 0..2 {
+        assert_eq!(p.get(&path).body, zip);
+    }
+    assert_eq!(p.app.kv.reads_of(&manifest), manifest_reads);
+
+    // The blob written again under other chunks (it was collected and
+    // stored anew): the record's chunks are gone, the manifest is read.
+    let mut stored: serde_json::Value =
+        serde_json::from_slice(&p.app.kv.get(&manifest).unwrap().unwrap()).unwrap();
+    let old: Vec<String> = serde_json::from_value(stored["chunks"].clone()).unwrap();
+    let mut new = Vec::new();
+    for (n, key) in old.iter().enumerate() {
+        let chunk = p.app.kv.get(key).unwrap().unwrap();
+        new.push(format!("chunk:rewritten:{n}"));
+        p.app.kv.set(&new[n], &chunk).unwrap();
+        p.app.kv.delete(key).unwrap();
+    }
+    stored["chunks"] = json!(new);
+    let stored = serde_json::to_vec(&stored).unwrap();
+    p.app.kv.set(&manifest, &stored).unwrap();
+    let manifest_reads = p.app.kv.reads_of(&manifest);
+    assert_eq!(p.get(&path).body, zip);
+    assert_eq!(p.app.kv.reads_of(&manifest), manifest_reads + 1);
 }
 
 #[test]

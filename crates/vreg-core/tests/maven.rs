@@ -728,6 +728,19 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
     assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 200);
     assert_eq!(r.server.as_ref().unwrap().requests(), fetched + 1);
 
+    // A file past what a record keeps in itself: the record names its
+    // chunks, so a read through it skips the blob's manifest.
+    let big: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let jar = "org/remote/lib/1.0/lib-1.0-big.jar";
+    std::fs::write(r._dir.0.join(jar), &big).unwrap();
+    for _ in 0..2 {
+        assert!(get(&r.app, &prefix, jar, None).body == big);
+    }
+    let manifest = format!("blob:{}", digests_of(&big).sha256);
+    let manifest_reads = r.app.kv.reads_of(&manifest);
+    assert!(get(&r.app, &prefix, jar, None).body == big);
+    assert_eq!(r.app.kv.reads_of(&manifest), manifest_reads);
+
     // The group made private: anonymous readers are turned away at once.
     let private = json!({"visibility": "private"});
     r.app

@@ -26,7 +26,12 @@ impl MemoryKv {
 
 impl Kv for MemoryKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        *self.reads.lock().unwrap().entry(key.to_owned()).or_default() += 1;
+        *self
+            .reads
+            .lock()
+            .unwrap()
+            .entry(key.to_owned())
+            .or_default() += 1;
         Ok(self.entries.lock().unwrap().get(key).cloned())
     }
 

@@ -10,7 +10,8 @@
 //! failed is seen within that time. A file of up to [`INLINE_MAX_BYTES`]
 //! (poms, checksums, `.info`, `.mod`: most of what a build asks for) is
 //! kept in its record, so such a read is one batch get (the record and the
-//! generation) and nothing else.
+//! generation) and nothing else; a larger one's record names its chunks
+//! (up to [`RECORD_MAX_CHUNKS`]), so reading it skips the blob's manifest.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,12 +26,18 @@ use crate::storage::{drain_queue, expiring, generation, json_list, schema, Kv, S
 pub const MAX_AGE_MILLIS: i64 = 60 * 1000;
 /// Files up to this size are kept in their record.
 pub const INLINE_MAX_BYTES: u64 = 8 * 1024;
+/// A file of up to this many chunks has their keys kept in its record
+/// (4 MiB at the default chunk size; past that the manifest's read is
+/// lost in the file's).
+pub const RECORD_MAX_CHUNKS: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 struct Record<T> {
     generation: u64,
     digests: Digests,
     meta: T,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    chunks: Vec<String>,
 }
 
 /// A resolved read: the file's digests, what the registry kept with them,
@@ -39,6 +46,17 @@ pub struct Resolved<T> {
     pub digests: Digests,
     pub meta: T,
     pub bytes: Option<Vec<u8>>,
+    /// The keys of its chunks, when kept (see [`Resolved::blobs`]).
+    chunks: Vec<String>,
+}
+
+impl<T> Resolved<T> {
+    /// The blob store to read the file from: one that knows its chunks
+    /// when the record kept them.
+    pub fn blobs<'a>(&self, ctx: &Context<'a>) -> BlobStore<'a> {
+        BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes)
+            .knowing(&self.digests.sha256, self.chunks.clone())
+    }
 }
 
 /// The record at `key`, if it is still to be trusted. Stored as
@@ -75,6 +93,7 @@ pub fn decode<T: DeserializeOwned>(
         digests: record.digests,
         meta: record.meta,
         bytes: bytes.map(<[u8]>::to_vec),
+        chunks: record.chunks,
     })
 }
 
@@ -93,13 +112,21 @@ pub fn remember<T: Serialize>(
     if ttl <= 0 {
         return Ok(());
     }
+    let inline = digests.size <= INLINE_MAX_BYTES;
+    let chunks = match inline {
+        true => Vec::new(),
+        false => (blobs.chunk_keys(&digests.sha256)?)
+            .filter(|keys| keys.len() <= RECORD_MAX_CHUNKS)
+            .unwrap_or_default(),
+    };
     let record = Record {
         generation,
         digests: digests.clone(),
         meta,
+        chunks,
     };
     let mut stored = serde_json::to_vec(&record).unwrap_or_default();
-    if digests.size <= INLINE_MAX_BYTES {
+    if inline {
         stored.push(b'\n');
         stored.extend(blobs.read_bytes(&digests.sha256)?);
     }

@@ -67,12 +67,9 @@ pub(super) fn serve_from_records(
             .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
     let generation = generation::from_stored(current.as_deref());
     if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
-        match found.bytes {
-            Some(bytes) => send_bytes(sink, content_type(ext), &bytes, head)?,
-            None => {
-                let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-                send_blob(&blobs, sink, ext, &found.digests, head)?;
-            }
+        match &found.bytes {
+            Some(bytes) => send_bytes(sink, content_type(ext), bytes, head)?,
+            None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head)?,
         }
         return Ok(Records::Served);
     }

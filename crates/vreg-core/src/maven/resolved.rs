@@ -20,21 +20,28 @@ struct Kept {
     downloaded_at: Option<i64>,
 }
 
+/// A cache entry found through its record.
+pub struct Found<'a> {
+    pub entry: CacheEntry,
+    /// The file, when it is small.
+    pub bytes: Option<Vec<u8>>,
+    /// Where to read it from otherwise.
+    pub blobs: BlobStore<'a>,
+}
+
 /// The cache entry a public registry's `path` resolved to, if that still
-/// holds, and the file's bytes when it is small.
-pub fn lookup(
-    ctx: &Context,
-    registry_id: i64,
-    path: &str,
-) -> Result<Option<(CacheEntry, Option<Vec<u8>>)>> {
-    let Some(Resolved {
+/// holds.
+pub fn lookup<'a>(ctx: &Context<'a>, registry_id: i64, path: &str) -> Result<Option<Found<'a>>> {
+    let Some(found) = resolved::lookup::<Kept>(ctx, &key(registry_id, path))? else {
+        return Ok(None);
+    };
+    let blobs = found.blobs(ctx);
+    let Resolved {
         digests,
         meta,
         bytes,
-    }) = resolved::lookup::<Kept>(ctx, &key(registry_id, path))?
-    else {
-        return Ok(None);
-    };
+        ..
+    } = found;
     let entry = CacheEntry {
         upstream_id: meta.upstream_id,
         relative_path: path.to_owned(),
@@ -45,7 +52,11 @@ pub fn lookup(
         created_at: meta.created_at,
         downloaded_at: meta.downloaded_at,
     };
-    Ok(Some((entry, bytes)))
+    Ok(Some(Found {
+        entry,
+        bytes,
+        blobs,
+    }))
 }
 
 /// Remembers that a public registry's `path` resolved to `entry`, fresh

@@ -70,7 +70,12 @@ pub fn serve_resolved(
     let Ok(path) = MavenPath::parse(path) else {
         return Ok(None);
     };
-    let Some((mut entry, bytes)) = resolved::lookup(ctx, id, &path.as_string())? else {
+    let Some(resolved::Found {
+        mut entry,
+        bytes,
+        blobs,
+    }) = resolved::lookup(ctx, id, &path.as_string())?
+    else {
         return Ok(None);
     };
     match bytes {
@@ -82,10 +87,7 @@ pub fn serve_resolved(
             &bytes,
             head,
         )?,
-        None => {
-            let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-            serve_entry(&blobs, sink, &path, &entry, head)?;
-        }
+        None => serve_entry(&blobs, sink, &path, &entry, head)?,
     }
     if record_download(ctx, &mut entry)? {
         resolved::forget(ctx, id, &entry.relative_path)?;
