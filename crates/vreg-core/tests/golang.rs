@@ -300,14 +300,14 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     assert_eq!(p.app.sql.statements() - statements, 2);
     // Not stored: served from the origin (the view knows it, with its
     // credentials) and scheduled. The ownership and the file are asked
-    // once (through the view), then the job is recorded and read back to
-    // send its trigger.
+    // once (through the view), then the job is recorded (and its row
+    // returned, for its trigger).
     let zip = p.on_origin("example.com/view", "v1.2.0");
     let health = format!("upstream:health:{remote}");
     let health_reads = p.app.kv.reads_of(&health);
     let statements = p.app.sql.statements();
     assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
-    assert_eq!(p.app.sql.statements() - statements, 4);
+    assert_eq!(p.app.sql.statements() - statements, 3);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
     let origin = p.origin.as_ref().unwrap();
     let basic = format!("Basic {}", STANDARD.encode("deploy:s3cret-pass"));
@@ -559,6 +559,26 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
     assert_eq!(keys, ["example.com/m"], "resent once per interval");
     assert_eq!(p.get("example.com/m/@v/list").status, 200);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
+}
+
+/// The lease gone and the version still not stored (its trigger lost, say):
+/// the next miss sends the recorded job's trigger again, and records no
+/// second job.
+#[test]
+fn a_miss_after_the_lease_expired_resends_the_recorded_job() {
+    let p = proxy();
+    p.on_origin("example.com/m", "v1.0.0");
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.info").status, 200);
+    let first = p.publisher.messages.lock().unwrap()[0].clone();
+    p.app.clock.advance(p.app.config.lease_seconds * 1000 + 1);
+    // (Due jobs are resent by another path, held off here.)
+    let now = p.app.clock.now_millis();
+    let held = take_lease(&p.app.kv, "go_proxy:resend_due", now, i64::MAX / 2);
+    assert!(held.unwrap().is_some());
+    assert_eq!(p.get("example.com/m/@v/v1.0.0.mod").status, 200);
+    let messages = p.publisher.messages.lock().unwrap().clone();
+    assert_eq!(messages, vec![first.clone(), first]);
+    assert_eq!(p.app.count("sync_jobs"), 1);
 }
 
 /// A trigger nobody heard (Redis down, or no worker subscribed) is resent

@@ -42,10 +42,8 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
             "lease": holder,
         })
         .to_string();
-        sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
-        if let Some(job) = sync_jobs::get(ctx.sql, SYNC_KIND, &name)? {
-            send_trigger(ctx, &job);
-        }
+        let job = sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
+        send_trigger(ctx, &job);
         Ok(())
     })();
     if let Err(e) = outcome {

@@ -48,16 +48,28 @@ impl Job {
 /// Records a pending job (once per kind and key; a failed one becomes
 /// pending again, a done one stays done). Its trigger is published now; it
 /// is due for a retry only if it has not finished by the first backoff.
-pub fn record(sql: &dyn Sql, now: i64, kind: &str, key: &str, payload: &str) -> Result<()> {
-    sql.execute(
-        "INSERT INTO sync_jobs (kind, key, payload, state, attempts, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', 0, ?5, ?4, ?4)
-         ON CONFLICT (kind, key) DO UPDATE SET state = 'pending', payload = excluded.payload,
-            next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
-         WHERE sync_jobs.state = 'failed'",
+/// Returns the job as it now stands (read back only when it was there
+/// already and left as it was).
+pub fn record(sql: &dyn Sql, now: i64, kind: &str, key: &str, payload: &str) -> Result<Job> {
+    let recorded = query_rows(
+        sql,
+        &format!(
+            "INSERT INTO sync_jobs (kind, key, payload, state, attempts, next_attempt_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'pending', 0, ?5, ?4, ?4)
+             ON CONFLICT (kind, key) DO UPDATE SET state = 'pending', payload = excluded.payload,
+                next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
+             WHERE sync_jobs.state = 'failed'
+             RETURNING {COLUMNS}"
+        ),
         &[kind.into(), key.into(), payload.into(), now.into(), (now + BASE_BACKOFF_MILLIS).into()],
+        decode,
     )?;
-    Ok(())
+    match recorded.into_iter().next() {
+        Some(job) => Ok(job),
+        None => get(sql, kind, key)?.ok_or_else(|| {
+            crate::storage::StoreError::Other(format!("sync job {key} vanished")).into()
+        }),
+    }
 }
 
 pub fn get(sql: &dyn Sql, kind: &str, key: &str) -> Result<Option<Job>> {
