@@ -12,7 +12,7 @@ use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
 use vreg_core::crypto::sha256_hex;
-use vreg_core::domain::resolved::{go_file_key, go_public_view_key};
+use vreg_core::domain::resolved::{go_file_key, go_public_view_key, go_synced_key};
 use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
 use vreg_core::storage::{Clock, Kv};
@@ -298,16 +298,16 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     // Its second read: its own record, no SQL.
     assert_eq!(p.get("example.com/view/@v/v1.1.0.mod").status, 200);
     assert_eq!(p.app.sql.statements() - statements, 2);
-    // Not stored: served from the origin (the view knows it, with its
-    // credentials) and scheduled. The ownership and the file are asked
-    // once (through the view), then the job is recorded (and its row
-    // returned, for its trigger).
+    // Not synced (no mark), of a module no local upstream holds: served
+    // from the origin (the view knows it, with its credentials) with no
+    // SQL, then scheduled: the job is recorded (and its row returned, for
+    // its trigger).
     let zip = p.on_origin("example.com/view", "v1.2.0");
     let health = format!("upstream:health:{remote}");
     let health_reads = p.app.kv.reads_of(&health);
     let statements = p.app.sql.statements();
     assert_eq!(p.get("example.com/view/@v/v1.2.0.zip").body, zip);
-    assert_eq!(p.app.sql.statements() - statements, 3);
+    assert_eq!(p.app.sql.statements() - statements, 1);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
     let origin = p.origin.as_ref().unwrap();
     let basic = format!("Basic {}", STANDARD.encode("deploy:s3cret-pass"));
@@ -320,20 +320,66 @@ fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
         let clear = value.windows(11).any(|w| w == b"s3cret-pass");
         assert!(!clear, "{key} holds the password in clear");
     }
-    // Another file of that version, its sync already scheduled: the
-    // ownership and the file.
+    // Another file of that version, its sync already scheduled: none.
     let statements = p.app.sql.statements();
     assert_eq!(
         p.get("example.com/view/@v/v1.2.0.mod").body,
         b"module example.com/view\n"
     );
-    assert_eq!(p.app.sql.statements() - statements, 2);
+    assert_eq!(p.app.sql.statements() - statements, 0);
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 3);
     assert_eq!(origin.authorizations().last(), Some(&basic));
 
     // The group made private: the kept view is stale at once.
     p.make_private();
     assert_eq!(p.get("example.com/view/@v/v1.0.0.zip").status, 401);
+}
+
+/// Through the public view, a version the registry has not marked synced,
+/// of a module no local upstream holds, is asked of the origin with no SQL;
+/// one stored whose mark is gone is still served when the origin cannot
+/// serve it; and what protection withholds is never asked of the origin.
+#[test]
+fn an_unsynced_version_goes_to_the_origin_with_no_sql_and_protection_holds() {
+    let mut p = proxy();
+    let zip = p.synced_from_origin("example.com/u", "v1.0.0");
+    let mark = go_synced_key(p.registry, "example.com/u", "v1.0.0");
+    assert!(p.app.kv.get(&mark).unwrap().is_some(), "the sync marks it");
+    let settings = json!({"protected_namespaces": ["example.com/corp"]});
+    let registry = format!("/virtual_registries/packages/go/registries/{}", p.registry);
+    p.app.ok(Method::PATCH, &registry, Some(settings));
+    p.publish_local(p.project, "example.com/held", "v1.0.0");
+    p.on_origin("example.com/corp/secret", "v1.0.0");
+    p.on_origin("example.com/held/sub", "v1.0.0");
+    p.on_origin("example.com/new", "v1.0.0");
+    // A full read keeps the view.
+    assert_eq!(p.get("example.com/u/@v/v1.0.0.info").status, 200);
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+
+    let statements = p.app.sql.statements();
+    let new = p.get("example.com/new/@v/v1.0.0.mod");
+    assert_eq!(new.body, b"module example.com/new\n");
+    assert_eq!(p.app.sql.statements() - statements, 1, "the job alone");
+    let origin = p.origin.as_ref().unwrap();
+    let asked = origin.requests();
+    for protected in ["example.com/corp/secret", "example.com/held/sub"] {
+        let read = p.get(&format!("{protected}/@v/v1.0.0.info"));
+        assert_eq!(read.status, 404, "{protected}");
+    }
+    assert_eq!(origin.requests(), asked, "the origin was not asked");
+
+    // Stored, its mark gone, and the origin down: from the store.
+    p.app.kv.delete(&mark).unwrap();
+    p.origin = None;
+    let go_mod = p.get("example.com/u/@v/v1.0.0.mod");
+    assert_eq!(go_mod.body, b"module example.com/u\n");
+    assert_eq!(p.get("example.com/u/@v/v1.0.0.zip").body, zip);
+    assert_eq!(p.get("example.com/u/@v/v1.9.9.zip").status, 502);
+    // A sync that finds it stored marks it again.
+    let message = p.publisher.messages.lock().unwrap()[0].1.clone();
+    let again = p.app.sync(&message, &p.publisher).unwrap();
+    assert_eq!(again, Outcome::AlreadyStored);
+    assert!(p.app.kv.get(&mark).unwrap().is_some());
 }
 
 #[test]
@@ -457,13 +503,16 @@ fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_de
     assert_eq!(report["forgotten_go_records"], 3, "{report}");
     assert_eq!(kept(), left);
 
-    // The registry deleted: its view and the records of what was synced
-    // into it go (the view and three files queued).
+    // The registry deleted: its view, the records of what was synced into
+    // it and the mark of its sync go (the view and three files queued).
+    let mark = go_synced_key(p.registry, "example.com/synced", "v1.0.0");
+    assert!(p.app.kv.get(&mark).unwrap().is_some());
     let registry = format!("/virtual_registries/packages/go/registries/{}", p.registry);
     p.app.ok(Method::DELETE, &registry, None);
     let report = p.app.ok(Method::POST, "/storage/gc", None);
     assert_eq!(report["forgotten_go_records"], 4, "{report}");
     assert_eq!(kept(), Vec::<String>::new());
+    assert!(p.app.kv.get(&mark).unwrap().is_none());
 
     // The project's module is still there, served from the project.
     let from_project = p.app.go(

@@ -80,6 +80,21 @@ pub fn remotes_may_serve(
     local_projects: impl FnOnce() -> Result<Vec<i64>>,
 ) -> Result<bool> {
     let package_type = registry.package_type;
+    remotes_may_serve_given(registry, name, segments, |names| {
+        held_locally(sql, package_type, &local_projects()?, names)
+    })
+}
+
+/// [`remotes_may_serve`], with `held` answering whether a local upstream
+/// holds a package of any of the names given (those that would own
+/// `segments`), e.g. from a list of what they hold kept elsewhere.
+pub fn remotes_may_serve_given(
+    registry: &Registry,
+    name: Option<&str>,
+    segments: &[String],
+    held: impl FnOnce(&[String]) -> Result<bool>,
+) -> Result<bool> {
+    let package_type = registry.package_type;
     if name.is_some_and(|n| !filters::allows(&registry.remote_filters, package_type, n)) {
         return Ok(false);
     }
@@ -94,22 +109,17 @@ pub fn remotes_may_serve(
     if !registry.namespace_protection {
         return Ok(true);
     }
-    Ok(!held_locally(
-        sql,
-        package_type,
-        &local_projects()?,
-        segments,
-    )?)
+    let names = candidate_names(package_type, segments);
+    Ok(names.is_empty() || !held(&names)?)
 }
 
-/// Whether one of `projects` holds a package that owns `segments`.
+/// Whether one of `projects` holds a package named one of `names`.
 fn held_locally(
     sql: &dyn Sql,
     package_type: PackageType,
     projects: &[i64],
-    segments: &[String],
+    names: &[String],
 ) -> Result<bool> {
-    let names = candidate_names(package_type, segments);
     if projects.is_empty() || names.is_empty() {
         return Ok(false);
     }
@@ -121,7 +131,7 @@ fn held_locally(
             &[
                 json_list(projects),
                 package_type.as_str().into(),
-                json_list(&names),
+                json_list(names),
             ],
         )?
         .scalar_i64()

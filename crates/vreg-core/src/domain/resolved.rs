@@ -140,6 +140,16 @@ pub fn go_file_key(registry_id: i64, module: &str, file_name: &str) -> String {
     format!("go:resolved:{registry_id}:{}", sha256_hex(file.as_bytes()))
 }
 
+/// The mark a Go registry's sync leaves once it has stored a module
+/// version (`golang::sync`). A hint for anonymous reads through the public
+/// view (`golang::records`): a version without one is asked of the origin
+/// with no SQL at all, and the store only if the origin fails; a mark with
+/// nothing behind it costs the usual query.
+pub fn go_synced_key(registry_id: i64, module: &str, version: &str) -> String {
+    let synced = format!("{module}@{version}");
+    format!("go:synced:{registry_id}:{}", sha256_hex(synced.as_bytes()))
+}
+
 /// Where a Go registry's public view is kept (`golang::public_view`). The
 /// schema version is part of it: a read through the view skips the schema
 /// check, which is sound only for a view made on the schema this code
@@ -186,16 +196,22 @@ fn queue_go_file_records(
     Ok(())
 }
 
-/// Deletes up to `budget` queued records (see [`queue_go_registry_records`]).
-/// Returns how many it deleted.
+/// Deletes up to `budget` queued records (see [`queue_go_registry_records`]),
+/// and with a zip's record its version's synced mark. Returns how many it
+/// deleted.
 pub fn forget_queued_go_records(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
     let columns = "registry_id, module, file_name";
     drain_queue(sql, "forgotten_go_records", columns, budget, |row| {
         let (registry, module, file) = (row.i64()?, row.text()?, row.text()?);
         if module.is_empty() {
             kv.delete(&go_public_view_key(registry))?;
-        } else {
-            kv.delete(&go_file_key(registry, &module, &file))?;
+            return Ok(());
+        }
+        kv.delete(&go_file_key(registry, &module, &file))?;
+        // (A project's version of a module the registry also synced loses
+        // its mark too, on an unlink: a hint, made again by the next sync.)
+        if let Some(version) = file.strip_suffix(".zip") {
+            kv.delete(&go_synced_key(registry, &module, version))?;
         }
         Ok(())
     })

@@ -4,7 +4,8 @@
 //! versions, `zipcheck` the module
 //! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
 //! requests (`request` parses them, `respond` writes them), `origin` asks a
-//! registry's upstreams, `schedule` records and sends sync triggers,
+//! registry's upstreams, `relay` serves a version's file from them,
+//! `schedule` records and sends sync triggers,
 //! `public_view` keeps what anonymous callers see of a registry and
 //! `records` serves anonymous reads through it,
 //! `publish` takes a version uploaded to a project, `sumdb` proxies the
@@ -16,6 +17,7 @@ pub mod proxy;
 mod public_view;
 mod publish;
 mod records;
+mod relay;
 mod request;
 mod respond;
 pub mod schedule;

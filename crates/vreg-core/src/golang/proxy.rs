@@ -4,7 +4,7 @@
 //! For `.info`, `.mod` and `.zip` of a registry: a stored copy is served
 //! from the blob store (for an anonymous read of a public registry, through
 //! what earlier reads kept: see `records`); otherwise the file is served straight from the
-//! origin (the first upstream that has it) and — once the origin has shown
+//! origin (`relay`: the first upstream that has it) and — once the origin has shown
 //! it has the version, and only if the lease can be taken — a sync trigger
 //! is recorded and published so the worker stores it for next time.
 
@@ -16,10 +16,11 @@ use super::origin::{
 };
 use super::public_view::{self, PublicView};
 use super::publish::publish;
-use super::records::{send_stored, serve_from_records, KeptView, Records, StoredRead};
+use super::records::{send_stored, serve_from_records, KeptView, Missed, Records, StoredRead};
+use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query};
 use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
-use super::schedule::{request_sync, retry_due};
+use super::schedule::retry_due;
 use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
@@ -37,6 +38,9 @@ use crate::storage::schema::ensure_schema;
 /// One read served from its record in this many also looks for triggers
 /// to resend (a full read always does).
 const RESEND_SAMPLE: u8 = 8;
+/// A public view keeps the module paths its local upstreams hold up to
+/// this many (past that, reads through it ask SQL who owns a module).
+const MAX_KEPT_MODULES: usize = 1000;
 
 pub fn handle(
     ctx: &Context,
@@ -215,7 +219,8 @@ fn serve_registry(
         }
     };
     let remotes_may_serve = match missed {
-        Some(known) => known,
+        Some(Missed::NotStored { remotes_may_serve }) => remotes_may_serve,
+        Some(Missed::Unsynced) => true,
         None => {
             view.remotes.is_empty()
                 || remotes_may_serve_module(ctx.sql, &registry, read.module, &local_projects)?
@@ -230,6 +235,7 @@ fn serve_registry(
             let public = PublicView {
                 registry,
                 remotes: view.remotes.clone(),
+                local_modules: store::module_names(ctx.sql, &local_projects, MAX_KEPT_MODULES)?,
                 local_projects,
                 readable_projects: view.local_projects.clone(),
             };
@@ -240,12 +246,23 @@ fn serve_registry(
         view.remotes.clear();
         view.serve_synced = false;
     }
-    let served = match query {
+    let served = match (query, missed) {
         // Looked for through the kept view, and not stored.
-        Query::File { version, ext } if missed.is_some() => {
+        (Query::File { version, ext }, Some(Missed::NotStored { .. })) => {
             relay_and_sync(ctx, &view, read.module, &version, ext, read.head, sink)
         }
-        query => serve_query(ctx, &view, read.module, query, remember, read.head, sink),
+        // Not looked for: the store is asked only if the origin fails.
+        (Query::File { version, ext }, Some(Missed::Unsynced)) => {
+            let file = StoredRead {
+                registry: view.id,
+                module: read.module,
+                version: &version,
+                ext,
+                remember,
+            };
+            relay_or_stored(ctx, &view, &file, read.head, sink)
+        }
+        (query, _) => serve_query(ctx, &view, read.module, query, remember, read.head, sink),
     };
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).
@@ -326,53 +343,6 @@ fn serve_query(
             stream_through(sink, ".info", response, head)
         }
     }
-}
-
-/// A canonical version's file not stored: served from the origin, then
-/// its sync scheduled (the origin has the version, and the client has it
-/// now; once, through the lease).
-fn relay_and_sync(
-    ctx: &Context,
-    view: &RegistryView,
-    module: &str,
-    version: &str,
-    ext: &str,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> Result<()> {
-    let suffix = format!("{}/@v/{}{ext}", escape(module), escape(version));
-    let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
-    stream_through(sink, ext, response, head)?;
-    request_sync(ctx, view.id, module, version);
-    Ok(())
-}
-
-/// `go get m@main` asks `.info` of a branch, tag or commit: a query only
-/// a remote can resolve. It is forwarded to the remote upstreams in order
-/// and the first answer relayed as it is, neither cached nor synced (the
-/// answer moves with the branch; the canonical version it names is then
-/// fetched, cached and synced the usual way). Local upstreams and
-/// project-level proxies know only canonical versions: 404.
-fn relay_version_query(
-    ctx: &Context,
-    view: &RegistryView,
-    module: &str,
-    query: &str,
-    ext: &str,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> Result<()> {
-    let plausible = query.len() <= 128
-        && !query.starts_with('.')
-        && query
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-    if ext != ".info" || !plausible || view.remotes.is_empty() {
-        return Err(store::not_found("version"));
-    }
-    let suffix = format!("{}/@v/{}.info", escape(module), escape(query));
-    let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
-    stream_through(sink, ext, response, head)
 }
 
 /// Only a canonical version that fits the module path's major-version

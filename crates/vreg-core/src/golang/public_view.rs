@@ -25,6 +25,8 @@ pub(super) struct PublicView {
     pub(super) remotes: Vec<Upstream>,
     /// Every project of its local upstreams.
     pub(super) local_projects: Vec<i64>,
+    /// The module paths they hold (`None`: too many to keep here).
+    pub(super) local_modules: Option<Vec<String>>,
     /// Those of them an anonymous caller may read.
     pub(super) readable_projects: Vec<i64>,
 }

@@ -2,7 +2,10 @@
 //! what earlier reads kept in the key-value store: the record of the file
 //! itself (see [`crate::domain::resolved`]: no SQL), or the registry's
 //! public view (see [`super::public_view`]: one query, the file). Both come
-//! in one batch get; a read neither serves goes the full way (`proxy`).
+//! in one batch get, with the mark of the version's sync: a version the
+//! registry has not synced, of a module no local upstream holds, goes to
+//! the origin with no SQL at all. A read none of them serves goes the full
+//! way (`proxy`).
 
 use super::origin::remotes_may_serve_module;
 use super::proxy::servable;
@@ -11,7 +14,8 @@ use super::request::{parse, Query};
 use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
-use crate::domain::resolved::{self, go_file_key, go_public_view_key};
+use crate::domain::protection::remotes_may_serve_given;
+use crate::domain::resolved::{self, go_file_key, go_public_view_key, go_synced_key};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::BlobStore;
@@ -33,10 +37,21 @@ pub(super) struct KeptView {
     pub(super) view: Box<PublicView>,
     /// The generation it is current under.
     pub(super) generation: u64,
-    /// Set when the file was looked for and is not stored: whether the
-    /// registry's remotes may serve the module. The full path then asks
-    /// neither again and goes straight to the origin.
-    pub(super) missed: Option<bool>,
+    /// Set when the file is known to be the origin's to serve: the full
+    /// path then goes straight to it.
+    pub(super) missed: Option<Missed>,
+}
+
+/// Why a file read through a kept view goes to the origin.
+#[derive(Clone, Copy)]
+pub(super) enum Missed {
+    /// It was looked for and is not stored; whether the registry's remotes
+    /// may serve the module.
+    NotStored { remotes_may_serve: bool },
+    /// Not looked for: the registry has not marked the version synced, no
+    /// local upstream holds the module, and its remotes may serve it. The
+    /// store is asked only if the origin cannot serve it.
+    Unsynced,
 }
 
 /// An anonymous read of a stored file with no SQL, through the record of
@@ -62,9 +77,10 @@ pub(super) fn serve_from_records(
     };
     let file_key = go_file_key(id, &module, &format!("{version}{ext}"));
     let view_key = go_public_view_key(id);
-    let [file, view, current] =
-        <[_; 3]>::try_from(ctx.kv.get_many(&[&file_key, &view_key, generation::KEY])?)
-            .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
+    let synced_key = go_synced_key(id, &module, &version);
+    let keys = [&file_key, &view_key, generation::KEY, &synced_key];
+    let [file, view, current, synced] = <[_; 4]>::try_from(ctx.kv.get_many(&keys)?)
+        .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
     let generation = generation::from_stored(current.as_deref());
     if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
         match &found.bytes {
@@ -81,6 +97,13 @@ pub(super) fn serve_from_records(
             view: Box::new(view),
             generation,
             missed: None,
+        }));
+    }
+    if synced.is_none() && unsynced_goes_to_origin(&view, &module)? {
+        return Ok(Records::ViewKept(KeptView {
+            view: Box::new(view),
+            generation,
+            missed: Some(Missed::Unsynced),
         }));
     }
     let serve_synced = view.remotes.is_empty()
@@ -102,9 +125,27 @@ pub(super) fn serve_from_records(
         Records::ViewKept(KeptView {
             view: Box::new(view),
             generation,
-            missed: Some(serve_synced),
+            missed: Some(Missed::NotStored {
+                remotes_may_serve: serve_synced,
+            }),
         })
     })
+}
+
+/// Whether a version the registry has not marked synced is the origin's to
+/// serve, as far as the view tells: the registry has remotes, they may
+/// serve the module, and no local upstream holds it (so no project's copy
+/// comes first, whether or not protection is on).
+fn unsynced_goes_to_origin(view: &PublicView, module: &str) -> Result<bool> {
+    let Some(local) = &view.local_modules else {
+        return Ok(false);
+    };
+    if view.remotes.is_empty() || local.iter().any(|m| m == module) {
+        return Ok(false);
+    }
+    let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
+    let held = |names: &[String]| Ok(names.iter().any(|n| local.contains(n)));
+    remotes_may_serve_given(&view.registry, Some(module), &segments, held)
 }
 
 /// A read of a module version's file that may be stored.

@@ -63,6 +63,20 @@ pub fn versions(sql: &dyn Sql, scope: &Scope, module: &str) -> Result<Vec<String
     )
 }
 
+/// The module paths `projects` hold, up to `limit` of them (`None` when
+/// they hold more).
+pub fn module_names(sql: &dyn Sql, projects: &[i64], limit: usize) -> Result<Option<Vec<String>>> {
+    let names = query_rows(
+        sql,
+        "SELECT DISTINCT name FROM packages
+         WHERE package_type = 'golang' AND project_id IN (SELECT value FROM json_each(?))
+         LIMIT ?",
+        &[json_list(projects), (limit as i64 + 1).into()],
+        |r| r.text(),
+    )?;
+    Ok((names.len() <= limit).then_some(names))
+}
+
 /// Creates the package and its files in one transaction. Returns `false`
 /// (creating nothing) when the version already exists.
 pub fn store_version(

@@ -14,6 +14,7 @@ use super::zipcheck::{self, check_zip, go_mod_hash};
 use crate::context::Context;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::packages::{NewFile, Owner};
+use crate::domain::resolved::go_synced_key;
 use crate::domain::{registries, upstreams};
 use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;
@@ -104,6 +105,12 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
     match &outcome {
         Ok(_) => {
             sync_jobs::finish(ctx.sql, ctx.now(), SYNC_KIND, &key)?;
+            // Reads through the public view now look in the store for it
+            // (see `records`); without the mark they would ask the origin.
+            let synced = go_synced_key(trigger.registry_id, &trigger.module, &trigger.version);
+            if let Err(e) = ctx.kv.set(&synced, b"1") {
+                eprintln!("vreg: {key} stored, not marked ({e}); reads go to the origin first");
+            }
             // Stored: nothing will schedule it again, so its lease key
             // need not wait out its time in the store.
             if let Some(holder) = &trigger.lease {

@@ -1,0 +1,112 @@
+//! Serving a version's file from the origin: straight through to the
+//! client, with the version's sync scheduled after (the origin has the
+//! version, and the client has it now), and `.info` queries of branches
+//! and tags, which only a remote can answer.
+
+use super::module::escape;
+use super::origin::{first_origin, RegistryView};
+use super::records::{send_stored, StoredRead};
+use super::respond::stream_through;
+use super::schedule::request_sync;
+use super::store::{self, Scope};
+use crate::context::Context;
+use crate::error::Result;
+use crate::http::body::ResponseSink;
+use crate::http::fetch::FetchResponse;
+
+/// A canonical version's file not stored: served from the origin, then
+/// its sync scheduled (the origin has the version, and the client has it
+/// now; once, through the lease).
+pub(super) fn relay_and_sync(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+    version: &str,
+    ext: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let response = ask_origin(ctx, view, module, version, ext)?;
+    send_relayed(ctx, view, (module, version, ext), response, head, sink)
+}
+
+/// A file not looked for in the store (see `records::Missed::Unsynced`):
+/// from the origin, or, if it cannot serve it (down, or no longer has it),
+/// from the store after all.
+pub(super) fn relay_or_stored(
+    ctx: &Context,
+    view: &RegistryView,
+    file: &StoredRead,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let (module, version, ext) = (file.module, file.version, file.ext);
+    match ask_origin(ctx, view, module, version, ext) {
+        Ok(response) => send_relayed(ctx, view, (module, version, ext), response, head, sink),
+        Err(failed) => {
+            let scope = Scope {
+                registry: Some(view.id),
+                projects: &view.local_projects,
+            };
+            match send_stored(ctx, &scope, file, head, sink)? {
+                true => Ok(()),
+                false => Err(failed),
+            }
+        }
+    }
+}
+
+/// The first remote's answer for a version's file.
+fn ask_origin(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+    version: &str,
+    ext: &str,
+) -> Result<FetchResponse> {
+    let suffix = format!("{}/@v/{}{ext}", escape(module), escape(version));
+    Ok(first_origin(ctx, &view.remotes, &suffix)?.1)
+}
+
+/// Streams an origin's answer for a version's file, then schedules the
+/// version's sync.
+fn send_relayed(
+    ctx: &Context,
+    view: &RegistryView,
+    (module, version, ext): (&str, &str, &str),
+    response: FetchResponse,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    stream_through(sink, ext, response, head)?;
+    request_sync(ctx, view.id, module, version);
+    Ok(())
+}
+
+/// `go get m@main` asks `.info` of a branch, tag or commit: a query only
+/// a remote can resolve. It is forwarded to the remote upstreams in order
+/// and the first answer relayed as it is, neither cached nor synced (the
+/// answer moves with the branch; the canonical version it names is then
+/// fetched, cached and synced the usual way). Local upstreams and
+/// project-level proxies know only canonical versions: 404.
+pub(super) fn relay_version_query(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+    query: &str,
+    ext: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let plausible = query.len() <= 128
+        && !query.starts_with('.')
+        && query
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ext != ".info" || !plausible || view.remotes.is_empty() {
+        return Err(store::not_found("version"));
+    }
+    let suffix = format!("{}/@v/{}.info", escape(module), escape(query));
+    let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
+    stream_through(sink, ext, response, head)
+}
