@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -188,7 +189,7 @@ def go_download(proxy, modules, cache):
 class Vreg:
     """The serving app, the sync app and the probe on one host."""
 
-    def __init__(self, name, command, processes, work, redis_url):
+    def __init__(self, name, command, processes, work, redis_url, origin=None):
         self.name, self.processes = name, processes
         state = os.path.join(work, f"{name}-state")
         self.state = state
@@ -209,6 +210,8 @@ class Vreg:
             "SPIN_VARIABLE_ADMIN_TOKEN": ADMIN, "SPIN_VARIABLE_SECRET_KEY": "bench",
             "SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS": "true", "SPIN_VARIABLE_REDIS_URL": redis_url,
             "SPIN_VARIABLE_TOKEN": "bench",
+            # The probe relays from the origin (nginx) on this port.
+            "SPIN_VARIABLE_UPSTREAM_PORT": str(urllib.parse.urlparse(origin).port) if origin else "9",
         }
         port, probe_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -260,6 +263,19 @@ class Vreg:
             assert status == 200, status
         self.probe_1m = f"{self.probe}/probe/kv/default/jar?parts=4"
         self.goproxy = f"{self.base}/api/v4/virtual_registries/packages/go/{self.go}"
+
+    def probe_go_files(self, www):
+        """Stores the Go modules' files in the probe's key-value store; the
+        GOPROXY URLs of the probe answering them from there (one get a file)
+        and relaying them from the origin (one request a file)."""
+        root = os.path.join(www, "goproxy")
+        for directory, _, names in os.walk(root):
+            for name in names:
+                path = os.path.relpath(os.path.join(directory, name), root)
+                with open(os.path.join(directory, name), "rb") as f:
+                    status, _ = request("PUT", f"{self.probe}/probe/files/{path}", f.read())
+                assert status == 200, (path, status)
+        return f"{self.probe}/probe/files", f"{self.probe}/probe/relay/goproxy"
 
     def wait_for_syncs(self, count, timeout=300):
         db = os.path.join(self.state, "sqlite_db.db")
@@ -371,7 +387,8 @@ def run(work, processes):
                                           "--save", "", "--appendonly", "no",
                                           "--notify-keyspace-events", "E$"])
         time.sleep(0.5)
-        vreg = Vreg(kind, host_command(kind), processes, work, f"redis://127.0.0.1:{redis_port}")
+        vreg = Vreg(kind, host_command(kind), processes, work, f"redis://127.0.0.1:{redis_port}",
+                    origin)
         vreg.set_up(origin)
         say(f"{kind}: cached reads")
         r = {}
@@ -393,6 +410,10 @@ def run(work, processes):
         r["go_cold"] = go_download(vreg.goproxy, modules, work)
         vreg.wait_for_syncs(len(modules))
         r["go_warm"] = min(go_download(vreg.goproxy, modules, work) for _ in range(2))
+        # The host's own floor: a trivial component serving the same files.
+        stored, relayed = vreg.probe_go_files(www)
+        r["go_probe_stored"] = min(go_download(stored, modules, work) for _ in range(2))
+        r["go_probe_relayed"] = min(go_download(relayed, modules, work) for _ in range(2))
         rows[kind] = r
 
     print()
@@ -428,6 +449,12 @@ def run(work, processes):
     line("  ratio to direct (target <= 1.5)", lambda r: f"{r['go_cold'] / direct:.2f}")
     line("go mod download warm (s)", lambda r: f"{r['go_warm']:.2f}")
     line("  ratio to direct (target <= 1.3)", lambda r: f"{r['go_warm'] / direct:.2f}")
+    line("go mod download via the probe: relayed (s)", lambda r: f"{r['go_probe_relayed']:.2f}")
+    line("  ratio to direct; vreg cold to it", lambda r:
+         f"{r['go_probe_relayed'] / direct:.2f}; {r['go_cold'] / r['go_probe_relayed']:.2f}")
+    line("go mod download via the probe: one get (s)", lambda r: f"{r['go_probe_stored']:.2f}")
+    line("  ratio to direct; vreg warm to it", lambda r:
+         f"{r['go_probe_stored'] / direct:.2f}; {r['go_warm'] / r['go_probe_stored']:.2f}")
     line("nginx 2 KiB in the same rounds (req/s)", lambda r: f"{r['nginx_2k']:,.0f}")
     line("host cost: probe / nginx 2 KiB (>= 0.15)", lambda r: f"{r['probe_to_nginx']:.3f}")
     line("peak memory, 50 MiB GET (KiB)",
