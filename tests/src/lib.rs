@@ -77,11 +77,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Kills and reaps a child process when dropped.
+/// Stops and reaps a child process when dropped: SIGTERM first, so that
+/// `spin up` stops the `spin trigger` process it runs the app in (a
+/// SIGKILL of `spin up` left that one running, listening, for good); then
+/// SIGKILL if it has not exited within a few seconds.
 struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            // SAFETY: a signal to our own child, not yet reaped (so its
+            // pid cannot have been reused).
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

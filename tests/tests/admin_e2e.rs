@@ -470,3 +470,22 @@ fn hostile_input_over_http_is_a_client_error_never_a_crash() {
         "g"
     );
 }
+
+/// A stopped host leaves nothing serving: `spin up` runs the app in a
+/// `spin trigger` process of its own, which a SIGKILL of `spin up` alone
+/// left listening on the port for good.
+#[test]
+fn a_stopped_host_leaves_nothing_serving() {
+    let api = Api::start();
+    assert_eq!(api.ok("GET", "/groups", None), json!([]));
+    let address = api.host.base.trim_start_matches("http://").to_owned();
+    drop(api);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{address} still serves"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
