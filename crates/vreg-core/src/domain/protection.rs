@@ -120,7 +120,7 @@ fn held_locally(
     projects: &[i64],
     names: &[String],
 ) -> Result<bool> {
-    if projects.is_empty() || names.is_empty() {
+    if projects.is_empty() {
         return Ok(false);
     }
     let held = sql

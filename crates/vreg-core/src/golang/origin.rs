@@ -26,6 +26,17 @@ pub(super) struct RegistryView {
     pub(super) serve_synced: bool,
 }
 
+impl RegistryView {
+    /// Where its stored files are looked for: what was synced into it (if
+    /// it may be served) and its local upstreams' projects.
+    pub(super) fn scope(&self) -> Scope<'_> {
+        Scope {
+            registry: self.serve_synced.then_some(self.id),
+            projects: &self.local_projects,
+        }
+    }
+}
+
 pub(super) fn registry_view(sql: &dyn Sql, id: i64) -> Result<(RegistryView, Registry)> {
     let registry = registries::get(sql, PackageType::Golang, id)?;
     let (links, _) = upstreams::list_in_registry(sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
@@ -60,9 +71,23 @@ pub(super) fn remotes_may_serve_module(
     module: &str,
     local_projects: &[i64],
 ) -> Result<bool> {
-    let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
     let projects = || Ok(local_projects.to_vec());
-    protection::remotes_may_serve(sql, registry, Some(module), &segments, projects)
+    protection::remotes_may_serve(sql, registry, Some(module), &segments(module), projects)
+}
+
+/// [`remotes_may_serve_module`] with no SQL, judged from `local_modules`:
+/// every module path the registry's local upstreams hold.
+pub(super) fn remotes_may_serve_module_given(
+    registry: &Registry,
+    module: &str,
+    local_modules: &[String],
+) -> Result<bool> {
+    let held = |names: &[String]| Ok(names.iter().any(|n| local_modules.contains(n)));
+    protection::remotes_may_serve_given(registry, Some(module), &segments(module), held)
+}
+
+fn segments(module: &str) -> Vec<String> {
+    module.split('/').map(str::to_owned).collect()
 }
 
 /// The first remote upstream, in position order, that answers 200.

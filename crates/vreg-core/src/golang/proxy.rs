@@ -279,10 +279,7 @@ fn serve_query(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let scope = Scope {
-        registry: view.serve_synced.then_some(view.id),
-        projects: &view.local_projects,
-    };
+    let scope = view.scope();
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     match query {
         Query::File { version, ext } if Version::parse(&version).is_none() => {

@@ -7,14 +7,13 @@
 //! the origin with no SQL at all. A read none of them serves goes the full
 //! way (`proxy`).
 
-use super::origin::remotes_may_serve_module;
+use super::origin::{remotes_may_serve_module, remotes_may_serve_module_given};
 use super::proxy::servable;
 use super::public_view::{self, PublicView};
 use super::request::{parse, Query};
 use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
-use crate::domain::protection::remotes_may_serve_given;
 use crate::domain::resolved::{self, go_file_key, go_public_view_key, go_synced_key};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -143,9 +142,7 @@ fn unsynced_goes_to_origin(view: &PublicView, module: &str) -> Result<bool> {
     if view.remotes.is_empty() || local.iter().any(|m| m == module) {
         return Ok(false);
     }
-    let segments: Vec<String> = module.split('/').map(str::to_owned).collect();
-    let held = |names: &[String]| Ok(names.iter().any(|n| local.contains(n)));
-    remotes_may_serve_given(&view.registry, Some(module), &segments, held)
+    remotes_may_serve_module_given(&view.registry, module, local)
 }
 
 /// A read of a module version's file that may be stored.

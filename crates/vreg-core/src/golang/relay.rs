@@ -8,7 +8,7 @@ use super::origin::{first_origin, RegistryView};
 use super::records::{send_stored, StoredRead};
 use super::respond::stream_through;
 use super::schedule::request_sync;
-use super::store::{self, Scope};
+use super::store;
 use crate::context::Context;
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -43,16 +43,10 @@ pub(super) fn relay_or_stored(
     let (module, version, ext) = (file.module, file.version, file.ext);
     match ask_origin(ctx, view, module, version, ext) {
         Ok(response) => send_relayed(ctx, view, (module, version, ext), response, head, sink),
-        Err(failed) => {
-            let scope = Scope {
-                registry: Some(view.id),
-                projects: &view.local_projects,
-            };
-            match send_stored(ctx, &scope, file, head, sink)? {
-                true => Ok(()),
-                false => Err(failed),
-            }
-        }
+        Err(failed) => match send_stored(ctx, &view.scope(), file, head, sink)? {
+            true => Ok(()),
+            false => Err(failed),
+        },
     }
 }
 

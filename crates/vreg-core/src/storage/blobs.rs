@@ -148,10 +148,19 @@ impl<'a> BlobStore<'a> {
 
     /// The keys of a stored blob's chunks, in order (`None`: no such blob).
     pub fn chunk_keys(&self, sha256: &str) -> Result<Option<Vec<String>>> {
-        if let Some((_, chunks)) = self.known.borrow().as_ref().filter(|(s, _)| s == sha256) {
-            return Ok(Some(chunks.clone()));
+        if let Some(chunks) = self.known_chunks(sha256) {
+            return Ok(Some(chunks));
         }
         Ok(self.manifest(sha256)?.map(|m| m.chunks))
+    }
+
+    /// The chunk keys known without the manifest of blob `sha256`, if any.
+    fn known_chunks(&self, sha256: &str) -> Option<Vec<String>> {
+        let known = self.known.borrow();
+        let (_, chunks) = known
+            .as_ref()
+            .filter(|(s, c)| s == sha256 && !c.is_empty())?;
+        Some(chunks.clone())
     }
 
     /// Stores a body as it streams in, copying each piece to `tee` (the
@@ -277,8 +286,7 @@ impl<'a> BlobStore<'a> {
 
     /// Streams a blob to `writer`, one chunk in memory at a time.
     pub fn read(&self, sha256: &str, writer: &mut dyn BodyWriter) -> Result<u64> {
-        let known = (self.known.borrow().clone()).filter(|(s, c)| s == sha256 && !c.is_empty());
-        if let Some((_, chunks)) = known {
+        if let Some(chunks) = self.known_chunks(sha256) {
             // Chunks a record named may have gone with a rewrite of the
             // blob since: then its manifest says where it is now.
             if let Some(first) = self.kv.get(&chunks[0])? {
