@@ -331,3 +331,47 @@ fn a_lease_taken_with_compare_and_swap_is_taken_exactly_once() {
     );
     assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");
 }
+
+/// Guests run on the runtime's workers, and a store call runs in place
+/// there; a SQLite call, which may wait out its busy timeout on another
+/// writer's lock, must not hold a worker the other requests need. Many
+/// requests wait on a database another process has locked (more than
+/// there are workers), and a request that needs no database is still
+/// answered while they wait.
+#[test]
+fn requests_waiting_on_a_locked_database_hold_up_no_others() {
+    let host = probe(&[]);
+    assert_eq!(host.get("/probe/sqlite/default").status, 200);
+    let locker = rusqlite::Connection::open(host.state_dir().join("sqlite_db.db")).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let waiting: Vec<_> = (0..16 * cores)
+        .map(|_| {
+            let url = format!("{}/probe/sqlite/default", host.base);
+            std::thread::spawn(move || {
+                match ureq::get(&url).timeout(Duration::from_secs(30)).call() {
+                    Ok(r) => Ok(r.status()),
+                    Err(ureq::Error::Status(status, _)) => Ok(status),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let answered = host.try_request(
+        "GET",
+        "/probe/var/greeting",
+        &[],
+        &[],
+        Duration::from_secs(3),
+    );
+    locker.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        answered,
+        Ok(200),
+        "a request with no database waited behind those on the lock"
+    );
+    for request in waiting {
+        assert_eq!(request.join().unwrap(), Ok(200), "once the lock is gone");
+    }
+}

@@ -100,7 +100,7 @@ impl BlockedNetworks {
     pub fn resolve(&self, host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, Refused> {
         use std::net::ToSocketAddrs;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let addresses: Vec<_> = crate::blocking(|| (host, port).to_socket_addrs())
+        let addresses: Vec<_> = crate::guest::blocking(|| (host, port).to_socket_addrs())
             .map_err(|e| Refused::Unresolved(e.to_string()))?
             .collect();
         let allowed: Vec<_> = addresses

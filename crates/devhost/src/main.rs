@@ -8,6 +8,7 @@
 
 mod app;
 mod blocked_networks;
+mod guest;
 mod http;
 mod key_value;
 mod manifest;
@@ -29,47 +30,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-
-thread_local! {
-    /// Whether this thread runs a guest (see [`run_guest`]).
-    static GUEST_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs a guest's call to its end on a thread of its own (from tokio's
-/// blocking pool), while the runtime's worker threads do the network I/O.
-/// The guest's store calls (SQLite, synchronous Redis) then block that
-/// thread only, and run where they are called: on a worker, each one would
-/// hand the worker's queue to another thread and back (`block_in_place`),
-/// which cost more than a key-value read itself (measured: the one-get
-/// probe ~4,400 -> ~5,600-6,100 requests/s on 2 cores). A request holds
-/// its thread while it runs; tokio's pool has 512.
-pub fn run_guest<F>(future: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        GUEST_THREAD.with(|g| g.set(true));
-        let output = runtime.block_on(future);
-        GUEST_THREAD.with(|g| g.set(false));
-        output
-    })
-}
-
-/// Runs blocking work (SQLite, synchronous Redis) without stalling the
-/// runtime's other tasks.
-pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    if GUEST_THREAD.with(|g| g.get()) {
-        return f();
-    }
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
 
 const USAGE: &str = "usage: devhost up [--from spin.toml] [--listen 127.0.0.1:3000] \
 [--runtime-config-file FILE] [--state-dir DIR] [--cache-dir DIR] [--tls-cert FILE --tls-key FILE]";
@@ -124,8 +84,11 @@ fn parse_args() -> Result<Args> {
     })
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
+fn main() {
+    guest::runtime().block_on(serve());
+}
+
+async fn serve() {
     if let Err(e) = run().await {
         eprintln!("Error: {e:#}");
         std::process::exit(1);

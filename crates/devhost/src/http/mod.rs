@@ -203,7 +203,7 @@ impl HttpTrigger {
             .new_incoming_request(Scheme::Http, request)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
         // The guest keeps running after it sets the response, to stream the body.
-        let task = crate::run_guest(async move {
+        let task = crate::guest::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()

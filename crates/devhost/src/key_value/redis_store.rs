@@ -31,7 +31,7 @@ impl RedisKv {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> KvResult<T> {
-        crate::blocking(|| {
+        crate::guest::blocking(|| {
             let idle = self
                 .idle
                 .lock()

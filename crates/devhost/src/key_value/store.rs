@@ -67,7 +67,7 @@ impl KvFile {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
-        crate::blocking(|| {
+        crate::guest::blocking(|| {
             let mut connection = self
                 .connection
                 .lock()

@@ -20,7 +20,7 @@ pub struct Connection {
 
 impl Connection {
     fn query<T: redis::FromRedisValue>(&mut self, command: &redis::Cmd) -> Result<T, v2::Error> {
-        crate::blocking(|| command.query(&mut self.connection)).map_err(other)
+        crate::guest::blocking(|| command.query(&mut self.connection)).map_err(other)
     }
 }
 
@@ -72,7 +72,7 @@ impl v2::HostConnection for InstanceState {
             );
             return Ok(Err(v2::Error::Other(refused)));
         }
-        let connection = crate::blocking(|| {
+        let connection = crate::guest::blocking(|| {
             let c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
             c.set_read_timeout(Some(IO_TIMEOUT))?;
             c.set_write_timeout(Some(IO_TIMEOUT))?;

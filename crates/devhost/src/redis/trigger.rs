@@ -115,7 +115,7 @@ async fn subscribe_and_dispatch(
             if s.channel == channel {
                 let (app, subs) = (app.clone(), subs.clone());
                 let payload = payload.clone();
-                crate::run_guest(async move { deliver(&app, &subs[index], payload).await });
+                crate::guest::spawn(async move { deliver(&app, &subs[index], payload).await });
             }
         }
     }

@@ -73,8 +73,9 @@ impl SqliteDatabases {
         let connection = match idle {
             Some(connection) => connection,
             None => {
-                let connection = crate::blocking(|| rusqlite::Connection::open(&database.path))
-                    .map_err(|e| OpenError::Io(e.to_string()))?;
+                let connection =
+                    crate::guest::blocking_long(|| rusqlite::Connection::open(&database.path))
+                        .map_err(|e| OpenError::Io(e.to_string()))?;
                 // Wait for other writers rather than fail at once.
                 connection
                     .busy_timeout(std::time::Duration::from_secs(5))
@@ -129,7 +130,7 @@ pub struct QueryOutput {
 
 impl Connection {
     pub fn execute(&self, statement: &str, parameters: Vec<Value>) -> Result<QueryOutput, String> {
-        crate::blocking(|| {
+        crate::guest::blocking_long(|| {
             let mut prepared = self
                 .raw()
                 .prepare_cached(statement)
