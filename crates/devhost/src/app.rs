@@ -90,6 +90,7 @@ impl App {
         let mut linker = Linker::<InstanceState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::http::respond::add_to_linker(&mut linker)?;
         RedisHandler::add_to_linker::<InstanceState, HasSelf<InstanceState>>(&mut linker, |s| s)?;
 
         let cache_dir = options

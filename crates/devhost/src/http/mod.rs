@@ -4,6 +4,7 @@
 
 mod drain;
 pub mod outbound;
+pub mod respond;
 pub mod routes;
 pub mod tls;
 
