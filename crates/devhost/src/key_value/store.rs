@@ -3,7 +3,7 @@
 //! directory works under both hosts.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -66,14 +66,19 @@ impl KvFile {
         })
     }
 
+    /// Runs `f` on the connection. The lock is waited for off the worker
+    /// (see `guest::blocking_long`): one guest reading a large value must
+    /// not stall the connections another guest on the same worker serves.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
-        crate::guest::blocking(|| {
-            let mut connection = self
-                .connection
-                .lock()
-                .map_err(|_| "store poisoned".to_owned())?;
-            f(&mut connection).map_err(text)
-        })
+        let poisoned = |_| "store poisoned".to_owned();
+        let mut connection = match self.connection.try_lock() {
+            Ok(connection) => connection,
+            Err(TryLockError::WouldBlock) => {
+                crate::guest::blocking_long(|| self.connection.lock()).map_err(poisoned)?
+            }
+            Err(TryLockError::Poisoned(_)) => return Err("store poisoned".to_owned()),
+        };
+        crate::guest::blocking(|| f(&mut connection).map_err(text))
     }
 }
 
