@@ -38,10 +38,10 @@ type ResponseFuture = Box<
 impl WasiHttpHooks for OutboundHttp {
     /// Response body writes a guest may have queued before it waits for the
     /// connection to send them (wasmtime-wasi-http's default is 1). A guest
-    /// and its connection share a worker (see `guest::spawn`), so with one
-    /// they took turns write by write (measured: 50 MiB on 2 cores ~1,300
-    /// MB/s at 1, ~1,450 at 4, no better at 8). At most 4 writes of at most
-    /// `p2_outgoing_body_chunk_size` (1 MiB) each wait per response.
+    /// and its connection share a worker (see `guest::spawn`), and with one
+    /// they took turns write by write (measured, 50 MiB on 2 cores, this the
+    /// only change: ~10% faster at 4; 8 no better). At most 4 writes of at
+    /// most `p2_outgoing_body_chunk_size` (1 MiB) each wait per response.
     fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
         4
     }
