@@ -49,15 +49,21 @@ fn text(e: rusqlite::Error) -> String {
     e.to_string()
 }
 
+/// A connection to the file that waits for another writer rather than fail.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(connection)
+}
+
 impl KvFile {
     pub fn open(path: &Path) -> Result<KvFile> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let connection = Connection::open(path)
+        let connection = connect(path)
             .with_context(|| format!("cannot open key-value file {}", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
         // Write-ahead logging: a commit is one append and one sync instead
         // of a rollback journal's several (an atomic increment: ~1.0 ms →
         // ~0.3 ms here). It is a property of the file, so Spin's own
@@ -96,13 +102,7 @@ impl KvFile {
         crate::guest::blocking(|| {
             let mut connection = match idle {
                 Some(connection) => connection,
-                None => {
-                    let connection = Connection::open(&self.path).map_err(text)?;
-                    connection
-                        .busy_timeout(std::time::Duration::from_secs(5))
-                        .map_err(text)?;
-                    connection
-                }
+                None => connect(&self.path).map_err(text)?,
             };
             let result = f(&mut connection).map_err(text);
             if let Ok(mut idle) = self.readers.lock() {
