@@ -18,7 +18,15 @@ fn main() {
         r#"wasmtime::component::bindgen!({{
     path: [{spin_sdk_wit:?}, {project_wit:?}],
     world: "vreg:devhost/redis-handler",
-    imports: {{ default: trappable }},
+    // The key-value calls may wait on Redis: as async calls they leave the
+    // worker to other requests meanwhile (see key_value/redis_store.rs).
+    imports: {{
+        "fermyon:spin/key-value@2.0.0": async | trappable,
+        "wasi:keyvalue/store@0.2.0-draft2": async | trappable,
+        "wasi:keyvalue/atomics@0.2.0-draft2": async | trappable,
+        "wasi:keyvalue/batch@0.2.0-draft2": async | trappable,
+        default: trappable,
+    }},
     exports: {{ default: async }},
     with: {{
         "fermyon:spin/key-value@2.0.0.store": crate::key_value::Bucket,

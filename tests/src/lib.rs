@@ -344,10 +344,28 @@ impl DevHost {
         Self::try_start(manifest, env).unwrap_or_else(|log| panic!("devhost did not start:\n{log}"))
     }
 
+    /// Like [`DevHost::start`], with `runtime_config` (TOML) as the runtime
+    /// config file.
+    pub fn start_configured(manifest: &str, env: &[(&str, &str)], runtime_config: &str) -> DevHost {
+        Self::try_start_in(manifest, env, Some(runtime_config))
+            .unwrap_or_else(|log| panic!("devhost did not start:\n{log}"))
+    }
+
     /// Like [`DevHost::start`]; on failure returns what devhost printed.
     pub fn try_start(manifest: &str, env: &[(&str, &str)]) -> Result<DevHost, String> {
+        Self::try_start_in(manifest, env, None)
+    }
+
+    fn try_start_in(
+        manifest: &str,
+        env: &[(&str, &str)],
+        runtime_config: Option<&str>,
+    ) -> Result<DevHost, String> {
         build_once();
         let state = tempfile::tempdir().unwrap();
+        if let Some(config) = runtime_config {
+            std::fs::write(state.path().join(RUNTIME_CONFIG), config).unwrap();
+        }
         let command = HostKind::DevHost.command(manifest, state.path(), Some("127.0.0.1:0"));
         let process = Process::spawn(command, env);
         let deadline = Instant::now() + Duration::from_secs(120);

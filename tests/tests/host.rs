@@ -332,6 +332,86 @@ fn a_lease_taken_with_compare_and_swap_is_taken_exactly_once() {
     assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");
 }
 
+/// A key-value store on Redis (as the shipped `sync` and `counters` are):
+/// values kept byte for byte, many requests' calls in flight at once on
+/// its connection, a compare-and-swap lease taken exactly once (as one
+/// script: callers share the connection, so WATCH cannot be used), and a
+/// Redis that restarts is used again without restarting the app.
+#[test]
+fn a_key_value_store_on_redis_serves_concurrent_calls_and_outlives_a_restart() {
+    let mut redis = RedisServer::start();
+    let config = format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+        redis.url()
+    );
+    let host = DevHost::start_configured(PROBE, &[("SPIN_VARIABLE_TOKEN", "t0ken")], &config);
+    let value: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let stored = host.request("PUT", "/probe/kv/default/bytes", &[], &value);
+    assert_eq!(stored.text(), "stored");
+    assert!(host.get("/probe/kv/default/bytes").body == value);
+    assert!(redis.command(&["STRLEN", "bytes"]).contains("3000"));
+
+    let base = host.base.clone();
+    std::thread::scope(|scope| {
+        for n in 0..32 {
+            let base = base.clone();
+            scope.spawn(move || {
+                for round in 0..5 {
+                    let url = format!("{base}/probe/kv/default/key{n}");
+                    let body = format!("{n}:{round}");
+                    ureq::put(&url).send_bytes(body.as_bytes()).unwrap();
+                    let read = ureq::get(&url).call().unwrap().into_string().unwrap();
+                    assert_eq!(read, body);
+                }
+            });
+        }
+    });
+
+    let winners: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|_| {
+                let base = base.clone();
+                scope.spawn(move || {
+                    match ureq::post(&format!("{base}/probe/lease/contested")).call() {
+                        Ok(r) => r.into_string().unwrap() == "won",
+                        Err(ureq::Error::Status(409, _)) => false,
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|w| *w)
+            .count()
+    });
+    assert_eq!(
+        winners, 1,
+        "exactly one of 40 concurrent requests takes the lease"
+    );
+    assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");
+
+    redis.stop();
+    assert_eq!(
+        host.get("/probe/kv/default/bytes").status,
+        500,
+        "Redis is down"
+    );
+    redis.restart();
+    assert_eq!(
+        host.get("/probe/kv/default/bytes").status,
+        404,
+        "a new, empty Redis"
+    );
+    assert_eq!(
+        host.request("PUT", "/probe/kv/default/bytes", &[], b"again")
+            .text(),
+        "stored"
+    );
+    assert_eq!(host.get("/probe/kv/default/bytes").text(), "again");
+}
+
 /// Guests run on the runtime's workers, and a store call runs in place
 /// there; a SQLite call, which may wait out its busy timeout on another
 /// writer's lock, must not hold a worker the other requests need. Many

@@ -31,7 +31,7 @@ fn wasi_error(message: String) -> wasi_kv::Error {
 impl spin_kv::Host for InstanceState {}
 
 impl spin_kv::HostStore for InstanceState {
-    fn open(
+    async fn open(
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<Bucket>, spin_kv::Error>> {
@@ -42,59 +42,59 @@ impl spin_kv::HostStore for InstanceState {
         }
     }
 
-    fn get(
+    async fn get(
         &mut self,
         store: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
         let b = self.bucket(&store)?;
-        Ok(b.file.get(&b.label, &key).map_err(spin_error))
+        Ok(b.get(&key).await.map_err(spin_error))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         store: Resource<Bucket>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
         let b = self.bucket(&store)?;
-        Ok(b.file.set(&b.label, &key, &value).map_err(spin_error))
+        Ok(b.set(&key, &value).await.map_err(spin_error))
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         store: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
         let b = self.bucket(&store)?;
-        Ok(b.file.delete(&b.label, &key).map_err(spin_error))
+        Ok(b.delete(&key).await.map_err(spin_error))
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         store: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
         let b = self.bucket(&store)?;
-        Ok(b.file.exists(&b.label, &key).map_err(spin_error))
+        Ok(b.exists(&key).await.map_err(spin_error))
     }
 
-    fn get_keys(
+    async fn get_keys(
         &mut self,
         store: Resource<Bucket>,
     ) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
         let b = self.bucket(&store)?;
-        Ok(b.file.keys(&b.label).map_err(spin_error))
+        Ok(b.keys().await.map_err(spin_error))
     }
 
-    fn drop(&mut self, store: Resource<Bucket>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, store: Resource<Bucket>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
         Ok(())
     }
 }
 
 impl wasi_kv::Host for InstanceState {
-    fn open(
+    async fn open(
         &mut self,
         identifier: String,
     ) -> wasmtime::Result<Result<Resource<Bucket>, wasi_kv::Error>> {
@@ -107,74 +107,74 @@ impl wasi_kv::Host for InstanceState {
 }
 
 impl wasi_kv::HostBucket for InstanceState {
-    fn get(
+    async fn get(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.get(&b.label, &key).map_err(wasi_error))
+        Ok(b.get(&key).await.map_err(wasi_error))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.set(&b.label, &key, &value).map_err(wasi_error))
+        Ok(b.set(&key, &value).await.map_err(wasi_error))
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.delete(&b.label, &key).map_err(wasi_error))
+        Ok(b.delete(&key).await.map_err(wasi_error))
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.exists(&b.label, &key).map_err(wasi_error))
+        Ok(b.exists(&key).await.map_err(wasi_error))
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<Bucket>,
         _cursor: Option<String>,
     ) -> wasmtime::Result<Result<wasi_kv::KeyResponse, wasi_kv::Error>> {
         // All keys in one page: the cursor is never needed.
         let b = self.bucket(&bucket)?;
-        Ok(b.file
-            .keys(&b.label)
+        Ok(b.keys()
+            .await
             .map(|keys| wasi_kv::KeyResponse { keys, cursor: None })
             .map_err(wasi_error))
     }
 
-    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
         self.table.delete(bucket)?;
         Ok(())
     }
 }
 
 impl atomics::Host for InstanceState {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.increment(&b.label, &key, delta).map_err(wasi_error))
+        Ok(b.increment(&key, delta).await.map_err(wasi_error))
     }
 
-    fn swap(
+    async fn swap(
         &mut self,
         cas: Resource<Cas>,
         value: Vec<u8>,
@@ -182,8 +182,8 @@ impl atomics::Host for InstanceState {
         let pending = self.table.delete(cas)?;
         let b = &pending.bucket;
         let swapped = b
-            .file
-            .swap(&b.label, &pending.key, pending.observed.as_deref(), &value);
+            .swap(&pending.key, pending.observed.as_deref(), &value)
+            .await;
         match swapped {
             Ok(true) => Ok(Ok(())),
             Ok(false) => {
@@ -197,7 +197,7 @@ impl atomics::Host for InstanceState {
 }
 
 impl atomics::HostCas for InstanceState {
-    fn new(
+    async fn new(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
@@ -213,50 +213,51 @@ impl atomics::HostCas for InstanceState {
     }
 
     /// Reads the value and remembers it as the one `swap` expects.
-    fn current(
+    async fn current(
         &mut self,
         cas: Resource<Cas>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        let pending = self.table.get_mut(&cas)?;
-        let value = match pending.bucket.file.get(&pending.bucket.label, &pending.key) {
+        let pending = self.table.get(&cas)?;
+        let (bucket, key) = (pending.bucket.clone(), pending.key.clone());
+        let value = match bucket.get(&key).await {
             Ok(v) => v,
             Err(e) => return Ok(Err(wasi_error(e))),
         };
-        pending.observed = value.clone();
+        self.table.get_mut(&cas)?.observed = value.clone();
         Ok(Ok(value))
     }
 
-    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
         self.table.delete(cas)?;
         Ok(())
     }
 }
 
 impl batch::Host for InstanceState {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.get_many(&b.label, &keys).map_err(wasi_error))
+        Ok(b.get_many(&keys).await.map_err(wasi_error))
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.set_many(&b.label, &key_values).map_err(wasi_error))
+        Ok(b.set_many(&key_values).await.map_err(wasi_error))
     }
 
-    fn delete_many(
+    async fn delete_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.file.delete_many(&b.label, &keys).map_err(wasi_error))
+        Ok(b.delete_many(&keys).await.map_err(wasi_error))
     }
 }

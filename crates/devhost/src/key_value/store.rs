@@ -25,26 +25,6 @@ const MAX_IDLE_READERS: usize = 16;
 
 pub type KvResult<T> = std::result::Result<T, String>;
 
-/// What a key-value backend does for the WIT interfaces: every operation
-/// names the store (label), which a backend may use as a namespace (the
-/// SQLite file does) or ignore (Redis does, as in Spin).
-pub trait KvBackend: Send + Sync {
-    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>>;
-    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()>;
-    fn delete(&self, store: &str, key: &str) -> KvResult<()>;
-    fn exists(&self, store: &str, key: &str) -> KvResult<bool>;
-    fn keys(&self, store: &str) -> KvResult<Vec<String>>;
-    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>>;
-    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()>;
-    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()>;
-    /// Adds `delta` (absent counts as 0) atomically; returns the new value.
-    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64>;
-    /// Writes `value` only if the key still holds `expected` (absent when
-    /// `None`); whether it did.
-    fn swap(&self, store: &str, key: &str, expected: Option<&[u8]>, value: &[u8])
-        -> KvResult<bool>;
-}
-
 fn text(e: rusqlite::Error) -> String {
     e.to_string()
 }
@@ -115,8 +95,9 @@ impl KvFile {
     }
 }
 
-impl KvBackend for KvFile {
-    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+/// The operations, each on the store (label) named: a namespace in the file.
+impl KvFile {
+    pub fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
         self.read(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![store, key], |row| row.get(0))
@@ -124,7 +105,7 @@ impl KvBackend for KvFile {
         })
     }
 
-    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+    pub fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
         self.write(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
@@ -135,7 +116,7 @@ impl KvBackend for KvFile {
         })
     }
 
-    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+    pub fn delete(&self, store: &str, key: &str) -> KvResult<()> {
         self.write(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![store, key])
@@ -143,14 +124,14 @@ impl KvBackend for KvFile {
         })
     }
 
-    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+    pub fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
         self.read(|c| {
             c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .exists(params![store, key])
         })
     }
 
-    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+    pub fn keys(&self, store: &str) -> KvResult<Vec<String>> {
         self.read(|c| {
             c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
                 .query_map(params![store], |row| row.get(0))?
@@ -158,7 +139,11 @@ impl KvBackend for KvFile {
         })
     }
 
-    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+    pub fn get_many(
+        &self,
+        store: &str,
+        keys: &[String],
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         self.read(|c| {
             let mut statement =
                 c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
@@ -173,7 +158,7 @@ impl KvBackend for KvFile {
         })
     }
 
-    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+    pub fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -189,7 +174,7 @@ impl KvBackend for KvFile {
         })
     }
 
-    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+    pub fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -205,7 +190,7 @@ impl KvBackend for KvFile {
 
     /// Adds `delta` to the little-endian i64 at `key` (absent counts as 0),
     /// in one transaction.
-    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+    pub fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
         let result = self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> = tx
@@ -236,7 +221,7 @@ impl KvBackend for KvFile {
     /// Writes `value` only if the key still holds `expected` (absent when
     /// `None`). One statement, so it is atomic whatever the concurrency.
     /// Returns whether the swap happened.
-    fn swap(
+    pub fn swap(
         &self,
         store: &str,
         key: &str,
