@@ -74,6 +74,47 @@ impl Config {
     }
 }
 
+/// The settings, read when first needed: each is a host call (a Spin
+/// variable), and a cached read needs none of them (on Spin 4 reading all
+/// eleven cost about as much as the rest of a cached 2 KiB read).
+pub struct LazyConfig<'a> {
+    config: std::cell::OnceCell<Config>,
+    load: Box<dyn Fn() -> Config + 'a>,
+}
+
+impl<'a> LazyConfig<'a> {
+    /// Settings `load` reads on first use.
+    pub fn new(load: impl Fn() -> Config + 'a) -> Self {
+        LazyConfig {
+            config: std::cell::OnceCell::new(),
+            load: Box::new(load),
+        }
+    }
+
+    /// Settings known already (tests).
+    pub fn ready(config: Config) -> Self {
+        LazyConfig {
+            config: std::cell::OnceCell::from(config),
+            load: Box::new(Config::default),
+        }
+    }
+}
+
+impl std::ops::Deref for LazyConfig<'_> {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        self.config.get_or_init(|| (self.load)())
+    }
+}
+
+impl std::ops::DerefMut for LazyConfig<'_> {
+    fn deref_mut(&mut self) -> &mut Config {
+        let _ = std::ops::Deref::deref(self);
+        self.config.get_mut().expect("loaded above")
+    }
+}
+
 /// The stores, clock, outbound HTTP, publisher and settings a request is
 /// handled with.
 pub struct Context<'a> {
@@ -82,7 +123,7 @@ pub struct Context<'a> {
     /// Download counters (see `domain::downloads`).
     pub tally: &'a dyn Tally,
     pub clock: &'a dyn Clock,
-    pub config: &'a Config,
+    pub config: &'a LazyConfig<'a>,
     pub fetch: &'a dyn Fetch,
     pub publisher: &'a dyn Publisher,
 }

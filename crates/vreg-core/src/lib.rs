@@ -20,5 +20,5 @@ pub mod maven;
 pub mod storage;
 pub mod timefmt;
 
-pub use context::{Config, Context};
+pub use context::{Config, Context, LazyConfig};
 pub use error::{CoreError, Result};

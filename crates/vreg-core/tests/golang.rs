@@ -8,7 +8,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{App, ADMIN};
+use common::{go_in, App, ADMIN};
 use http::Method;
 use serde_json::json;
 use vreg_core::crypto::sha256_hex;
@@ -16,6 +16,7 @@ use vreg_core::domain::resolved::{go_file_key, go_public_view_key, go_synced_key
 use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
 use vreg_core::storage::{Clock, Kv};
+use vreg_core::{Context, LazyConfig};
 use vreg_testkit::{MemoryKv, RecordingPublisher, StaticServer};
 
 fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -420,6 +421,20 @@ fn a_files_record_names_its_chunks_so_reads_skip_the_manifest() {
         assert_eq!(p.get(&path).body, zip);
     }
     assert_eq!(p.app.kv.reads_of(&manifest), manifest_reads);
+    // Nor a setting (on Spin each is a host call): a reader takes the
+    // chunk size from the blob.
+    let loads = std::cell::Cell::new(0);
+    let config = LazyConfig::new(|| {
+        loads.set(loads.get() + 1);
+        (*p.app.config).clone()
+    });
+    let ctx = Context {
+        config: &config,
+        ..p.app.context(&p.publisher)
+    };
+    let full = format!("/virtual_registries/packages/go/{}/{path}", p.registry);
+    assert_eq!(go_in(&ctx, Method::GET, &full, None, &[]).body, zip);
+    assert_eq!(loads.get(), 0, "no setting read");
 
     // The blob written again under other chunks (it was collected and
     // stored anew): the record's chunks are gone, the manifest is read.

@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{App, ADMIN};
+use common::{maven_in, App, ADMIN};
 use http::Method;
 use serde_json::json;
 use vreg_core::storage::blobs::digests_of;
-use vreg_testkit::StaticServer;
+use vreg_core::{Context, LazyConfig};
+use vreg_testkit::{RecordingPublisher, StaticServer};
 
 const JAR: &str = "org/example/demo/1.0/demo-1.0.jar";
 
@@ -714,8 +715,36 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
         digests_of(b"remote jar bytes").sha1
     );
     assert_eq!(r.app.sql.statements(), statements, "no SQL statement");
-    // A token holder goes the full way (its token is checked).
-    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, Some(ADMIN)).status, 200);
+    // Nor a setting (on Spin each is a host call); a token holder goes the
+    // full way, its token checked against them.
+    let loads = std::cell::Cell::new(0);
+    let config = LazyConfig::new(|| {
+        loads.set(loads.get() + 1);
+        (*r.app.config).clone()
+    });
+    let publisher = RecordingPublisher::default();
+    let ctx = Context {
+        config: &config,
+        ..r.app.context(&publisher)
+    };
+    let hit = maven_in(
+        &ctx,
+        Method::GET,
+        &format!("{prefix}/{REMOTE_JAR}"),
+        None,
+        &[],
+    );
+    assert_eq!(hit.body, b"remote jar bytes");
+    assert_eq!(loads.get(), 0, "no setting read");
+    let hit = maven_in(
+        &ctx,
+        Method::GET,
+        &format!("{prefix}/{REMOTE_JAR}"),
+        Some(ADMIN),
+        &[],
+    );
+    assert_eq!(hit.status, 200);
+    assert_eq!(loads.get(), 1, "settings read once, when needed");
     assert!(r.app.sql.statements() > statements);
 
     // The entry deleted: the next read fetches again.

@@ -15,7 +15,7 @@ use vreg_core::http::body::{BodyReader, ResponseSink};
 use vreg_core::http::{error_response, Request, Response};
 use vreg_core::storage::SystemClock;
 use vreg_core::CoreError;
-use vreg_core::{Config, Context};
+use vreg_core::{Config, Context, LazyConfig};
 
 /// Configuration from the component's Spin variables.
 pub fn config() -> Config {
@@ -48,7 +48,7 @@ pub async fn serve(
 /// configuration: the one place a component's context is built.
 pub fn with_context<T>(f: impl FnOnce(&Context) -> T) -> T {
     let (sql, kv) = (SpinSql::default(), SpinKv::default());
-    let config = config();
+    let config = LazyConfig::new(config);
     let publisher = SpinPublisher::default();
     let tally = SpinTally::default();
     f(&Context {

@@ -23,25 +23,28 @@ struct Kept {
 /// A cache entry found through its record.
 pub struct Found<'a> {
     pub entry: CacheEntry,
-    /// The file, when it is small.
-    pub bytes: Option<Vec<u8>>,
-    /// Where to read it from otherwise.
-    pub blobs: BlobStore<'a>,
+    pub content: Content<'a>,
+}
+
+/// Where a found file's bytes are.
+pub enum Content<'a> {
+    /// In the record: the file is small.
+    Kept(Vec<u8>),
+    /// In the blob store.
+    Stored(BlobStore<'a>),
 }
 
 /// The cache entry a public registry's `path` resolved to, if that still
 /// holds.
 pub fn lookup<'a>(ctx: &Context<'a>, registry_id: i64, path: &str) -> Result<Option<Found<'a>>> {
-    let Some(found) = resolved::lookup::<Kept>(ctx, &key(registry_id, path))? else {
+    let Some(mut found) = resolved::lookup::<Kept>(ctx, &key(registry_id, path))? else {
         return Ok(None);
     };
-    let blobs = found.blobs(ctx);
-    let Resolved {
-        digests,
-        meta,
-        bytes,
-        ..
-    } = found;
+    let content = match found.bytes.take() {
+        Some(bytes) => Content::Kept(bytes),
+        None => Content::Stored(found.blobs(ctx)),
+    };
+    let Resolved { digests, meta, .. } = found;
     let entry = CacheEntry {
         upstream_id: meta.upstream_id,
         relative_path: path.to_owned(),
@@ -52,11 +55,7 @@ pub fn lookup<'a>(ctx: &Context<'a>, registry_id: i64, path: &str) -> Result<Opt
         created_at: meta.created_at,
         downloaded_at: meta.downloaded_at,
     };
-    Ok(Some(Found {
-        entry,
-        bytes,
-        blobs,
-    }))
+    Ok(Some(Found { entry, content }))
 }
 
 /// Remembers that a public registry's `path` resolved to `entry`, fresh

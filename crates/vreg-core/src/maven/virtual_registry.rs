@@ -70,16 +70,13 @@ pub fn serve_resolved(
     let Ok(path) = MavenPath::parse(path) else {
         return Ok(None);
     };
-    let Some(resolved::Found {
-        mut entry,
-        bytes,
-        blobs,
-    }) = resolved::lookup(ctx, id, &path.as_string())?
+    let Some(resolved::Found { mut entry, content }) =
+        resolved::lookup(ctx, id, &path.as_string())?
     else {
         return Ok(None);
     };
-    match bytes {
-        Some(bytes) => send_bytes(
+    match content {
+        resolved::Content::Kept(bytes) => send_bytes(
             sink,
             path.file_name(),
             &entry.digests,
@@ -87,7 +84,7 @@ pub fn serve_resolved(
             &bytes,
             head,
         )?,
-        None => serve_entry(&blobs, sink, &path, &entry, head)?,
+        resolved::Content::Stored(blobs) => serve_entry(&blobs, sink, &path, &entry, head)?,
     }
     if record_download(ctx, &mut entry)? {
         resolved::forget(ctx, id, &entry.relative_path)?;

@@ -137,6 +137,12 @@ impl<'a> BlobStore<'a> {
         }
     }
 
+    /// A store to read from: a blob's manifest says its chunk size, so the
+    /// configured one (a setting, read from the host) is not needed.
+    pub fn for_reading(kv: &'a dyn Kv) -> Self {
+        Self::new(kv, DEFAULT_CHUNK_BYTES)
+    }
+
     /// The same store, knowing that blob `sha256` is in `chunks` (as a
     /// resolved record kept them): reading it skips its manifest.
     pub fn knowing(self, sha256: &str, chunks: Vec<String>) -> Self {

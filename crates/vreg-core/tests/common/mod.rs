@@ -6,7 +6,7 @@
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value as Json};
 use vreg_core::storage::Publisher;
-use vreg_core::{Config, Context};
+use vreg_core::{Config, Context, LazyConfig};
 use vreg_testkit::{HttpFetch, ManualClock, MemoryKv, NativeSql, RecordingPublisher};
 
 pub const ADMIN: &str = "admin-secret-token";
@@ -19,7 +19,7 @@ pub struct App {
     /// The `counters` store: a map of its own.
     pub tally: MemoryKv,
     pub clock: ManualClock,
-    pub config: Config,
+    pub config: LazyConfig<'static>,
 }
 
 pub struct Reply {
@@ -58,11 +58,11 @@ impl App {
             kv: MemoryKv::default(),
             tally: MemoryKv::default(),
             clock: ManualClock::at(START),
-            config: Config {
+            config: LazyConfig::ready(Config {
                 admin_token: Some(ADMIN.into()),
                 secret_key: "test-secret-key".into(),
                 ..Config::default()
-            },
+            }),
         }
     }
 
@@ -212,21 +212,32 @@ impl App {
         token: Option<&str>,
         body: &[u8],
     ) -> vreg_core::http::body::CollectedResponse {
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(format!("/api/v4{path}"));
-        if let Some(t) = token {
-            use base64::Engine;
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("mvn:{t}"));
-            builder = builder.header("authorization", format!("Basic {basic}"));
-        }
-        let (parts, ()) = builder.body(()).unwrap().into_parts();
         let publisher = RecordingPublisher::default();
-        let mut sink = vreg_core::http::body::CollectedResponse::default();
-        let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
-        vreg_core::maven::handle(&self.context(&publisher), &parts, &mut reader, &mut sink);
-        sink
+        maven_in(&self.context(&publisher), method, path, token, body)
     }
+}
+
+/// A Maven request through the streaming handler, in the context given.
+pub fn maven_in(
+    ctx: &Context,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> vreg_core::http::body::CollectedResponse {
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(format!("/api/v4{path}"));
+    if let Some(t) = token {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("mvn:{t}"));
+        builder = builder.header("authorization", format!("Basic {basic}"));
+    }
+    let (parts, ()) = builder.body(()).unwrap().into_parts();
+    let mut sink = vreg_core::http::body::CollectedResponse::default();
+    let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
+    vreg_core::maven::handle(ctx, &parts, &mut reader, &mut sink);
+    sink
 }
 
 impl App {
@@ -239,17 +250,7 @@ impl App {
         body: &[u8],
         publisher: &dyn Publisher,
     ) -> vreg_core::http::body::CollectedResponse {
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(format!("/api/v4{path}"));
-        if let Some(t) = token {
-            builder = builder.header("private-token", t);
-        }
-        let (parts, ()) = builder.body(()).unwrap().into_parts();
-        let mut sink = vreg_core::http::body::CollectedResponse::default();
-        let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
-        vreg_core::golang::proxy::handle(&self.context(publisher), &parts, &mut reader, &mut sink);
-        sink
+        go_in(&self.context(publisher), method, path, token, body)
     }
 
     pub fn sync(
@@ -268,6 +269,27 @@ impl App {
     ) -> vreg_core::Result<vreg_core::golang::sync::Outcome> {
         vreg_core::golang::sync::handle_announcement(&self.context(publisher), key.as_bytes())
     }
+}
+
+/// A Go proxy request through the streaming handler, in the context given.
+pub fn go_in(
+    ctx: &Context,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> vreg_core::http::body::CollectedResponse {
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(format!("/api/v4{path}"));
+    if let Some(t) = token {
+        builder = builder.header("private-token", t);
+    }
+    let (parts, ()) = builder.body(()).unwrap().into_parts();
+    let mut sink = vreg_core::http::body::CollectedResponse::default();
+    let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
+    vreg_core::golang::proxy::handle(ctx, &parts, &mut reader, &mut sink);
+    sink
 }
 
 impl App {
