@@ -75,8 +75,9 @@ impl Config {
 }
 
 /// The settings, read when first needed: each is a host call (a Spin
-/// variable), and a cached read needs none of them (on Spin 4 reading all
-/// eleven cost about as much as the rest of a cached 2 KiB read).
+/// variable lookup), and a cached read needs none of them (reading all
+/// eleven on every request held Spin 4's `GET /api/v4/version`, which needs
+/// none either, to ~2,900 requests/s; ~4,100-5,300 now).
 pub struct LazyConfig<'a> {
     config: std::cell::OnceCell<Config>,
     load: Box<dyn Fn() -> Config + 'a>,
