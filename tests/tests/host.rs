@@ -305,11 +305,19 @@ fn an_app_without_a_redis_trigger_serves_with_redis_down() {
 #[test]
 fn a_lease_taken_with_compare_and_swap_is_taken_exactly_once() {
     let host = probe(&[]);
-    let base = host.base.clone();
-    let winners: usize = std::thread::scope(|scope| {
+    assert_eq!(
+        contest_lease(&host.base),
+        1,
+        "exactly one of 40 concurrent requests takes the lease"
+    );
+    assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");
+}
+
+/// How many of 40 concurrent requests for the probe's lease win it.
+fn contest_lease(base: &str) -> usize {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..40)
             .map(|_| {
-                let base = base.clone();
                 scope.spawn(move || {
                     match ureq::post(&format!("{base}/probe/lease/contested")).call() {
                         Ok(r) => r.into_string().unwrap() == "won",
@@ -324,12 +332,7 @@ fn a_lease_taken_with_compare_and_swap_is_taken_exactly_once() {
             .map(|h| h.join().unwrap())
             .filter(|won| *won)
             .count()
-    });
-    assert_eq!(
-        winners, 1,
-        "exactly one of 40 concurrent requests takes the lease"
-    );
-    assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");
+    })
 }
 
 /// A key-value store on Redis (as the shipped `sync` and `counters` are):
@@ -367,27 +370,9 @@ fn a_key_value_store_on_redis_serves_concurrent_calls_and_outlives_a_restart() {
         }
     });
 
-    let winners: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..40)
-            .map(|_| {
-                let base = base.clone();
-                scope.spawn(move || {
-                    match ureq::post(&format!("{base}/probe/lease/contested")).call() {
-                        Ok(r) => r.into_string().unwrap() == "won",
-                        Err(ureq::Error::Status(409, _)) => false,
-                        Err(e) => panic!("{e}"),
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .filter(|w| *w)
-            .count()
-    });
     assert_eq!(
-        winners, 1,
+        contest_lease(&base),
+        1,
         "exactly one of 40 concurrent requests takes the lease"
     );
     assert_eq!(host.get("/probe/kv/default/contested").text(), "taken");

@@ -225,18 +225,36 @@ pub fn maven_in(
     token: Option<&str>,
     body: &[u8],
 ) -> vreg_core::http::body::CollectedResponse {
+    use base64::Engine;
+    let basic = |t: &str| {
+        let login = base64::engine::general_purpose::STANDARD.encode(format!("mvn:{t}"));
+        ("authorization", format!("Basic {login}"))
+    };
+    let request = (method, path, token.map(basic), body);
+    stream_in(ctx, vreg_core::maven::handle, request)
+}
+
+/// A request (with one credential header) through a streaming handler.
+fn stream_in(
+    ctx: &Context,
+    handler: fn(
+        &Context,
+        &http::request::Parts,
+        &mut dyn vreg_core::http::body::BodyReader,
+        &mut dyn vreg_core::http::body::ResponseSink,
+    ),
+    (method, path, credential, body): (Method, &str, Option<(&str, String)>, &[u8]),
+) -> vreg_core::http::body::CollectedResponse {
     let mut builder = http::Request::builder()
         .method(method)
         .uri(format!("/api/v4{path}"));
-    if let Some(t) = token {
-        use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("mvn:{t}"));
-        builder = builder.header("authorization", format!("Basic {basic}"));
+    if let Some((name, value)) = credential {
+        builder = builder.header(name, value);
     }
     let (parts, ()) = builder.body(()).unwrap().into_parts();
     let mut sink = vreg_core::http::body::CollectedResponse::default();
     let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
-    vreg_core::maven::handle(ctx, &parts, &mut reader, &mut sink);
+    handler(ctx, &parts, &mut reader, &mut sink);
     sink
 }
 
@@ -279,17 +297,12 @@ pub fn go_in(
     token: Option<&str>,
     body: &[u8],
 ) -> vreg_core::http::body::CollectedResponse {
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(format!("/api/v4{path}"));
-    if let Some(t) = token {
-        builder = builder.header("private-token", t);
-    }
-    let (parts, ()) = builder.body(()).unwrap().into_parts();
-    let mut sink = vreg_core::http::body::CollectedResponse::default();
-    let mut reader = vreg_core::http::body::BytesReader::new(body.to_vec());
-    vreg_core::golang::proxy::handle(ctx, &parts, &mut reader, &mut sink);
-    sink
+    let credential = token.map(|t| ("private-token", t.to_owned()));
+    stream_in(
+        ctx,
+        vreg_core::golang::proxy::handle,
+        (method, path, credential, body),
+    )
 }
 
 impl App {
