@@ -10,6 +10,7 @@ mod app;
 mod blocked_networks;
 mod guest;
 mod http;
+mod idle;
 mod key_value;
 mod manifest;
 mod outbound_hosts;

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
+
+use crate::idle::{connect_sqlite, Idle};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub struct KvFile {
@@ -17,23 +19,13 @@ pub struct KvFile {
     /// beside each other and beside the writer, so a large read holds up
     /// no other request (one lock for all calls cost 50 MiB reads ~20%
     /// once guests and connections shared workers).
-    readers: Mutex<Vec<Connection>>,
+    readers: Idle<Connection>,
 }
-
-/// Readers kept open for reuse.
-const MAX_IDLE_READERS: usize = 16;
 
 pub type KvResult<T> = std::result::Result<T, String>;
 
 fn text(e: rusqlite::Error) -> String {
     e.to_string()
-}
-
-/// A connection to the file that waits for another writer rather than fail.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open(path)?;
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(connection)
 }
 
 impl KvFile {
@@ -42,7 +34,7 @@ impl KvFile {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let connection = connect(path)
+        let connection = connect_sqlite(path)
             .with_context(|| format!("cannot open key-value file {}", path.display()))?;
         // Write-ahead logging: a commit is one append and one sync instead
         // of a rollback journal's several (an atomic increment: ~1.0 ms →
@@ -61,7 +53,7 @@ impl KvFile {
         Ok(KvFile {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
-            readers: Mutex::new(Vec::new()),
+            readers: Idle::new(16),
         })
     }
 
@@ -78,18 +70,13 @@ impl KvFile {
 
     /// Runs a read on a connection of its own.
     fn read<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
-        let idle = self.readers.lock().ok().and_then(|mut idle| idle.pop());
         crate::guest::blocking(|| {
-            let mut connection = match idle {
+            let mut connection = match self.readers.take() {
                 Some(connection) => connection,
-                None => connect(&self.path).map_err(text)?,
+                None => connect_sqlite(&self.path).map_err(text)?,
             };
             let result = f(&mut connection).map_err(text);
-            if let Ok(mut idle) = self.readers.lock() {
-                if idle.len() < MAX_IDLE_READERS {
-                    idle.push(connection);
-                }
-            }
+            self.readers.give_back(connection);
             result
         })
     }

@@ -10,23 +10,23 @@ mod host;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use rusqlite::types::{Value as SqlValue, ValueRef};
+
+use crate::idle::{connect_sqlite, Idle};
 
 pub struct SqliteDatabases {
     by_label: BTreeMap<String, Arc<Database>>,
 }
 
-/// One database file and the connections to it that no instance holds.
+/// One database file and the connections to it that no instance holds
+/// (up to 16 are kept).
 struct Database {
     path: PathBuf,
-    idle: Mutex<Vec<rusqlite::Connection>>,
+    idle: Idle<rusqlite::Connection>,
 }
-
-/// Idle connections kept per database; more are closed when given back.
-const MAX_IDLE: usize = 16;
 
 #[derive(Debug, PartialEq)]
 pub enum OpenError {
@@ -47,7 +47,7 @@ impl SqliteDatabases {
             .map(|(label, path)| {
                 let database = Database {
                     path: path.clone(),
-                    idle: Mutex::new(Vec::new()),
+                    idle: Idle::new(16),
                 };
                 (label.clone(), Arc::new(database))
             })
@@ -69,19 +69,10 @@ impl SqliteDatabases {
             return Err(OpenError::AccessDenied);
         }
         let database = self.by_label.get(label).ok_or(OpenError::NoSuchDatabase)?;
-        let idle = database.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let connection = match idle {
+        let connection = match database.idle.take() {
             Some(connection) => connection,
-            None => {
-                let connection =
-                    crate::guest::blocking_long(|| rusqlite::Connection::open(&database.path))
-                        .map_err(|e| OpenError::Io(e.to_string()))?;
-                // Wait for other writers rather than fail at once.
-                connection
-                    .busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(|e| OpenError::Io(e.to_string()))?;
-                connection
-            }
+            None => crate::guest::blocking_long(|| connect_sqlite(&database.path))
+                .map_err(|e| OpenError::Io(e.to_string()))?,
         };
         Ok(Connection {
             connection: Some(connection),
@@ -105,11 +96,7 @@ impl Drop for Connection {
             return;
         };
         if connection.is_autocommit() {
-            if let Ok(mut idle) = self.home.idle.lock() {
-                if idle.len() < MAX_IDLE {
-                    idle.push(connection);
-                }
-            }
+            self.home.idle.give_back(connection);
         }
     }
 }
