@@ -2,10 +2,12 @@
 //! traversal, escapes, NUL and odd characters; methods; headers; JSON of the
 //! wrong shape; broken zips and jars), from a fixed seed so a failure
 //! replays: no response is a 5xx, none hangs, the app stays up and the data
-//! seeded before is intact after.
+//! seeded before is intact after. And a hostile remote upstream: what it
+//! serves never makes vreg fail either.
 
 use std::time::{Duration, Instant};
 
+use vreg_testkit::StaticServer;
 use vreg_tests::{json, Vreg};
 
 const ADMIN: &str = "hostile-admin";
@@ -308,4 +310,54 @@ fn hostile_requests_never_get_a_server_error() {
         json!(null),
     );
     assert_eq!(registries.as_array().unwrap().len(), 1);
+}
+
+/// A remote's metadata listing a version of endless `-`-nested parts: Maven's
+/// version order compares nested parts recursively, so merging it with
+/// another upstream's list ran the stack out (a trap, answered 500).
+#[test]
+fn a_remotes_endless_version_is_left_out_of_the_merged_metadata() {
+    let host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "hostile"),
+        ("SPIN_VARIABLE_ALLOW_LOCAL_UPSTREAMS", "true"),
+    ]);
+    let endless = "1-".repeat(200_000);
+    let remote = |versions: &[&str]| {
+        let files = tempfile::tempdir().unwrap();
+        let artifact = files.path().join("org/acme/lib");
+        std::fs::create_dir_all(&artifact).unwrap();
+        let listed: String = versions
+            .iter()
+            .map(|v| format!("<version>{v}</version>"))
+            .collect();
+        let document = format!(
+            "<metadata><groupId>org.acme</groupId><artifactId>lib</artifactId>\
+             <versioning><versions>{listed}</versions></versioning></metadata>"
+        );
+        std::fs::write(artifact.join("maven-metadata.xml"), document).unwrap();
+        (StaticServer::start(files.path()), files)
+    };
+    let (hostile, _hostile_files) = remote(&[&endless, "0.9"]);
+    let (plain, _plain_files) = remote(&["1.0"]);
+
+    let group = host.public_group(ADMIN, "acme");
+    let registry = host.registry(ADMIN, group, "maven", json!({"name": "all"}));
+    for (name, server) in [("hostile", &hostile), ("plain", &plain)] {
+        let upstream = json!({"name": name, "url": server.url()});
+        host.upstream(ADMIN, "maven", registry, upstream);
+    }
+
+    let path = format!(
+        "/api/v4/virtual_registries/packages/maven/{registry}/org/acme/lib/maven-metadata.xml"
+    );
+    let merged = host.get(&path);
+    assert_eq!(merged.status, 200, "{}", host.log());
+    let text = merged.text();
+    assert!(
+        text.contains("<version>0.9</version>\n      <version>1.0</version>"),
+        "{text}"
+    );
+    assert!(text.contains("<latest>1.0</latest>"), "{text}");
+    assert!(!text.contains("1-1-1-1"), "{text}");
 }

@@ -3,6 +3,7 @@
 //! what is there; `latest` and `release` are recomputed with Maven's
 //! version order.
 
+use super::path::MAX_SEGMENT_BYTES;
 use super::version::compare_versions;
 
 fn escape(text: &str) -> String {
@@ -62,7 +63,10 @@ pub fn artifact_metadata(
 }
 
 /// The versions an artifact-level `maven-metadata.xml` lists, each with
-/// the document's `lastUpdated` (0 when absent): what a merge needs.
+/// the document's `lastUpdated` (0 when absent): what a merge needs. A
+/// version longer than a path segment is left out: no path could ask for
+/// it, and Maven's order compares nested lists recursively, so a remote's
+/// `1-1-1-…` of any length would otherwise run the stack out.
 pub fn parse_versions(xml: &str) -> Vec<(String, i64)> {
     let updated = between(xml, "<lastUpdated>", "</lastUpdated>")
         .and_then(|t| crate::timefmt::parse_compact(t.trim()))
@@ -77,7 +81,7 @@ pub fn parse_versions(xml: &str) -> Vec<(String, i64)> {
             break;
         };
         let version = after[..end].trim();
-        if !version.is_empty() && !version.contains('<') {
+        if !version.is_empty() && version.len() <= MAX_SEGMENT_BYTES && !version.contains('<') {
             versions.push((unescape(version), updated));
         }
         rest = &after[end..];
@@ -157,6 +161,22 @@ mod tests {
         );
         assert!(parse_versions("<metadata/>").is_empty());
         assert!(parse_versions("garbage <versions><version>1").is_empty());
+    }
+
+    #[test]
+    fn a_hostile_remotes_endless_version_is_left_out_of_a_merge() {
+        let endless = "1-".repeat(200_000);
+        let longest = format!("{}1", "1-".repeat(127));
+        let remote = format!(
+            "<metadata><versioning><versions><version>{endless}</version>\
+             <version>{longest}</version><version>2.0</version></versions></versioning></metadata>"
+        );
+        let versions = parse_versions(&remote);
+        assert_eq!(versions.len(), 2);
+        assert_eq!(versions[0].0, longest);
+        let merged = artifact_metadata("g", "a", &versions).unwrap();
+        assert!(merged.contains("<latest>2.0</latest>"));
+        assert!(!merged.contains(&endless[..1000]));
     }
 
     #[test]

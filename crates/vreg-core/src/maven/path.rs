@@ -5,7 +5,8 @@
 use crate::error::{CoreError, Result};
 
 pub const MAX_PATH_BYTES: usize = 1024;
-const MAX_SEGMENT_BYTES: usize = 255;
+/// The longest path segment (so also the longest version a path can name).
+pub const MAX_SEGMENT_BYTES: usize = 255;
 pub const METADATA_FILE: &str = "maven-metadata.xml";
 
 /// A checksum file's algorithm, from its suffix.
