@@ -212,6 +212,34 @@ fn the_named_zip_cases_follow_go() {
     assert!(check_zip("example.com/m", "v1.0.0", b"not a zip".as_slice()).is_err());
 }
 
+/// A file many directories deep (a zip entry's name may be 64 KiB long) is
+/// checked as Go checks it, each parent directory for collisions, without
+/// running the component's stack out: the walk up is a loop.
+#[test]
+fn a_deeply_nested_file_is_checked_to_the_top() {
+    let deep = format!("{}x.go", "d/".repeat(20_000));
+    let zip = |names: &[&str]| {
+        let files: Vec<_> = names
+            .iter()
+            .map(|n| {
+                (
+                    format!("example.com/m@v1.0.0/{n}").into_bytes(),
+                    b"package x\n".to_vec(),
+                )
+            })
+            .collect();
+        write_zip(&files)
+    };
+    let check = |names: &[&str]| check_zip("example.com/m", "v1.0.0", zip(names).as_slice());
+    assert!(check(&[&deep]).is_ok());
+    // Its top directory still meets a differently cased one.
+    let error = check(&[&deep, "D/y.go"]).unwrap_err().to_string();
+    assert!(
+        error.contains("case-insensitive file name collision"),
+        "{error}"
+    );
+}
+
 /// A zip in the blob store is checked from there, chunk by chunk, with the
 /// same verdict and hash as the same bytes in memory.
 #[test]

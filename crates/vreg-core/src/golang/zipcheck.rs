@@ -2,6 +2,10 @@
 //! `Unzip` check them, entry by raw central-directory entry, and hashed the
 //! way `go.sum` records them (dirhash `Hash1` over every entry).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
+use std::rc::Rc;
+
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -92,40 +96,103 @@ fn clean(path: &str) -> String {
     }
 }
 
-/// Go's `strToFold`: one spelling per case-insensitive name.
-fn fold(name: &str) -> String {
-    name.chars()
-        .flat_map(char::to_uppercase)
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Go's `strToFold`, a character at a time: one spelling per
+/// case-insensitive name.
+fn fold(c: char) -> impl Iterator<Item = char> {
+    c.to_uppercase().flat_map(char::to_lowercase)
 }
 
-/// Names seen so far, folded, with whether each is a directory.
-#[derive(Default)]
-struct Collisions(std::collections::HashMap<String, (String, bool)>);
+/// A 128-bit hash of a string read so far, under keys chosen per zip (a
+/// zip cannot be made to collide).
+#[derive(Clone)]
+struct Spelling(DefaultHasher, DefaultHasher);
+
+impl Spelling {
+    fn push(&mut self, c: char) {
+        self.0.write_u32(c.into());
+        self.1.write_u32(c.into());
+    }
+
+    fn value(&self) -> u128 {
+        (u128::from(self.0.finish()) << 64) | u128::from(self.1.finish())
+    }
+}
+
+/// A name seen: the entry it was part of, and how much of it.
+struct Seen {
+    entry: Rc<str>,
+    len: usize,
+    spelling: u128,
+    is_dir: bool,
+}
+
+/// Names seen so far (files and the directories above them), by their
+/// folded spelling's hash. Go keys a map by each folded name itself, which
+/// for an entry `n` directories deep costs `n` times its length (a 64 KiB
+/// name would take gigabytes); hashes of prefixes cost its length once.
+struct Collisions {
+    seen: HashMap<u128, Seen>,
+    keys: [RandomState; 2],
+}
 
 impl Collisions {
+    fn new() -> Collisions {
+        Collisions {
+            seen: HashMap::new(),
+            keys: [RandomState::new(), RandomState::new()],
+        }
+    }
+
+    /// `(length, folded hash, hash)` of `path` and of each directory above
+    /// it, shortest first.
+    fn prefixes(&self, path: &str) -> Vec<(usize, u128, u128)> {
+        let start = Spelling(self.keys[0].build_hasher(), self.keys[1].build_hasher());
+        let (mut folded, mut spelled) = (start.clone(), start);
+        let mut prefixes = Vec::new();
+        for (at, c) in path.char_indices() {
+            if c == '/' {
+                prefixes.push((at, folded.value(), spelled.value()));
+            }
+            fold(c).for_each(|f| folded.push(f));
+            spelled.push(c);
+        }
+        prefixes.push((path.len(), folded.value(), spelled.value()));
+        prefixes
+    }
+
+    /// Records `path`, then each directory above it, as Go's `check` does
+    /// (recursively there; a loop here, as a name may be thousands of
+    /// directories deep).
     fn check(&mut self, path: &str, is_dir: bool) -> std::result::Result<(), String> {
-        let folded = fold(path);
-        match self.0.get(&folded) {
-            Some((other, _)) if other != path => {
-                return Err(format!(
-                    "case-insensitive file name collision: {other:?} and {path:?}"
-                ))
+        let entry: Rc<str> = path.into();
+        let mut is_dir = is_dir;
+        for (len, folded, spelling) in self.prefixes(path).into_iter().rev() {
+            let name = &path[..len];
+            match self.seen.get(&folded) {
+                Some(other) if other.spelling != spelling => {
+                    let other = &other.entry[..other.len];
+                    return Err(format!(
+                        "case-insensitive file name collision: {other:?} and {name:?}"
+                    ));
+                }
+                Some(other) if other.is_dir != is_dir => {
+                    return Err(format!("entry {name:?} is both a file and a directory"))
+                }
+                Some(_) if !is_dir => return Err(format!("multiple entries for file {name:?}")),
+                Some(_) => {}
+                None => {
+                    let seen = Seen {
+                        entry: entry.clone(),
+                        len,
+                        spelling,
+                        is_dir,
+                    };
+                    self.seen.insert(folded, seen);
+                }
             }
-            Some((_, other_dir)) if *other_dir != is_dir => {
-                return Err(format!("entry {path:?} is both a file and a directory"))
-            }
-            Some(_) if !is_dir => return Err(format!("multiple entries for file {path:?}")),
-            Some(_) => {}
-            None => {
-                self.0.insert(folded, (path.to_owned(), is_dir));
-            }
+            is_dir = true;
         }
-        match path.rsplit_once('/') {
-            Some((parent, _)) => self.check(parent, true),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -152,7 +219,7 @@ pub fn check_entries(
         return Ok(checked);
     }
     let prefix = format!("{module}@{version}/");
-    let mut collisions = Collisions::default();
+    let mut collisions = Collisions::new();
     let mut total = 0u64;
     for entry in list {
         let shown = String::from_utf8_lossy(&entry.name).into_owned();
