@@ -3,7 +3,7 @@
 //! `x-checksum-sha1`, `x-checksum-md5`) and the body streamed from the blob
 //! store.
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::path::{content_type, Checksum};
@@ -11,7 +11,11 @@ use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
 
-fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+const X_CHECKSUM_SHA1: HeaderName = HeaderName::from_static("x-checksum-sha1");
+const X_CHECKSUM_MD5: HeaderName = HeaderName::from_static("x-checksum-md5");
+const X_CHECKSUM_SHA256: HeaderName = HeaderName::from_static("x-checksum-sha256");
+
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
@@ -30,22 +34,14 @@ pub fn http_date(millis: i64) -> String {
 }
 
 pub fn file_headers(file_name: &str, digests: &Digests, modified: i64) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    insert(&mut headers, CONTENT_TYPE.as_str(), content_type(file_name));
-    insert(
-        &mut headers,
-        CONTENT_LENGTH.as_str(),
-        &digests.size.to_string(),
-    );
-    insert(
-        &mut headers,
-        ETAG.as_str(),
-        &format!("\"{}\"", digests.sha1),
-    );
-    insert(&mut headers, LAST_MODIFIED.as_str(), &http_date(modified));
-    insert(&mut headers, "x-checksum-sha1", &digests.sha1);
-    insert(&mut headers, "x-checksum-md5", &digests.md5);
-    insert(&mut headers, "x-checksum-sha256", &digests.sha256);
+    let mut headers = HeaderMap::with_capacity(8);
+    insert(&mut headers, CONTENT_TYPE, content_type(file_name));
+    insert(&mut headers, CONTENT_LENGTH, &digests.size.to_string());
+    insert(&mut headers, ETAG, &format!("\"{}\"", digests.sha1));
+    insert(&mut headers, LAST_MODIFIED, &http_date(modified));
+    insert(&mut headers, X_CHECKSUM_SHA1, &digests.sha1);
+    insert(&mut headers, X_CHECKSUM_MD5, &digests.md5);
+    insert(&mut headers, X_CHECKSUM_SHA256, &digests.sha256);
     headers
 }
 
@@ -91,12 +87,8 @@ pub fn send_text(
     head: bool,
 ) -> Result<()> {
     let mut headers = HeaderMap::new();
-    insert(&mut headers, CONTENT_TYPE.as_str(), content_type);
-    insert(
-        &mut headers,
-        CONTENT_LENGTH.as_str(),
-        &body.len().to_string(),
-    );
+    insert(&mut headers, CONTENT_TYPE, content_type);
+    insert(&mut headers, CONTENT_LENGTH, &body.len().to_string());
     let mut writer = sink.start(status, &headers)?;
     if !head && !body.is_empty() {
         writer.write(body)?;
