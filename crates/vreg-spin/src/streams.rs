@@ -13,16 +13,31 @@ use wasi::io::streams::{InputStream, OutputStream, StreamError};
 /// Bytes per read from a WASI input stream.
 const READ_CHUNK: u64 = 64 * 1024;
 
-/// A WASI input stream, read with blocking calls. Holds the body resource
-/// the stream belongs to so it outlives the stream.
+/// A WASI input stream, read with blocking calls. Holds the body the
+/// stream belongs to, and the request or response the body belongs to, so
+/// each outlives what it owns (fields drop in the order they are declared).
 pub struct WasiBodyReader {
     stream: Option<InputStream>,
     _body: Option<wasi_http::IncomingBody>,
     _response: Option<wasi_http::IncomingResponse>,
+    /// A request whose body is opened when first read: most requests are
+    /// GETs that never read it, and opening it costs host calls.
+    unopened: Option<IncomingRequest>,
+    request: Option<IncomingRequest>,
 }
 
 impl BodyReader for WasiBodyReader {
     fn next_chunk(&mut self) -> vreg_core::Result<Option<Vec<u8>>> {
+        if let Some(request) = self.unopened.take() {
+            let request = self.request.insert(request);
+            let body = request
+                .consume()
+                .map_err(|_| CoreError::BadRequest("request body already consumed".into()))?;
+            let stream = body
+                .stream()
+                .map_err(|_| CoreError::BadRequest("request body unavailable".into()))?;
+            (self.stream, self._body) = (Some(stream), Some(body));
+        }
         let Some(stream) = &self.stream else {
             return Ok(None);
         };
@@ -89,18 +104,14 @@ pub fn split_request(
         .body(())
         .map_err(|_| CoreError::BadRequest("malformed request".into()))?
         .into_parts();
-    let body = incoming
-        .consume()
-        .map_err(|_| CoreError::BadRequest("request body already consumed".into()))?;
-    let stream = body
-        .stream()
-        .map_err(|_| CoreError::BadRequest("request body unavailable".into()))?;
     Ok((
         parts,
         WasiBodyReader {
-            stream: Some(stream),
-            _body: Some(body),
+            stream: None,
+            _body: None,
             _response: None,
+            unopened: Some(incoming),
+            request: None,
         },
     ))
 }
@@ -303,6 +314,8 @@ fn receive(future: wasi_http::FutureIncomingResponse) -> Result<FetchResponse, F
                 stream: Some(stream),
                 _body: Some(body),
                 _response: Some(response),
+                unopened: None,
+                request: None,
             }),
         })
     }
