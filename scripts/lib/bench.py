@@ -346,9 +346,15 @@ def main():
     processes = Processes(work)
     try:
         run(work, processes)
-    finally:
+    except BaseException:
+        # The servers' logs say what a failed run met: kept for reading
+        # (the files served are not).
         processes.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(os.path.join(work, "www"), ignore_errors=True)
+        print(f"the run failed; its servers' logs are kept in {work}", file=sys.stderr)
+        raise
+    processes.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def run(work, processes):
