@@ -209,6 +209,16 @@ fn the_named_zip_cases_follow_go() {
     assert!(check(&[("a.go", "package a\n"), ("a.go/b.go", "package b\n")]).is_err());
     // Letters beyond ASCII are allowed in file names.
     assert!(check(&[("испытание.go", "package m\n")]).is_ok());
+    // Case folds one character to one, as Go's `strToFold` (verdicts
+    // from Go 1.19's zip.CheckFiles): `ß` is not `ss` but is `ẞ`, the
+    // sigmas are one letter, and the dotless `ı` is not `i`.
+    let pair = |a: &str, b: &str| check(&[(a, "package m\n"), (b, "package m\n")]).is_ok();
+    assert!(pair("ß.go", "ss.go"));
+    assert!(!pair("ß.go", "ẞ.go"));
+    assert!(!pair("σ.go", "ς.go"));
+    assert!(pair("ı.go", "i.go"));
+    assert!(pair("İ.go", "i.go"));
+    assert!(!pair("K.go", "\u{212a}.go"));
     assert!(check_zip("example.com/m", "v1.0.0", b"not a zip".as_slice()).is_err());
 }
 
