@@ -20,16 +20,14 @@ pub struct WasiBodyReader {
     stream: Option<InputStream>,
     _body: Option<wasi_http::IncomingBody>,
     _response: Option<wasi_http::IncomingResponse>,
-    /// A request whose body is opened when first read: most requests are
-    /// GETs that never read it, and opening it costs host calls.
-    unopened: Option<IncomingRequest>,
+    /// A request's body is opened when first read: most requests are GETs
+    /// that never read it, and opening it costs host calls.
     request: Option<IncomingRequest>,
 }
 
 impl BodyReader for WasiBodyReader {
     fn next_chunk(&mut self) -> vreg_core::Result<Option<Vec<u8>>> {
-        if let Some(request) = self.unopened.take() {
-            let request = self.request.insert(request);
+        if let (Some(request), None) = (&self.request, &self._body) {
             let body = request
                 .consume()
                 .map_err(|_| CoreError::BadRequest("request body already consumed".into()))?;
@@ -110,8 +108,7 @@ pub fn split_request(
             stream: None,
             _body: None,
             _response: None,
-            unopened: Some(incoming),
-            request: None,
+            request: Some(incoming),
         },
     ))
 }
@@ -314,7 +311,6 @@ fn receive(future: wasi_http::FutureIncomingResponse) -> Result<FetchResponse, F
                 stream: Some(stream),
                 _body: Some(body),
                 _response: Some(response),
-                unopened: None,
                 request: None,
             }),
         })
