@@ -437,6 +437,7 @@ def run(work, processes):
             f"{origin}/maven2/{POM}", f"{vreg.probe}/probe/kv/default/pom", requests_per_second)
         r["version"], _ = wrk(f"{vreg.base}/api/v4/version")
         r["pom_1c"], _ = wrk(f"{vreg.maven}/{POM}", connections=1)
+        r["pom_sha1"], _ = wrk(f"{vreg.maven}/{POM}.sha1")
         r["project"], _ = wrk(vreg.project_pom)
         r["nginx_1m"], r["jar_1m"], r["jar_1m_to_nginx"] = in_turn(
             f"{origin}/maven2/{JAR_1M}", f"{vreg.maven}/{JAR_1M}", bytes_per_second)
@@ -473,6 +474,7 @@ def run(work, processes):
     line("  ratio to the probe (target >= 0.8)", lambda r: f"{r['pom_to_probe']:.2f}")
     line("  ratio to maven-proxy (target > 1)", lambda r: f"{r['pom'] / maven_proxy_2k:.2f}")
     line("  at 1 connection (req/s)", lambda r: f"{r['pom_1c']:,.0f}")
+    line("  its .sha1 via registry (req/s)", lambda r: f"{r['pom_sha1']:,.0f}")
     line("project repository 2 KiB GET (req/s)", lambda r: f"{r['project']:,.0f}")
     line("cached 1 MiB via registry (MB/s)", lambda r: f"{mb(r['jar_1m']):,.0f}")
     line("  nginx in the same rounds (MB/s)", lambda r: f"{mb(r['nginx_1m']):,.0f}")

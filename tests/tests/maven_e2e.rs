@@ -209,3 +209,49 @@ fn a_200_mib_file_streams_in_and_out_with_bounded_component_memory() {
         assert!(kib < 64 * 1024, "peak memory {kib} KiB");
     }
 }
+
+/// Anonymous reads of a public project's and group's repository are
+/// answered from records after the first (no SQL): on the real host's
+/// stores, an upload or the project made private is seen by the very next
+/// read.
+#[test]
+fn anonymous_reads_of_a_public_repository_follow_its_changes_at_once() {
+    let host = start();
+    let group = host.public_group(ADMIN, "open");
+    let project = host.create(
+        ADMIN,
+        "/projects",
+        json!({"name": "libs", "namespace_id": group, "visibility": "public"}),
+    );
+    let file = "org/acme/snap/1.0-SNAPSHOT/snap-1.0-20260101.000000-1.jar";
+    let in_project = format!("/api/v4/projects/{project}/packages/maven/{file}");
+    let in_group = format!("/api/v4/groups/{group}/-/packages/maven/{file}");
+    let deploy = |body: &[u8]| {
+        let put = host.request("PUT", &in_project, &[("private-token", ADMIN)], body);
+        assert!(put.status == 200 || put.status == 201, "{}", put.text());
+    };
+    let sha1 = |body: &[u8]| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, body).unwrap();
+        sha1_hex(&path)
+    };
+    for build in [&b"first build"[..], b"second build"] {
+        deploy(build);
+        for url in [&in_project, &in_group] {
+            for _ in 0..3 {
+                let got = host.get(url);
+                assert_eq!((got.status, got.body.as_slice()), (200, build), "{url}");
+                assert_eq!(got.header("x-checksum-sha1"), Some(sha1(build).as_str()));
+                assert_eq!(host.get(&format!("{url}.sha1")).text(), sha1(build));
+            }
+        }
+    }
+    let private = json!({"visibility": "private"});
+    host.admin(ADMIN, "PUT", &format!("/projects/{project}"), private);
+    assert_eq!(host.get(&in_project).status, 401);
+    assert_eq!(host.get(&format!("{in_project}.sha1")).status, 401);
+    assert_eq!(host.get(&in_group).status, 404);
+    let log = host.log();
+    assert!(!log.contains(" 500 "), "no server errors:\n{log}");
+}

@@ -330,6 +330,132 @@ fn hostile_maven_paths_are_bad_requests() {
     assert_eq!(app.count("package_files"), 0);
 }
 
+/// The headers a Maven client reads, as one comparable value.
+fn file_answer(r: &vreg_core::http::body::CollectedResponse) -> (u16, Vec<String>, Vec<u8>) {
+    let names = [
+        "content-type",
+        "content-length",
+        "etag",
+        "last-modified",
+        "x-checksum-sha1",
+        "x-checksum-md5",
+        "x-checksum-sha256",
+    ];
+    let headers = names
+        .iter()
+        .map(|n| format!("{n}: {}", header(r, n)))
+        .collect();
+    (r.status, headers, r.body.clone())
+}
+
+/// An anonymous read of a public project's or group's repository that an
+/// earlier one resolved is answered alike with no SQL at all; a read with
+/// a token never makes a record, and any change that could alter the
+/// answer (an upload, the project made private) is seen at once.
+#[test]
+fn anonymous_repository_reads_skip_sql_until_something_changes() {
+    let app = App::new();
+    let group = app.ok(
+        Method::POST,
+        "/groups",
+        Some(json!({"name": "pub", "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let open = app.ok(
+        Method::POST,
+        "/projects",
+        Some(json!({"name": "open", "namespace_id": group, "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let closed = app.project("closed", group);
+    let pom = "org/example/demo/1.0/demo-1.0.pom";
+    let big: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let snapshot = "org/example/demo/1.1-SNAPSHOT/demo-1.1-20260101.000000-1.jar";
+    assert_eq!(deploy(&app, open, pom, b"<project/>"), 201);
+    assert_eq!(deploy(&app, open, JAR, &big), 201);
+    assert_eq!(deploy(&app, open, snapshot, b"first"), 201);
+    let secret = "org/secret/lib/1.0/lib-1.0.jar";
+    assert_eq!(deploy(&app, closed, secret, b"secret"), 201);
+    // The sweep 1 request in 16 may run after its answer: held elsewhere,
+    // so it cannot add statements at random.
+    vreg_core::storage::lease::take_lease(&app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+
+    let project = format!("/projects/{open}/packages/maven");
+    let by_path = "/projects/pub%2Fopen/packages/maven".to_owned();
+    let in_group = format!("/groups/{group}/-/packages/maven");
+    let metadata = "org/example/demo/maven-metadata.xml";
+    let reads = [
+        (&project, pom.to_owned()),
+        (&project, JAR.to_owned()),
+        (&project, format!("{JAR}.sha1")),
+        (&project, format!("{JAR}.sha512")),
+        (&project, metadata.to_owned()),
+        (&project, format!("{metadata}.md5")),
+        (&by_path, pom.to_owned()),
+        (&in_group, JAR.to_owned()),
+        (&in_group, metadata.to_owned()),
+    ];
+    for (prefix, path) in &reads {
+        let full = get(&app, prefix, path, None);
+        assert_eq!(full.status, 200, "{prefix}/{path}");
+        let statements = app.sql.statements();
+        let recorded = get(&app, prefix, path, None);
+        assert_eq!(app.sql.statements(), statements, "no SQL: {prefix}/{path}");
+        assert_eq!(
+            file_answer(&recorded),
+            file_answer(&full),
+            "{prefix}/{path}"
+        );
+        let head = app.maven(Method::HEAD, &format!("{prefix}/{path}"), None, &[]);
+        assert_eq!(
+            app.sql.statements(),
+            statements,
+            "no SQL: HEAD {prefix}/{path}"
+        );
+        assert_eq!((head.status, head.body.len()), (200, 0));
+        assert_eq!(header(&head, "etag"), header(&full, "etag"));
+    }
+    assert!(get(&app, &project, JAR, None).body == big);
+    let xml = String::from_utf8(get(&app, &project, metadata, None).body).unwrap();
+    assert!(xml.contains("<version>1.0</version>"), "{xml}");
+
+    // A token holder's read of the group sees the private project too: it
+    // goes the full way, and leaves nothing an anonymous read could use.
+    assert_eq!(get(&app, &in_group, secret, Some(ADMIN)).body, b"secret");
+    assert_eq!(get(&app, &in_group, secret, None).status, 404);
+    assert_eq!(get(&app, &in_group, secret, Some(ADMIN)).body, b"secret");
+    assert_eq!(get(&app, &in_group, secret, None).status, 404);
+    let closed_prefix = format!("/projects/{closed}/packages/maven");
+    assert_eq!(get(&app, &closed_prefix, secret, Some(ADMIN)).status, 200);
+    assert_eq!(get(&app, &closed_prefix, secret, None).status, 401);
+
+    // A snapshot uploaded again, a new version: seen by the next read.
+    assert_eq!(get(&app, &project, snapshot, None).body, b"first");
+    assert_eq!(get(&app, &project, snapshot, None).body, b"first");
+    assert_eq!(deploy(&app, open, snapshot, b"second"), 200);
+    assert_eq!(get(&app, &project, snapshot, None).body, b"second");
+    assert_eq!(
+        deploy(&app, open, "org/example/demo/2.0/demo-2.0.pom", b"<p/>"),
+        201
+    );
+    for prefix in [&project, &in_group] {
+        let xml = String::from_utf8(get(&app, prefix, metadata, None).body).unwrap();
+        assert!(xml.contains("<latest>2.0</latest>"), "{prefix}: {xml}");
+    }
+
+    // The project made private: anonymous readers are turned away at once.
+    app.ok(
+        Method::PUT,
+        &format!("/projects/{open}"),
+        Some(json!({"visibility": "private"})),
+    );
+    assert_eq!(get(&app, &project, pom, None).status, 401);
+    assert_eq!(get(&app, &by_path, pom, None).status, 401);
+    assert_eq!(get(&app, &in_group, JAR, None).status, 404);
+}
+
 struct Registry {
     app: App,
     server: Option<StaticServer>,
@@ -775,6 +901,102 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
     r.app
         .ok(Method::PATCH, &format!("/groups/{group}"), Some(private));
     assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 401);
+}
+
+/// Through a public registry, an anonymous read of a checksum is answered
+/// from the record of its file, and a file a local upstream serves leaves
+/// a record as a cached one does: a build's every request skips SQL.
+#[test]
+fn checksums_and_local_files_of_a_public_registry_skip_sql_too() {
+    let r = registry(24);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let group = r.app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/maven/registries/{}", r.id),
+        None,
+    )["group_id"]
+        .as_i64()
+        .unwrap();
+    let public = json!({"visibility": "public"});
+    r.app.ok(
+        Method::PATCH,
+        &format!("/groups/{group}"),
+        Some(public.clone()),
+    );
+    r.app.ok(
+        Method::PUT,
+        &format!("/projects/{}", r.project),
+        Some(public),
+    );
+    let snapshot = "org/example/demo/1.1-SNAPSHOT/demo-1.1-20260101.000000-1.jar";
+    assert_eq!(deploy(&r.app, r.project, JAR, b"local jar"), 201);
+    assert_eq!(deploy(&r.app, r.project, snapshot, b"first"), 201);
+    vreg_core::storage::lease::take_lease(&r.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let upstream = remote_upstream(&r);
+    let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
+
+    for path in [REMOTE_JAR, JAR, snapshot] {
+        // (The remote file: fetched by the first read, streamed with the
+        // upstream's headers; served from the cache and recorded by the next.)
+        assert_eq!(get(&r.app, &prefix, path, None).status, 200, "{path}");
+        let full = get(&r.app, &prefix, path, None);
+        let statements = r.app.sql.statements();
+        let recorded = get(&r.app, &prefix, path, None);
+        assert_eq!(r.app.sql.statements(), statements, "no SQL: {path}");
+        assert_eq!(file_answer(&recorded), file_answer(&full), "{path}");
+        for checksum in ["sha1", "md5", "sha256", "sha512"] {
+            let sum = get(&r.app, &prefix, &format!("{path}.{checksum}"), None);
+            assert_eq!(
+                r.app.sql.statements(),
+                statements,
+                "no SQL: {path}.{checksum}"
+            );
+            let body = String::from_utf8(sum.body).unwrap();
+            assert_eq!(
+                body.len(),
+                digest_len(checksum),
+                "{path}.{checksum}: {body}"
+            );
+        }
+        let sha1 = get(&r.app, &prefix, &format!("{path}.sha1"), None).body;
+        assert_eq!(
+            String::from_utf8(sha1).unwrap(),
+            header(&full, "x-checksum-sha1")
+        );
+    }
+    // The remote file was read three times; its checksums are not
+    // downloads of it.
+    assert_eq!(
+        r.app.ok(Method::GET, &listing, None)[0]["downloads_count"],
+        3
+    );
+
+    // A snapshot of the local upstream uploaded again: the next read has it.
+    assert_eq!(deploy(&r.app, r.project, snapshot, b"second"), 200);
+    assert_eq!(get(&r.app, &prefix, snapshot, None).body, b"second");
+    let sha1 = get(&r.app, &prefix, &format!("{snapshot}.sha1"), None).body;
+    assert_eq!(String::from_utf8(sha1).unwrap(), digests_of(b"second").sha1);
+    // The project made private: the registry no longer serves its files.
+    let private = json!({"visibility": "private"});
+    r.app.ok(
+        Method::PUT,
+        &format!("/projects/{}", r.project),
+        Some(private),
+    );
+    assert_ne!(get(&r.app, &prefix, JAR, None).body, b"local jar");
+    assert_ne!(
+        get(&r.app, &prefix, &format!("{JAR}.sha1"), None).status,
+        200
+    );
+}
+
+fn digest_len(checksum: &str) -> usize {
+    match checksum {
+        "md5" => 32,
+        "sha1" => 40,
+        "sha256" => 64,
+        _ => 128,
+    }
 }
 
 #[test]

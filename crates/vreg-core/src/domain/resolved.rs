@@ -1,8 +1,10 @@
-//! Resolved reads: what an anonymous read of a public registry resolved to
-//! (a stored file, and what the registry needs to serve it), kept in the
-//! key-value store so the next such read is served with no SQL at all.
-//! Maven keeps the cache entry a path resolved to, Go the synced file a
-//! module version's file resolved to; both go through here.
+//! Resolved reads: what an anonymous read of a public registry or
+//! repository resolved to (a stored file, and what is needed to serve it),
+//! kept in the key-value store so the next such read is served with no SQL
+//! at all. Maven keeps the cache entry a registry's path resolved to and
+//! the package file (or generated metadata) a project's or group's path
+//! resolved to, Go the synced file a module version's file resolved to;
+//! all go through here.
 //!
 //! A record is trusted only while the configuration generation it was made
 //! under is current (every admin write and every upload moves it on), and
@@ -96,9 +98,9 @@ pub fn decode<T: DeserializeOwned>(
     })
 }
 
-/// Keeps at `key` that a read resolved to the file `digests` (with `meta`),
-/// under `generation` (read before resolving, so a change made meanwhile
-/// makes the record stale at once), trusted until `fresh_until`.
+/// Keeps at `key` that a read resolved to the stored file `digests` (with
+/// `meta`), under `generation` (read before resolving, so a change made
+/// meanwhile makes the record stale at once), trusted until `fresh_until`.
 pub fn remember<T: Serialize>(
     ctx: &Context,
     blobs: &BlobStore,
@@ -107,16 +109,17 @@ pub fn remember<T: Serialize>(
     (digests, meta): (&Digests, T),
     fresh_until: i64,
 ) -> Result<()> {
-    let ttl = fresh_until.saturating_sub(ctx.now()).min(MAX_AGE_MILLIS);
-    if ttl <= 0 {
+    let Some(ttl) = ttl(ctx, fresh_until) else {
         return Ok(());
-    }
-    let inline = digests.size <= INLINE_MAX_BYTES;
-    let chunks = match inline {
-        true => Vec::new(),
-        false => (blobs.chunk_keys(&digests.sha256)?)
-            .filter(|keys| keys.len() <= RECORD_MAX_CHUNKS)
-            .unwrap_or_default(),
+    };
+    let (chunks, bytes) = match digests.size <= INLINE_MAX_BYTES {
+        true => (Vec::new(), Some(blobs.read_bytes(&digests.sha256)?)),
+        false => {
+            let chunks = (blobs.chunk_keys(&digests.sha256)?)
+                .filter(|keys| keys.len() <= RECORD_MAX_CHUNKS)
+                .unwrap_or_default();
+            (chunks, None)
+        }
     };
     let record = Record {
         generation,
@@ -124,10 +127,50 @@ pub fn remember<T: Serialize>(
         meta,
         chunks,
     };
-    let mut stored = serde_json::to_vec(&record).unwrap_or_default();
-    if inline {
+    keep(ctx, key, &record, bytes.as_deref(), ttl)
+}
+
+/// As [`remember`], for a file made on the fly (not in the blob store):
+/// kept only when it is small enough to be kept whole.
+pub fn remember_made<T: Serialize>(
+    ctx: &Context,
+    key: &str,
+    generation: u64,
+    (digests, meta): (&Digests, T),
+    bytes: &[u8],
+    fresh_until: i64,
+) -> Result<()> {
+    let Some(ttl) = ttl(ctx, fresh_until) else {
+        return Ok(());
+    };
+    if bytes.len() as u64 > INLINE_MAX_BYTES {
+        return Ok(());
+    }
+    let record = Record {
+        generation,
+        digests: digests.clone(),
+        meta,
+        chunks: Vec::new(),
+    };
+    keep(ctx, key, &record, Some(bytes), ttl)
+}
+
+/// How long a record trusted until `fresh_until` is kept, if at all.
+fn ttl(ctx: &Context, fresh_until: i64) -> Option<i64> {
+    Some(fresh_until.saturating_sub(ctx.now()).min(MAX_AGE_MILLIS)).filter(|ttl| *ttl > 0)
+}
+
+fn keep<T: Serialize>(
+    ctx: &Context,
+    key: &str,
+    record: &Record<T>,
+    bytes: Option<&[u8]>,
+    ttl: i64,
+) -> Result<()> {
+    let mut stored = serde_json::to_vec(record).unwrap_or_default();
+    if let Some(bytes) = bytes {
         stored.push(b'\n');
-        stored.extend(blobs.read_bytes(&digests.sha256)?);
+        stored.extend_from_slice(bytes);
     }
     expiring::set(ctx.kv, key, &stored, ctx.now(), ttl)
 }

@@ -29,7 +29,8 @@ use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
 use crate::storage::Sql;
 use path::{Checksum, Coordinates, MavenPath};
-use respond::{send_digest, send_file, send_text};
+use resolved::Repository;
+use respond::{send_digest, send_file, send_metadata, send_text};
 
 /// The largest checksum file accepted.
 const MAX_CHECKSUM_BYTES: usize = 1024;
@@ -62,19 +63,40 @@ fn route(
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
     if read && anonymous(&request.headers) {
-        if let ["virtual_registries", "packages", "maven", id, path @ ..] = parts.as_slice() {
-            if let Some(served) =
-                virtual_registry::serve_resolved(ctx, id, &path.join("/"), head, sink)?
-            {
+        let repository = match parts.as_slice() {
+            ["virtual_registries", "packages", "maven", id, path @ ..] => id
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(|id| (Repository::Registry(id), path)),
+            ["projects", id, "packages", "maven", path @ ..] => {
+                Some((Repository::Project(id), path))
+            }
+            ["groups", id, "-", "packages", "maven", path @ ..] => {
+                Some((Repository::Group(id), path))
+            }
+            _ => None,
+        };
+        if let Some((repository, path)) = repository {
+            if let Some(served) = resolved::serve(ctx, repository, &path.join("/"), head, sink)? {
                 return Ok(served);
             }
         }
     }
     ensure_schema(ctx.sql, ctx.now())?;
     let who = authenticate(ctx, &request.headers)?;
+    // An anonymous read of a repository is remembered (see `resolved`),
+    // under the generation read before anything it resolves through.
+    let record_as = |repository| -> Result<Option<(Repository, u64)>> {
+        match read && who.is_none() {
+            true => Ok(Some((repository, generation::current(ctx.kv)?))),
+            false => Ok(None),
+        }
+    };
     match parts.as_slice() {
         ["projects", id, "packages", "maven", path @ ..] if !path.is_empty() => {
             let path = MavenPath::parse(&path.join("/"))?;
+            let record = record_as(Repository::Project(id))?;
             let project =
                 projects::find_by_reference(ctx.sql, id)?.ok_or(CoreError::NotFound("Project"))?;
             if request.method == Method::PUT {
@@ -82,7 +104,7 @@ fn route(
                 upload(ctx, &project, &path, body, sink)
             } else if read {
                 authorize_project_read(ctx.sql, who.as_ref(), &project)?;
-                serve_local(ctx, &[project.id], &path, head, sink)
+                serve_local(ctx, &[project.id], &path, head, record, sink)
             } else {
                 Err(CoreError::MethodNotAllowed)
             }
@@ -92,6 +114,7 @@ fn route(
                 return Err(CoreError::MethodNotAllowed);
             }
             let path = MavenPath::parse(&path.join("/"))?;
+            let record = record_as(Repository::Group(id))?;
             let group = match id.parse::<i64>() {
                 Ok(id) if id > 0 => groups::find(ctx.sql, id)?,
                 _ => None,
@@ -101,7 +124,7 @@ fn route(
             if visible.is_empty() && who.is_none() && group.visibility != Visibility::Public {
                 return Err(CoreError::Unauthorized("401 Unauthorized".into()));
             }
-            serve_local(ctx, &visible, &path, head, sink)
+            serve_local(ctx, &visible, &path, head, record, sink)
         }
         ["virtual_registries", "packages", "maven", id, path @ ..] if !path.is_empty() => {
             if !read {
@@ -149,9 +172,7 @@ impl LocalHit {
                 file.created_at,
                 head,
             ),
-            LocalHit::Generated(bytes) => {
-                send_text(sink, StatusCode::OK, "application/xml", bytes, head)
-            }
+            LocalHit::Generated(bytes) => send_metadata(sink, bytes, head),
         }
     }
 }
@@ -183,21 +204,28 @@ pub(crate) fn find_local(
     }
 }
 
-/// GET/HEAD on project or group repositories.
+/// GET/HEAD on project or group repositories; an anonymous read's answer
+/// is remembered as `record` says (see `resolved`).
 fn serve_local(
     ctx: &Context,
     project_ids: &[i64],
     path: &MavenPath,
     head: bool,
+    record: Option<(Repository, u64)>,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    if let Some((base, checksum)) = path.checksum() {
-        let hit = find_local(ctx.sql, project_ids, &base)?.ok_or(CoreError::NotFound("File"))?;
-        return send_digest(sink, checksum, &hit.digests(), head);
+    // A checksum is answered from its file's digests.
+    let (base, checksum) = path.base_and_checksum();
+    let hit = find_local(ctx.sql, project_ids, &base)?.ok_or(CoreError::NotFound("File"))?;
+    match checksum {
+        Some(checksum) => send_digest(sink, checksum, &hit.digests(), head)?,
+        None => hit.send(&blobs, sink, path, head)?,
     }
-    let hit = find_local(ctx.sql, project_ids, path)?.ok_or(CoreError::NotFound("File"))?;
-    hit.send(&blobs, sink, path, head)
+    if let Some(record) = record {
+        resolved::remember_hit(ctx, &blobs, record, &base.as_string(), &hit)?;
+    }
+    Ok(())
 }
 
 /// PUT of a file or checksum into a project's repository.

@@ -134,6 +134,15 @@ impl MavenPath {
         })
     }
 
+    /// The file a read is answered from, and the checksum of it asked for
+    /// (`None`: the file itself).
+    pub fn base_and_checksum(&self) -> (MavenPath, Option<Checksum>) {
+        match self.checksum() {
+            Some((base, checksum)) => (base, Some(checksum)),
+            None => (self.clone(), None),
+        }
+    }
+
     pub fn is_metadata(&self) -> bool {
         self.file_name() == METADATA_FILE
     }

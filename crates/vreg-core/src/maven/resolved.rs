@@ -1,29 +1,77 @@
-//! Maven's resolved reads (see [`crate::domain::resolved`]): what a public
-//! registry's path resolved to is the cache entry that served it.
+//! Maven's resolved reads (see [`crate::domain::resolved`]): what an
+//! anonymous read of a public registry, project or group resolved to — a
+//! registry's cache entry, a package file, or metadata made from the
+//! versions present — kept so that the next such read of the path, or of a
+//! checksum of it, is answered with no SQL.
 
 use serde::{Deserialize, Serialize};
 
+use super::path::MavenPath;
+use super::respond::{send_bytes, send_digest, send_file, send_metadata};
+use super::LocalHit;
 use crate::context::Context;
-use crate::domain::cache::{resolved_key as key, CacheEntry};
+use crate::crypto::sha256_hex;
+use crate::domain::cache::{resolved_key, CacheEntry};
+use crate::domain::downloads::record_download;
 use crate::domain::resolved::{self, Resolved};
 use crate::error::Result;
-use crate::storage::blobs::BlobStore;
+use crate::http::body::ResponseSink;
+use crate::storage::blobs::{BlobStore, Digests};
 
-/// What a record keeps of the cache entry besides its digests.
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    upstream_id: i64,
-    content_type: String,
-    upstream_etag: Option<String>,
-    upstream_checked_at: i64,
-    created_at: i64,
-    downloaded_at: Option<i64>,
+/// What a read went through, as its URL named it (a project or group by
+/// id or by full path: each spelling has records of its own).
+#[derive(Clone, Copy)]
+pub enum Repository<'r> {
+    Registry(i64),
+    Project(&'r str),
+    Group(&'r str),
 }
 
-/// A cache entry found through its record.
-pub struct Found<'a> {
-    pub entry: CacheEntry,
-    pub content: Content<'a>,
+fn key(repository: Repository, path: &str) -> String {
+    let (kind, reference) = match repository {
+        Repository::Registry(id) => return resolved_key(id, path),
+        Repository::Project(reference) => ("project", reference),
+        Repository::Group(reference) => ("group", reference),
+    };
+    // Hashed: a full path and a file path together may be longer than a
+    // key may be. The length keeps `a/b` + `c` apart from `a` + `b/c`.
+    let named = format!("{}:{reference}/{path}", reference.len());
+    format!("maven:local:{kind}:{}", sha256_hex(named.as_bytes()))
+}
+
+/// What a record keeps besides the file's digests.
+#[derive(Serialize, Deserialize)]
+enum Kept {
+    /// A registry's cache entry.
+    Cached {
+        upstream_id: i64,
+        content_type: String,
+        upstream_etag: Option<String>,
+        upstream_checked_at: i64,
+        created_at: i64,
+        downloaded_at: Option<i64>,
+    },
+    /// A package file, uploaded at `created_at` (its `Last-Modified`).
+    File { created_at: i64 },
+    /// Metadata made from the versions present, kept whole.
+    Made,
+}
+
+/// What a read resolved to, found through its record.
+pub enum Found<'a> {
+    Cached {
+        entry: CacheEntry,
+        content: Content<'a>,
+    },
+    File {
+        digests: Digests,
+        created_at: i64,
+        content: Content<'a>,
+    },
+    Made {
+        digests: Digests,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Where a found file's bytes are.
@@ -34,10 +82,19 @@ pub enum Content<'a> {
     Stored(BlobStore<'a>),
 }
 
-/// The cache entry a public registry's `path` resolved to, if that still
-/// holds.
-pub fn lookup<'a>(ctx: &Context<'a>, registry_id: i64, path: &str) -> Result<Option<Found<'a>>> {
-    let Some(mut found) = resolved::lookup::<Kept>(ctx, &key(registry_id, path))? else {
+impl Found<'_> {
+    fn digests(&self) -> &Digests {
+        match self {
+            Found::Cached { entry, .. } => &entry.digests,
+            Found::File { digests, .. } | Found::Made { digests, .. } => digests,
+        }
+    }
+}
+
+/// What an anonymous read of `repository` at `path` resolved to, if that
+/// still holds.
+fn lookup<'a>(ctx: &Context<'a>, repository: Repository, path: &str) -> Result<Option<Found<'a>>> {
+    let Some(mut found) = resolved::lookup::<Kept>(ctx, &key(repository, path))? else {
         return Ok(None);
     };
     let content = match found.bytes.take() {
@@ -45,29 +102,99 @@ pub fn lookup<'a>(ctx: &Context<'a>, registry_id: i64, path: &str) -> Result<Opt
         None => Content::Stored(found.blobs(ctx)),
     };
     let Resolved { digests, meta, .. } = found;
-    let entry = CacheEntry {
-        upstream_id: meta.upstream_id,
-        relative_path: path.to_owned(),
-        content_type: meta.content_type,
-        digests,
-        upstream_etag: meta.upstream_etag,
-        upstream_checked_at: meta.upstream_checked_at,
-        created_at: meta.created_at,
-        downloaded_at: meta.downloaded_at,
-    };
-    Ok(Some(Found { entry, content }))
+    Ok(match (meta, content) {
+        (
+            Kept::Cached {
+                upstream_id,
+                content_type,
+                upstream_etag,
+                upstream_checked_at,
+                created_at,
+                downloaded_at,
+            },
+            content,
+        ) => Some(Found::Cached {
+            entry: CacheEntry {
+                upstream_id,
+                relative_path: path.to_owned(),
+                content_type,
+                digests,
+                upstream_etag,
+                upstream_checked_at,
+                created_at,
+                downloaded_at,
+            },
+            content,
+        }),
+        (Kept::File { created_at }, content) => Some(Found::File {
+            digests,
+            created_at,
+            content,
+        }),
+        (Kept::Made, Content::Kept(bytes)) => Some(Found::Made { digests, bytes }),
+        // (Never made: metadata is kept only whole.)
+        (Kept::Made, Content::Stored(_)) => None,
+    })
 }
 
-/// Remembers that a public registry's `path` resolved to `entry`, fresh
-/// until `fresh_until`, under `generation`.
-pub fn remember(
+/// Answers an anonymous read of `repository` at `path` (or at a checksum
+/// of it) through the record of an earlier one: no SQL. `None` when there
+/// is no record to trust, and the read goes the full way.
+pub fn serve(
+    ctx: &Context,
+    repository: Repository,
+    path: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<Option<()>> {
+    let Ok(path) = MavenPath::parse(path) else {
+        return Ok(None);
+    };
+    let (base, checksum) = path.base_and_checksum();
+    let Some(found) = lookup(ctx, repository, &base.as_string())? else {
+        return Ok(None);
+    };
+    if let Some(checksum) = checksum {
+        send_digest(sink, checksum, found.digests(), head)?;
+        return Ok(Some(()));
+    }
+    let name = path.file_name();
+    match found {
+        Found::Cached { mut entry, content } => {
+            let (digests, modified) = (&entry.digests, entry.created_at);
+            match content {
+                Content::Kept(bytes) => send_bytes(sink, name, digests, modified, &bytes, head)?,
+                Content::Stored(blobs) => send_file(&blobs, sink, name, digests, modified, head)?,
+            }
+            if record_download(ctx, &mut entry)? {
+                // (The record holds the entry's download time.)
+                forget(ctx, repository, &entry.relative_path)?;
+            }
+        }
+        Found::File {
+            digests,
+            created_at,
+            content,
+        } => match content {
+            Content::Kept(bytes) => send_bytes(sink, name, &digests, created_at, &bytes, head)?,
+            Content::Stored(blobs) => send_file(&blobs, sink, name, &digests, created_at, head)?,
+        },
+        Found::Made { bytes, .. } => send_metadata(sink, &bytes, head)?,
+    }
+    Ok(Some(()))
+}
+
+/// Remembers that an anonymous read of the public registry `registry_id`
+/// resolved to its cache entry `entry`, fresh until `fresh_until`, under
+/// `generation`.
+pub fn remember_entry(
     ctx: &Context,
     blobs: &BlobStore,
     (registry_id, generation): (i64, u64),
     entry: &CacheEntry,
     fresh_until: i64,
 ) -> Result<()> {
-    let kept = Kept {
+    let kept = Kept::Cached {
         upstream_id: entry.upstream_id,
         content_type: entry.content_type.clone(),
         upstream_etag: entry.upstream_etag.clone(),
@@ -75,7 +202,7 @@ pub fn remember(
         created_at: entry.created_at,
         downloaded_at: entry.downloaded_at,
     };
-    let key = key(registry_id, &entry.relative_path);
+    let key = key(Repository::Registry(registry_id), &entry.relative_path);
     resolved::remember(
         ctx,
         blobs,
@@ -86,8 +213,42 @@ pub fn remember(
     )
 }
 
-/// Drops the record (its entry changed in SQL).
-pub fn forget(ctx: &Context, registry_id: i64, path: &str) -> Result<()> {
-    ctx.kv.delete(&key(registry_id, path))?;
+/// Remembers that an anonymous read of `repository` at `path` resolved to
+/// the local package file or metadata `hit`, under `generation`.
+pub fn remember_hit(
+    ctx: &Context,
+    blobs: &BlobStore,
+    (repository, generation): (Repository, u64),
+    path: &str,
+    hit: &LocalHit,
+) -> Result<()> {
+    let key = key(repository, path);
+    // Packages change only by uploads and admin writes, which move the
+    // generation on: a record lasts as long as records may.
+    match hit {
+        LocalHit::File(file) => {
+            let kept = Kept::File {
+                created_at: file.created_at,
+            };
+            resolved::remember(
+                ctx,
+                blobs,
+                &key,
+                generation,
+                (&file.digests, kept),
+                i64::MAX,
+            )
+        }
+        LocalHit::Generated(bytes) => {
+            let digests = hit.digests();
+            let kept = (&digests, Kept::Made);
+            resolved::remember_made(ctx, &key, generation, kept, bytes, i64::MAX)
+        }
+    }
+}
+
+/// Drops a record (what it holds changed in SQL).
+fn forget(ctx: &Context, repository: Repository, path: &str) -> Result<()> {
+    ctx.kv.delete(&key(repository, path))?;
     Ok(())
 }

@@ -96,6 +96,11 @@ pub fn send_text(
     Ok(())
 }
 
+/// Metadata made from the versions present.
+pub fn send_metadata(sink: &mut dyn ResponseSink, xml: &[u8], head: bool) -> Result<()> {
+    send_text(sink, StatusCode::OK, "application/xml", xml, head)
+}
+
 pub fn send_digest(
     sink: &mut dyn ResponseSink,
     checksum: Checksum,

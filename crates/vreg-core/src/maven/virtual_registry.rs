@@ -17,8 +17,8 @@ use super::path::{Coordinates, MavenPath};
 use super::remote::{
     fetch_first, fetch_remote, remembered_missing, revalidate, Candidate, Fetched,
 };
-use super::resolved;
-use super::respond::{send_bytes, send_digest, send_file};
+use super::resolved::{self, Repository};
+use super::respond::{send_digest, send_file};
 use super::{find_local, LocalHit};
 use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
@@ -52,44 +52,6 @@ pub(super) fn fresh_until(upstream: &Upstream, entry: &CacheEntry, metadata: boo
     entry
         .upstream_checked_at
         .saturating_add(hours.saturating_mul(HOUR_MILLIS))
-}
-
-/// An anonymous read through the record of an earlier one (see
-/// [`super::resolved`]): no SQL. `None` when there is no record to trust,
-/// and the read goes the full way.
-pub fn serve_resolved(
-    ctx: &Context,
-    id: &str,
-    path: &str,
-    head: bool,
-    sink: &mut dyn ResponseSink,
-) -> Result<Option<()>> {
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return Ok(None);
-    };
-    let Ok(path) = MavenPath::parse(path) else {
-        return Ok(None);
-    };
-    let Some(resolved::Found { mut entry, content }) =
-        resolved::lookup(ctx, id, &path.as_string())?
-    else {
-        return Ok(None);
-    };
-    match content {
-        resolved::Content::Kept(bytes) => send_bytes(
-            sink,
-            path.file_name(),
-            &entry.digests,
-            entry.created_at,
-            &bytes,
-            head,
-        )?,
-        resolved::Content::Stored(blobs) => serve_entry(&blobs, sink, &path, &entry, head)?,
-    }
-    if record_download(ctx, &mut entry)? {
-        resolved::forget(ctx, id, &entry.relative_path)?;
-    }
-    Ok(Some(()))
 }
 
 /// The projects a local upstream serves to this caller: those of its
@@ -178,6 +140,8 @@ pub fn serve(
     let generation = generation::current(ctx.kv)?;
     let registry = registries::get(ctx.sql, PackageType::Maven, registry_id)?;
     let public = crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
+    // An anonymous read of a public registry leaves a record for the next.
+    let record = (public && who.is_none()).then_some((registry.id, generation));
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
@@ -185,10 +149,7 @@ pub fn serve(
     // A checksum is answered for its file (`base`). Artifact-level
     // metadata (or its checksum), when more than one upstream could have
     // it, is merged (see `merged`).
-    let (base, checksum) = match path.checksum() {
-        Some((base, checksum)) => (base, Some(checksum)),
-        None => (path.clone(), None),
-    };
+    let (base, checksum) = path.base_and_checksum();
     if let (
         true,
         Some(Coordinates::ArtifactMetadata {
@@ -248,7 +209,7 @@ pub fn serve(
     {
         let targets = local_targets(ctx.sql, who, upstream)?;
         if let Some(hit) = find_local(ctx.sql, &targets, path)? {
-            return hit.send(&blobs, sink, path, head);
+            return send_local(ctx, &blobs, sink, (path, head), &hit, record);
         }
     }
 
@@ -261,8 +222,8 @@ pub fn serve(
             if sink.reaches_client() {
                 record_download(ctx, &mut entry)?;
             }
-            if public && who.is_none() {
-                resolved::remember(ctx, &blobs, (registry.id, generation), &entry, fresh_until)?;
+            if let Some(record) = record {
+                resolved::remember_entry(ctx, &blobs, record, &entry, fresh_until)?;
             }
             return Ok(());
         }
@@ -300,7 +261,7 @@ pub fn serve(
             index += 1;
             let targets = local_targets(ctx.sql, who, upstream)?;
             match find_local(ctx.sql, &targets, path)? {
-                Some(hit) => return hit.send(&blobs, sink, path, head),
+                Some(hit) => return send_local(ctx, &blobs, sink, (path, head), &hit, record),
                 None => continue,
             }
         }
@@ -340,6 +301,24 @@ pub fn serve(
         )));
     }
     Err(CoreError::NotFound("File"))
+}
+
+/// Sends what a local upstream has; an anonymous read of a public registry
+/// leaves a record of it (`record`: the registry and generation).
+fn send_local(
+    ctx: &Context,
+    blobs: &BlobStore,
+    sink: &mut dyn ResponseSink,
+    (path, head): (&MavenPath, bool),
+    hit: &LocalHit,
+    record: Option<(i64, u64)>,
+) -> Result<()> {
+    hit.send(blobs, sink, path, head)?;
+    if let Some((registry, generation)) = record {
+        let record = (Repository::Registry(registry), generation);
+        resolved::remember_hit(ctx, blobs, record, &path.as_string(), hit)?;
+    }
+    Ok(())
 }
 
 fn serve_entry(
