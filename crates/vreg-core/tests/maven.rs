@@ -903,6 +903,88 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
     assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 401);
 }
 
+/// Records of local reads live in a fixed number of slot keys, however
+/// many ways a project is spelled; a record displaced from its slot by
+/// another is never mistaken for it.
+#[test]
+fn local_read_records_stay_in_their_slots() {
+    use vreg_core::domain::resolved::{self, Place, SLOTS};
+    let app = App::new();
+    let group = app.ok(
+        Method::POST,
+        "/groups",
+        Some(json!({"name": "open", "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let project = app.ok(
+        Method::POST,
+        "/projects",
+        Some(json!({"name": "libs", "namespace_id": group, "visibility": "public"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(deploy(&app, project, JAR, b"jar"), 201);
+    // The project by id and by full path, each spelled many ways.
+    let mut spellings = vec![project.to_string(), format!("0{project}")];
+    for i in 0..60 {
+        let mut path = String::from("open%2Flibs");
+        if i % 2 == 1 {
+            path = path.replace("%2F", "%2f");
+        }
+        for (at, c) in "libs".chars().enumerate() {
+            if i >> (1 + at) & 1 == 1 {
+                path = path.replacen(c, &format!("%{:02X}", c as u32), 1);
+            }
+        }
+        spellings.push(path);
+    }
+    spellings.sort();
+    spellings.dedup();
+    for spelling in &spellings {
+        let prefix = format!("/projects/{spelling}/packages/maven");
+        for _ in 0..2 {
+            assert_eq!(get(&app, &prefix, JAR, None).body, b"jar", "{spelling}");
+        }
+    }
+    let slots: Vec<String> = app
+        .kv
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("maven:local"))
+        .collect();
+    assert!(!slots.is_empty() && slots.len() <= spellings.len());
+    for key in &slots {
+        let index: u64 = key.strip_prefix("maven:local:").unwrap().parse().unwrap();
+        assert!(index < SLOTS, "{key}");
+    }
+
+    // Two names that share a slot: the later record displaces the earlier.
+    let publisher = RecordingPublisher::default();
+    let ctx = app.context(&publisher);
+    let first = Place::slot("test", "name-0");
+    let other = (1..)
+        .map(|i| Place::slot("test", &format!("name-{i}")))
+        .find(|p| p.stored_at() == first.stored_at())
+        .unwrap();
+    let generation = vreg_core::storage::generation::current(&app.kv).unwrap();
+    let remember = |place: &Place, bytes: &[u8]| {
+        let kept = (&digests_of(bytes), ());
+        resolved::remember_made(&ctx, place, generation, kept, bytes, i64::MAX).unwrap();
+    };
+    let found = |place: &Place| {
+        resolved::lookup::<()>(&ctx, std::slice::from_ref(place))
+            .unwrap()
+            .and_then(|r| r.bytes)
+    };
+    remember(&first, b"first");
+    assert_eq!(found(&first).as_deref(), Some(&b"first"[..]));
+    assert_eq!(found(&other), None);
+    remember(&other, b"other");
+    assert_eq!(found(&other).as_deref(), Some(&b"other"[..]));
+    assert_eq!(found(&first), None);
+}
+
 /// Through a public registry, an anonymous read of a checksum is answered
 /// from the record of its file, and a file a local upstream serves leaves
 /// a record as a cached one does: a build's every request skips SQL.

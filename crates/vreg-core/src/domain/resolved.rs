@@ -33,8 +33,50 @@ pub const INLINE_MAX_BYTES: u64 = 8 * 1024;
 /// lost in the file's).
 pub const RECORD_MAX_CHUNKS: usize = 16;
 
+/// Slot keys in the space of slotted records (see [`Place::slot`]).
+pub const SLOTS: u64 = 16_384;
+
+/// Where a record is kept.
+pub struct Place {
+    key: String,
+    /// What a slotted record is of (empty for a key of its own).
+    of: String,
+}
+
+impl Place {
+    /// A key of its own, deleted with what it records (see
+    /// `cache::forget_queued`, [`forget_queued_go_records`]).
+    pub fn key(key: String) -> Place {
+        Place {
+            key,
+            of: String::new(),
+        }
+    }
+
+    /// One of [`SLOTS`] keys of `space`, picked by hashing `name`, for
+    /// records of what is not deleted one by one or may be named in many
+    /// spellings: their keys stay bounded however many there are. The
+    /// record carries the rest of the hash; a record of another name that
+    /// hashes to the slot displaces it.
+    pub fn slot(space: &str, name: &str) -> Place {
+        let digest = crate::crypto::sha256(name.as_bytes());
+        let index = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % SLOTS;
+        Place {
+            key: format!("{space}:{index}"),
+            of: crate::crypto::hex(&digest[8..24]),
+        }
+    }
+
+    /// The key the record is stored at.
+    pub fn stored_at(&self) -> &str {
+        &self.key
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Record<T> {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    of: String,
     generation: u64,
     digests: Digests,
     meta: T,
@@ -60,25 +102,39 @@ impl<T> Resolved<T> {
     }
 }
 
-/// The record at `key`, if it is still to be trusted. Stored as
-/// `<expiry>\n<record JSON>\n<file bytes, if kept>` (JSON text never holds
-/// a raw newline).
-pub fn lookup<T: DeserializeOwned>(ctx: &Context, key: &str) -> Result<Option<Resolved<T>>> {
-    let [stored, current] = <[_; 2]>::try_from(ctx.kv.get_many(&[key, generation::KEY])?)
-        .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
-    Ok(decode(
-        ctx,
-        stored.as_deref(),
-        generation::from_stored(current.as_deref()),
-    ))
+/// The first record at `places` still to be trusted, if any (one batch
+/// get, with the generation). Stored as `<expiry>\n<record JSON>\n<file
+/// bytes, if kept>` (JSON text never holds a raw newline).
+pub fn lookup<T: DeserializeOwned>(ctx: &Context, places: &[Place]) -> Result<Option<Resolved<T>>> {
+    let mut keys: Vec<&str> = places.iter().map(|p| p.key.as_str()).collect();
+    keys.push(generation::KEY);
+    let mut stored = ctx.kv.get_many(&keys)?;
+    if stored.len() != keys.len() {
+        return Err(StoreError::Other("get_many answered a different count".into()).into());
+    }
+    let current = generation::from_stored(stored.pop().flatten().as_deref());
+    Ok(places
+        .iter()
+        .zip(stored)
+        .find_map(|(place, stored)| decode_of(ctx, stored.as_deref(), current, &place.of)))
 }
 
-/// The record `stored` (fetched by the caller, with the generation, in a
-/// batch of its own), if it is still to be trusted under `current`.
+/// The record `stored` at a key of its own (fetched by the caller, with
+/// the generation, in a batch of its own), if it is still to be trusted
+/// under `current`.
 pub fn decode<T: DeserializeOwned>(
     ctx: &Context,
     stored: Option<&[u8]>,
     current: u64,
+) -> Option<Resolved<T>> {
+    decode_of(ctx, stored, current, "")
+}
+
+fn decode_of<T: DeserializeOwned>(
+    ctx: &Context,
+    stored: Option<&[u8]>,
+    current: u64,
+    of: &str,
 ) -> Option<Resolved<T>> {
     let value = expiring::live(stored?, ctx.now())?;
     let (json, bytes) = match value.iter().position(|b| *b == b'\n') {
@@ -87,7 +143,7 @@ pub fn decode<T: DeserializeOwned>(
     };
     let record = serde_json::from_slice::<Record<T>>(json).ok()?;
     let whole = bytes.is_none_or(|b| b.len() as u64 == record.digests.size);
-    if record.generation != current || !whole {
+    if record.of != of || record.generation != current || !whole {
         return None;
     }
     Some(Resolved {
@@ -98,13 +154,13 @@ pub fn decode<T: DeserializeOwned>(
     })
 }
 
-/// Keeps at `key` that a read resolved to the stored file `digests` (with
+/// Keeps at `place` that a read resolved to the stored file `digests` (with
 /// `meta`), under `generation` (read before resolving, so a change made
 /// meanwhile makes the record stale at once), trusted until `fresh_until`.
 pub fn remember<T: Serialize>(
     ctx: &Context,
     blobs: &BlobStore,
-    key: &str,
+    place: &Place,
     generation: u64,
     (digests, meta): (&Digests, T),
     fresh_until: i64,
@@ -122,19 +178,20 @@ pub fn remember<T: Serialize>(
         }
     };
     let record = Record {
+        of: place.of.clone(),
         generation,
         digests: digests.clone(),
         meta,
         chunks,
     };
-    keep(ctx, key, &record, bytes.as_deref(), ttl)
+    keep(ctx, place, &record, bytes.as_deref(), ttl)
 }
 
 /// As [`remember`], for a file made on the fly (not in the blob store):
 /// kept only when it is small enough to be kept whole.
 pub fn remember_made<T: Serialize>(
     ctx: &Context,
-    key: &str,
+    place: &Place,
     generation: u64,
     (digests, meta): (&Digests, T),
     bytes: &[u8],
@@ -147,12 +204,13 @@ pub fn remember_made<T: Serialize>(
         return Ok(());
     }
     let record = Record {
+        of: place.of.clone(),
         generation,
         digests: digests.clone(),
         meta,
         chunks: Vec::new(),
     };
-    keep(ctx, key, &record, Some(bytes), ttl)
+    keep(ctx, place, &record, Some(bytes), ttl)
 }
 
 /// How long a record trusted until `fresh_until` is kept, if at all.
@@ -162,7 +220,7 @@ fn ttl(ctx: &Context, fresh_until: i64) -> Option<i64> {
 
 fn keep<T: Serialize>(
     ctx: &Context,
-    key: &str,
+    place: &Place,
     record: &Record<T>,
     bytes: Option<&[u8]>,
     ttl: i64,
@@ -172,7 +230,7 @@ fn keep<T: Serialize>(
         stored.push(b'\n');
         stored.extend_from_slice(bytes);
     }
-    expiring::set(ctx.kv, key, &stored, ctx.now(), ttl)
+    expiring::set(ctx.kv, &place.key, &stored, ctx.now(), ttl)
 }
 
 /// The key of the record of a Go registry's read of a module version's

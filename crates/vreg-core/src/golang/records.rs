@@ -176,7 +176,8 @@ pub(super) fn send_stored(
         // as records may.
         let key = go_file_key(read.registry, read.module, &file_name);
         let kept = (&file.digests, ());
-        resolved::remember(ctx, &blobs, &key, generation, kept, i64::MAX)?;
+        let place = resolved::Place::key(key);
+        resolved::remember(ctx, &blobs, &place, generation, kept, i64::MAX)?;
     }
     Ok(true)
 }

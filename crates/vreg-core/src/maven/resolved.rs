@@ -10,10 +10,9 @@ use super::path::MavenPath;
 use super::respond::{send_bytes, send_digest, send_file, send_metadata};
 use super::LocalHit;
 use crate::context::Context;
-use crate::crypto::sha256_hex;
 use crate::domain::cache::{resolved_key, CacheEntry};
 use crate::domain::downloads::record_download;
-use crate::domain::resolved::{self, Resolved};
+use crate::domain::resolved::{self, Place, Resolved};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
@@ -27,16 +26,34 @@ pub enum Repository<'r> {
     Group(&'r str),
 }
 
-fn key(repository: Repository, path: &str) -> String {
+/// Where the record of a read of `repository` at `path` is kept when it
+/// resolved to a registry's cache entry: a key of its own, deleted with the
+/// entry.
+fn entry_place(registry_id: i64, path: &str) -> Place {
+    Place::key(resolved_key(registry_id, path))
+}
+
+/// ...and when it resolved to a local package file or metadata: a slot
+/// (see [`Place::slot`]), since package files are not deleted one by one
+/// (nor unlinked from a registry one by one), and a project or group may be
+/// named in many spellings.
+fn hit_place(repository: Repository, path: &str) -> Place {
     let (kind, reference) = match repository {
-        Repository::Registry(id) => return resolved_key(id, path),
-        Repository::Project(reference) => ("project", reference),
-        Repository::Group(reference) => ("group", reference),
+        Repository::Registry(id) => ("registry", id.to_string()),
+        Repository::Project(reference) => ("project", reference.to_owned()),
+        Repository::Group(reference) => ("group", reference.to_owned()),
     };
-    // Hashed: a full path and a file path together may be longer than a
-    // key may be. The length keeps `a/b` + `c` apart from `a` + `b/c`.
-    let named = format!("{}:{reference}/{path}", reference.len());
-    format!("maven:local:{kind}:{}", sha256_hex(named.as_bytes()))
+    // The length keeps `a/b` + `c` apart from `a` + `b/c`.
+    let name = format!("{kind}:{}:{reference}/{path}", reference.len());
+    Place::slot("maven:local", &name)
+}
+
+/// Where a read's record may be.
+fn places(repository: Repository, path: &str) -> Vec<Place> {
+    match repository {
+        Repository::Registry(id) => vec![entry_place(id, path), hit_place(repository, path)],
+        _ => vec![hit_place(repository, path)],
+    }
 }
 
 /// What a record keeps besides the file's digests.
@@ -94,7 +111,7 @@ impl Found<'_> {
 /// What an anonymous read of `repository` at `path` resolved to, if that
 /// still holds.
 fn lookup<'a>(ctx: &Context<'a>, repository: Repository, path: &str) -> Result<Option<Found<'a>>> {
-    let Some(mut found) = resolved::lookup::<Kept>(ctx, &key(repository, path))? else {
+    let Some(mut found) = resolved::lookup::<Kept>(ctx, &places(repository, path))? else {
         return Ok(None);
     };
     let content = match found.bytes.take() {
@@ -168,7 +185,9 @@ pub fn serve(
             }
             if record_download(ctx, &mut entry)? {
                 // (The record holds the entry's download time.)
-                forget(ctx, repository, &entry.relative_path)?;
+                if let Repository::Registry(id) = repository {
+                    forget(ctx, id, &entry.relative_path)?;
+                }
             }
         }
         Found::File {
@@ -202,11 +221,11 @@ pub fn remember_entry(
         created_at: entry.created_at,
         downloaded_at: entry.downloaded_at,
     };
-    let key = key(Repository::Registry(registry_id), &entry.relative_path);
+    let place = entry_place(registry_id, &entry.relative_path);
     resolved::remember(
         ctx,
         blobs,
-        &key,
+        &place,
         generation,
         (&entry.digests, kept),
         fresh_until,
@@ -222,7 +241,7 @@ pub fn remember_hit(
     path: &str,
     hit: &LocalHit,
 ) -> Result<()> {
-    let key = key(repository, path);
+    let place = hit_place(repository, path);
     // Packages change only by uploads and admin writes, which move the
     // generation on: a record lasts as long as records may.
     match hit {
@@ -233,7 +252,7 @@ pub fn remember_hit(
             resolved::remember(
                 ctx,
                 blobs,
-                &key,
+                &place,
                 generation,
                 (&file.digests, kept),
                 i64::MAX,
@@ -242,13 +261,13 @@ pub fn remember_hit(
         LocalHit::Generated(bytes) => {
             let digests = hit.digests();
             let kept = (&digests, Kept::Made);
-            resolved::remember_made(ctx, &key, generation, kept, bytes, i64::MAX)
+            resolved::remember_made(ctx, &place, generation, kept, bytes, i64::MAX)
         }
     }
 }
 
 /// Drops a record (what it holds changed in SQL).
-fn forget(ctx: &Context, repository: Repository, path: &str) -> Result<()> {
-    ctx.kv.delete(&key(repository, path))?;
+fn forget(ctx: &Context, registry_id: i64, path: &str) -> Result<()> {
+    ctx.kv.delete(&resolved_key(registry_id, path))?;
     Ok(())
 }
