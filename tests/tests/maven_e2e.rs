@@ -210,12 +210,12 @@ fn a_200_mib_file_streams_in_and_out_with_bounded_component_memory() {
     }
 }
 
-/// Anonymous reads of a public project's and group's repository are
-/// answered from records after the first (no SQL): on the real host's
-/// stores, an upload or the project made private is seen by the very next
-/// read.
+/// Reads of a project's and group's repository are answered from records
+/// after the first (no SQL), anonymous ones and a token's apart: on the
+/// real host's stores, an upload, the project made private or the token
+/// revoked is seen by the very next read.
 #[test]
-fn anonymous_reads_of_a_public_repository_follow_its_changes_at_once() {
+fn recorded_reads_follow_changes_at_once() {
     let host = start();
     let group = host.public_group(ADMIN, "open");
     let project = host.create(
@@ -252,6 +252,40 @@ fn anonymous_reads_of_a_public_repository_follow_its_changes_at_once() {
     assert_eq!(host.get(&in_project).status, 401);
     assert_eq!(host.get(&format!("{in_project}.sha1")).status, 401);
     assert_eq!(host.get(&in_group).status, 404);
+
+    // A token's reads of the now private project, until it is revoked.
+    let created = host.admin(
+        ADMIN,
+        "POST",
+        "/personal_access_tokens",
+        json!({"name": "ci", "scopes": ["read_registry"]}),
+    );
+    let token = created["token"].as_str().unwrap().to_owned();
+    let with_token = [("private-token", token.as_str())];
+    for url in [&in_project, &in_group] {
+        for _ in 0..3 {
+            let got = host.request("GET", url, &with_token, &[]);
+            assert_eq!(got.body, b"second build", "{url}");
+        }
+    }
+    let revoke = format!("/personal_access_tokens/{}", created["id"]);
+    assert_eq!(
+        host.request(
+            "DELETE",
+            &format!("/api/v4{revoke}"),
+            &[("private-token", ADMIN)],
+            &[]
+        )
+        .status,
+        204
+    );
+    for url in [&in_project, &in_group] {
+        assert_eq!(
+            host.request("GET", url, &with_token, &[]).status,
+            401,
+            "{url}"
+        );
+    }
     let log = host.log();
     assert!(!log.contains(" 500 "), "no server errors:\n{log}");
 }

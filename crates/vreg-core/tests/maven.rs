@@ -985,6 +985,98 @@ fn local_read_records_stay_in_their_slots() {
     assert_eq!(found(&first), None);
 }
 
+/// A token's reads of a private group's repositories and registry leave
+/// records only that token's later reads are answered from (no SQL, not
+/// even the token's lookup); revoking the token, or its expiry, turns it
+/// away at the very next read.
+#[test]
+fn a_tokens_reads_skip_sql_until_it_is_revoked_or_expires() {
+    let r = registry(24);
+    let app = &r.app;
+    assert_eq!(deploy(app, r.project, JAR, b"local jar"), 201);
+    vreg_core::storage::lease::take_lease(&app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let group = app.ok(
+        Method::GET,
+        &format!("/virtual_registries/packages/maven/registries/{}", r.id),
+        None,
+    )["group_id"]
+        .as_i64()
+        .unwrap();
+    // The test clock stands at 2026-01-15 10:00 UTC; this token expires
+    // at the end of the day.
+    let token =
+        app.token(json!({"name": "ci", "scopes": ["read_registry"], "expires_at": "2026-01-16"}));
+    let other = app.token(json!({"name": "other", "scopes": ["read_registry"]}));
+    let registry = format!("/virtual_registries/packages/maven/{}", r.id);
+    let reads = [
+        (format!("/projects/{}/packages/maven", r.project), JAR),
+        (format!("/groups/{group}/-/packages/maven"), JAR),
+        (registry.clone(), JAR),
+        (registry.clone(), REMOTE_JAR),
+    ];
+    for (prefix, path) in &reads {
+        for _ in 0..2 {
+            assert_eq!(
+                get(app, prefix, path, Some(&token)).status,
+                200,
+                "{prefix}/{path}"
+            );
+        }
+        let full = get(app, prefix, path, Some(&token));
+        let statements = app.sql.statements();
+        for path in [path.to_string(), format!("{path}.sha1")] {
+            let recorded = get(app, prefix, &path, Some(&token));
+            assert_eq!(recorded.status, 200);
+            assert_eq!(app.sql.statements(), statements, "no SQL: {prefix}/{path}");
+        }
+        assert_eq!(
+            file_answer(&get(app, prefix, path, Some(&token))),
+            file_answer(&full)
+        );
+        // Another token, a made-up one, no token: the full way.
+        assert_eq!(get(app, prefix, path, Some(&other)).status, 200);
+        assert!(app.sql.statements() > statements);
+        assert_eq!(get(app, prefix, path, Some("made-up")).status, 401);
+        assert_eq!(get(app, prefix, path, None).status, 401);
+        // The bootstrap admin token is a setting, not a stored token: its
+        // reads leave no records.
+        for _ in 0..3 {
+            let statements = app.sql.statements();
+            assert_eq!(get(app, prefix, path, Some(ADMIN)).status, 200);
+            assert!(app.sql.statements() > statements);
+        }
+    }
+
+    // Revoked: turned away at once.
+    let (prefix, path) = &reads[0];
+    assert_eq!(get(app, prefix, path, Some(&other)).status, 200);
+    let other_id = app
+        .ok(Method::GET, "/personal_access_tokens", None)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "other")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let revoked = app.admin(
+        Method::DELETE,
+        &format!("/personal_access_tokens/{other_id}"),
+        None,
+    );
+    assert!(revoked.status.is_success(), "{}", revoked.body);
+    assert_eq!(get(app, prefix, path, Some(&other)).status, 401);
+
+    // Expired: 30 s before midnight a read leaves a record; 40 s later,
+    // well within a record's minute, the token is refused.
+    app.clock.advance((13 * 3600 + 59 * 60 + 30) * 1000);
+    for _ in 0..2 {
+        assert_eq!(get(app, prefix, path, Some(&token)).status, 200);
+    }
+    app.clock.advance(40_000);
+    assert_eq!(get(app, prefix, path, Some(&token)).status, 401);
+}
+
 /// Through a public registry, an anonymous read of a checksum is answered
 /// from the record of its file, and a file a local upstream serves leaves
 /// a record as a cached one does: a build's every request skips SQL.

@@ -7,9 +7,10 @@ use base64::Engine;
 use http::HeaderMap;
 
 use crate::context::Context;
-use crate::crypto::{constant_time_eq, sha256};
+use crate::crypto::{constant_time_eq, sha256, sha256_hex};
 use crate::domain::groups;
 use crate::domain::projects::{self, Project};
+use crate::domain::resolved::Audience;
 use crate::domain::tokens::{self, Reach, Scope};
 use crate::error::{CoreError, Result};
 use crate::storage::Sql;
@@ -107,6 +108,31 @@ pub fn credential(headers: &HeaderMap) -> Option<String> {
 /// kept, since [`authenticate`] refuses an `Authorization` it cannot read.
 pub fn anonymous(headers: &HeaderMap) -> bool {
     credential(headers).is_none() && !headers.contains_key("authorization")
+}
+
+/// Whom a read may be answered for from a record (see
+/// [`crate::domain::resolved`]): no credential at all, anonymous readers; a
+/// credential, its holder (whether it is any good was checked by the full
+/// read that made the record). `None`: a header no record answers.
+pub fn audience(headers: &HeaderMap) -> Option<Audience> {
+    if anonymous(headers) {
+        return Some(Audience::Anonymous);
+    }
+    let secret = credential(headers).filter(|s| !s.is_empty())?;
+    Some(Audience::Token(sha256_hex(secret.as_bytes())))
+}
+
+/// Whom a read by `who` may leave a record for, and until when at most.
+/// None for the bootstrap admin token: its value is a setting, which can
+/// change without moving the generation on.
+pub fn record_audience(headers: &HeaderMap, who: Option<&Principal>) -> Option<(Audience, i64)> {
+    match who {
+        None if anonymous(headers) => Some((Audience::Anonymous, i64::MAX)),
+        Some(token) if token.token_id.is_some() => {
+            Some((audience(headers)?, token.expires_at.unwrap_or(i64::MAX)))
+        }
+        _ => None,
+    }
 }
 
 fn unauthorized(reason: &str) -> CoreError {

@@ -33,6 +33,26 @@ pub const INLINE_MAX_BYTES: u64 = 8 * 1024;
 /// lost in the file's).
 pub const RECORD_MAX_CHUNKS: usize = 16;
 
+/// Whom a record may answer: anonymous readers, or the holder of one
+/// stored token (by the digest of its secret). What a token may read
+/// changes only by writes that move the generation on (its revocation, the
+/// visibility of what it reads); its expiry bounds its records' life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    Anonymous,
+    Token(String),
+}
+
+impl Audience {
+    /// How the audience is named in a slotted record's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Audience::Anonymous => "anonymous",
+            Audience::Token(digest) => digest,
+        }
+    }
+}
+
 /// Slot keys in the space of slotted records (see [`Place::slot`]).
 pub const SLOTS: u64 = 16_384;
 

@@ -16,7 +16,8 @@ use http::{Method, StatusCode};
 
 use crate::context::Context;
 use crate::domain::auth::{
-    anonymous, authenticate, authorize_project_read, authorize_project_write, readable_projects,
+    audience, authenticate, authorize_project_read, authorize_project_write, readable_projects,
+    record_audience,
 };
 use crate::domain::groups;
 use crate::domain::model::Visibility;
@@ -29,7 +30,7 @@ use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
 use crate::storage::Sql;
 use path::{Checksum, Coordinates, MavenPath};
-use resolved::Repository;
+use resolved::{RecordAs, Repository};
 use respond::{send_digest, send_file, send_metadata, send_text};
 
 /// The largest checksum file accepted.
@@ -62,41 +63,35 @@ fn route(
     let parts: Vec<&str> = rest.splitn(6, '/').collect();
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
-    if read && anonymous(&request.headers) {
-        let repository = match parts.as_slice() {
-            ["virtual_registries", "packages", "maven", id, path @ ..] => id
-                .parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .map(|id| (Repository::Registry(id), path)),
-            ["projects", id, "packages", "maven", path @ ..] => {
-                Some((Repository::Project(id), path))
-            }
-            ["groups", id, "-", "packages", "maven", path @ ..] => {
-                Some((Repository::Group(id), path))
-            }
-            _ => None,
-        };
-        if let Some((repository, path)) = repository {
-            if let Some(served) = resolved::serve(ctx, repository, &path.join("/"), head, sink)? {
-                return Ok(served);
-            }
+    let audience = read.then(|| audience(&request.headers)).flatten();
+    if let (Some(audience), Some((repository, path))) = (&audience, repository_of(&parts)) {
+        let path = path.join("/");
+        if let Some(served) = resolved::serve(ctx, (repository, audience), &path, head, sink)? {
+            return Ok(served);
         }
     }
     ensure_schema(ctx.sql, ctx.now())?;
+    // A read leaves a record for the next by the same audience (see
+    // `resolved`), under the generation read before anything it resolves
+    // through, the caller's token included.
+    let generation = match audience {
+        Some(_) => Some(generation::current(ctx.kv)?),
+        None => None,
+    };
     let who = authenticate(ctx, &request.headers)?;
-    // An anonymous read of a repository is remembered (see `resolved`),
-    // under the generation read before anything it resolves through.
-    let record_as = |repository| -> Result<Option<(Repository, u64)>> {
-        match read && who.is_none() {
-            true => Ok(Some((repository, generation::current(ctx.kv)?))),
-            false => Ok(None),
-        }
+    let record_as = |repository| {
+        let (audience, until) = record_audience(&request.headers, who.as_ref())?;
+        Some(RecordAs {
+            repository,
+            generation: generation?,
+            audience,
+            until,
+        })
     };
     match parts.as_slice() {
         ["projects", id, "packages", "maven", path @ ..] if !path.is_empty() => {
             let path = MavenPath::parse(&path.join("/"))?;
-            let record = record_as(Repository::Project(id))?;
+            let record = record_as(Repository::Project(id));
             let project =
                 projects::find_by_reference(ctx.sql, id)?.ok_or(CoreError::NotFound("Project"))?;
             if request.method == Method::PUT {
@@ -114,7 +109,7 @@ fn route(
                 return Err(CoreError::MethodNotAllowed);
             }
             let path = MavenPath::parse(&path.join("/"))?;
-            let record = record_as(Repository::Group(id))?;
+            let record = record_as(Repository::Group(id));
             let group = match id.parse::<i64>() {
                 Ok(id) if id > 0 => groups::find(ctx.sql, id)?,
                 _ => None,
@@ -136,9 +131,25 @@ fn route(
                 .ok()
                 .filter(|id| *id > 0)
                 .ok_or(CoreError::NotFound("Registry"))?;
-            virtual_registry::serve(ctx, who.as_ref(), id, &path, head, sink)
+            let record = record_as(Repository::Registry(id));
+            let read = (&path, head, record.as_ref());
+            virtual_registry::serve(ctx, who.as_ref(), id, read, sink)
         }
         _ => Err(CoreError::NotFound("")),
+    }
+}
+
+/// The repository a Maven path reads, as its URL names it, and the path in
+/// it.
+fn repository_of<'p>(parts: &'p [&'p str]) -> Option<(Repository<'p>, &'p [&'p str])> {
+    match parts {
+        ["virtual_registries", "packages", "maven", id, path @ ..] => {
+            let id = id.parse::<i64>().ok().filter(|id| *id > 0)?;
+            Some((Repository::Registry(id), path))
+        }
+        ["projects", id, "packages", "maven", path @ ..] => Some((Repository::Project(id), path)),
+        ["groups", id, "-", "packages", "maven", path @ ..] => Some((Repository::Group(id), path)),
+        _ => None,
     }
 }
 
@@ -204,14 +215,14 @@ pub(crate) fn find_local(
     }
 }
 
-/// GET/HEAD on project or group repositories; an anonymous read's answer
-/// is remembered as `record` says (see `resolved`).
+/// GET/HEAD on project or group repositories; the answer is remembered as
+/// `record` says (see `resolved`).
 fn serve_local(
     ctx: &Context,
     project_ids: &[i64],
     path: &MavenPath,
     head: bool,
-    record: Option<(Repository, u64)>,
+    record: Option<RecordAs>,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
@@ -223,7 +234,7 @@ fn serve_local(
         None => hit.send(&blobs, sink, path, head)?,
     }
     if let Some(record) = record {
-        resolved::remember_hit(ctx, &blobs, record, &base.as_string(), &hit)?;
+        resolved::remember_hit(ctx, &blobs, &record, &base.as_string(), &hit)?;
     }
     Ok(())
 }

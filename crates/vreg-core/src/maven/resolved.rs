@@ -1,8 +1,9 @@
-//! Maven's resolved reads (see [`crate::domain::resolved`]): what an
-//! anonymous read of a public registry, project or group resolved to — a
-//! registry's cache entry, a package file, or metadata made from the
-//! versions present — kept so that the next such read of the path, or of a
-//! checksum of it, is answered with no SQL.
+//! Maven's resolved reads (see [`crate::domain::resolved`]): what a read
+//! of a registry, project or group resolved to — a registry's cache entry,
+//! a package file, or metadata made from the versions present — kept so
+//! that the next read of the path, or of a checksum of it, by the same
+//! audience (anonymous readers of a public one, or one token's holder) is
+//! answered with no SQL.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ use super::LocalHit;
 use crate::context::Context;
 use crate::domain::cache::{resolved_key, CacheEntry};
 use crate::domain::downloads::record_download;
-use crate::domain::resolved::{self, Place, Resolved};
+use crate::domain::resolved::{self, Audience, Place, Resolved};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
@@ -26,33 +27,49 @@ pub enum Repository<'r> {
     Group(&'r str),
 }
 
+/// What a read's record is made for: the repository as its URL named it,
+/// the generation read before the read resolved, whom the record may
+/// answer, and until when at most (a token's expiry).
+pub struct RecordAs<'r> {
+    pub repository: Repository<'r>,
+    pub generation: u64,
+    pub audience: Audience,
+    pub until: i64,
+}
+
 /// Where the record of a read of `repository` at `path` is kept when it
-/// resolved to a registry's cache entry: a key of its own, deleted with the
-/// entry.
-fn entry_place(registry_id: i64, path: &str) -> Place {
-    Place::key(resolved_key(registry_id, path))
+/// resolved to a registry's cache entry: for anonymous readers, a key of
+/// its own, deleted with the entry; for a token, as a hit's.
+fn entry_place(repository: Repository, audience: &Audience, path: &str) -> Place {
+    match (repository, audience) {
+        (Repository::Registry(id), Audience::Anonymous) => Place::key(resolved_key(id, path)),
+        _ => hit_place(repository, audience, path),
+    }
 }
 
 /// ...and when it resolved to a local package file or metadata: a slot
 /// (see [`Place::slot`]), since package files are not deleted one by one
-/// (nor unlinked from a registry one by one), and a project or group may be
-/// named in many spellings.
-fn hit_place(repository: Repository, path: &str) -> Place {
+/// (nor unlinked from a registry one by one), a project or group may be
+/// named in many spellings, and tokens come and go.
+fn hit_place(repository: Repository, audience: &Audience, path: &str) -> Place {
     let (kind, reference) = match repository {
         Repository::Registry(id) => ("registry", id.to_string()),
         Repository::Project(reference) => ("project", reference.to_owned()),
         Repository::Group(reference) => ("group", reference.to_owned()),
     };
     // The length keeps `a/b` + `c` apart from `a` + `b/c`.
-    let name = format!("{kind}:{}:{reference}/{path}", reference.len());
+    let audience = audience.name();
+    let name = format!("{audience}:{kind}:{}:{reference}/{path}", reference.len());
     Place::slot("maven:local", &name)
 }
 
 /// Where a read's record may be.
-fn places(repository: Repository, path: &str) -> Vec<Place> {
-    match repository {
-        Repository::Registry(id) => vec![entry_place(id, path), hit_place(repository, path)],
-        _ => vec![hit_place(repository, path)],
+fn places(repository: Repository, audience: &Audience, path: &str) -> Vec<Place> {
+    let entry = entry_place(repository, audience, path);
+    let hit = hit_place(repository, audience, path);
+    match entry.stored_at() == hit.stored_at() {
+        true => vec![hit],
+        false => vec![entry, hit],
     }
 }
 
@@ -108,10 +125,15 @@ impl Found<'_> {
     }
 }
 
-/// What an anonymous read of `repository` at `path` resolved to, if that
-/// still holds.
-fn lookup<'a>(ctx: &Context<'a>, repository: Repository, path: &str) -> Result<Option<Found<'a>>> {
-    let Some(mut found) = resolved::lookup::<Kept>(ctx, &places(repository, path))? else {
+/// What a read of `repository` at `path` by `audience` resolved to, if
+/// that still holds.
+fn lookup<'a>(
+    ctx: &Context<'a>,
+    (repository, audience): (Repository, &Audience),
+    path: &str,
+) -> Result<Option<Found<'a>>> {
+    let places = places(repository, audience, path);
+    let Some(mut found) = resolved::lookup::<Kept>(ctx, &places)? else {
         return Ok(None);
     };
     let content = match found.bytes.take() {
@@ -154,12 +176,12 @@ fn lookup<'a>(ctx: &Context<'a>, repository: Repository, path: &str) -> Result<O
     })
 }
 
-/// Answers an anonymous read of `repository` at `path` (or at a checksum
-/// of it) through the record of an earlier one: no SQL. `None` when there
-/// is no record to trust, and the read goes the full way.
+/// Answers a read of `repository` at `path` (or at a checksum of it) by
+/// `audience` through the record of an earlier one: no SQL. `None` when
+/// there is no record to trust, and the read goes the full way.
 pub fn serve(
     ctx: &Context,
-    repository: Repository,
+    (repository, audience): (Repository, &Audience),
     path: &str,
     head: bool,
     sink: &mut dyn ResponseSink,
@@ -168,7 +190,7 @@ pub fn serve(
         return Ok(None);
     };
     let (base, checksum) = path.base_and_checksum();
-    let Some(found) = lookup(ctx, repository, &base.as_string())? else {
+    let Some(found) = lookup(ctx, (repository, audience), &base.as_string())? else {
         return Ok(None);
     };
     if let Some(checksum) = checksum {
@@ -184,9 +206,10 @@ pub fn serve(
                 Content::Stored(blobs) => send_file(&blobs, sink, name, digests, modified, head)?,
             }
             if record_download(ctx, &mut entry)? {
-                // (The record holds the entry's download time.)
-                if let Repository::Registry(id) = repository {
-                    forget(ctx, id, &entry.relative_path)?;
+                // The record holds the entry's download time. (Clearing
+                // the slot may drop another record: it is a cache.)
+                for place in places(repository, audience, &entry.relative_path) {
+                    ctx.kv.delete(place.stored_at())?;
                 }
             }
         }
@@ -203,13 +226,12 @@ pub fn serve(
     Ok(Some(()))
 }
 
-/// Remembers that an anonymous read of the public registry `registry_id`
-/// resolved to its cache entry `entry`, fresh until `fresh_until`, under
-/// `generation`.
+/// Remembers that a read of a registry (as `record` says) resolved to its
+/// cache entry `entry`, fresh until `fresh_until`.
 pub fn remember_entry(
     ctx: &Context,
     blobs: &BlobStore,
-    (registry_id, generation): (i64, u64),
+    record: &RecordAs,
     entry: &CacheEntry,
     fresh_until: i64,
 ) -> Result<()> {
@@ -221,53 +243,36 @@ pub fn remember_entry(
         created_at: entry.created_at,
         downloaded_at: entry.downloaded_at,
     };
-    let place = entry_place(registry_id, &entry.relative_path);
-    resolved::remember(
-        ctx,
-        blobs,
-        &place,
-        generation,
-        (&entry.digests, kept),
-        fresh_until,
-    )
+    let place = entry_place(record.repository, &record.audience, &entry.relative_path);
+    let fresh_until = fresh_until.min(record.until);
+    let kept = (&entry.digests, kept);
+    resolved::remember(ctx, blobs, &place, record.generation, kept, fresh_until)
 }
 
-/// Remembers that an anonymous read of `repository` at `path` resolved to
-/// the local package file or metadata `hit`, under `generation`.
+/// Remembers that a read (as `record` says) at `path` resolved to the
+/// local package file or metadata `hit`.
 pub fn remember_hit(
     ctx: &Context,
     blobs: &BlobStore,
-    (repository, generation): (Repository, u64),
+    record: &RecordAs,
     path: &str,
     hit: &LocalHit,
 ) -> Result<()> {
-    let place = hit_place(repository, path);
+    let place = hit_place(record.repository, &record.audience, path);
     // Packages change only by uploads and admin writes, which move the
     // generation on: a record lasts as long as records may.
+    let (generation, until) = (record.generation, record.until);
     match hit {
         LocalHit::File(file) => {
             let kept = Kept::File {
                 created_at: file.created_at,
             };
-            resolved::remember(
-                ctx,
-                blobs,
-                &place,
-                generation,
-                (&file.digests, kept),
-                i64::MAX,
-            )
+            resolved::remember(ctx, blobs, &place, generation, (&file.digests, kept), until)
         }
         LocalHit::Generated(bytes) => {
             let digests = hit.digests();
             let kept = (&digests, Kept::Made);
-            resolved::remember_made(ctx, &place, generation, kept, bytes, i64::MAX)
+            resolved::remember_made(ctx, &place, generation, kept, bytes, until)
         }
     }
-}
-
-/// Drops a record (what it holds changed in SQL).
-fn forget(ctx: &Context, registry_id: i64, path: &str) -> Result<()> {
-    ctx.kv.delete(&resolved_key(registry_id, path))?;
-    Ok(())
 }

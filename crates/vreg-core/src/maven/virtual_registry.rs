@@ -17,7 +17,7 @@ use super::path::{Coordinates, MavenPath};
 use super::remote::{
     fetch_first, fetch_remote, remembered_missing, revalidate, Candidate, Fetched,
 };
-use super::resolved::{self, Repository};
+use super::resolved::{self, RecordAs};
 use super::respond::{send_digest, send_file};
 use super::{find_local, LocalHit};
 use crate::context::Context;
@@ -27,11 +27,11 @@ use crate::domain::downloads::record_download;
 use crate::domain::model::{PackageType, UpstreamMode};
 use crate::domain::protection::remotes_may_serve;
 use crate::domain::registries::{self, Registry};
+use crate::domain::resolved::Audience;
 use crate::domain::upstreams::{self, health, Upstream};
 use crate::error::{CoreError, Result};
 use crate::http::body::{DiscardedResponse, ResponseSink};
 use crate::storage::blobs::{digests_of, BlobStore, Digests};
-use crate::storage::generation;
 use crate::storage::Sql;
 
 const HOUR_MILLIS: i64 = 3600 * 1000;
@@ -128,20 +128,19 @@ fn known_digests(
     Ok(None)
 }
 
+/// A read of `path` through the registry `registry_id`, leaving a record
+/// of what it resolved to as `record` says (see `resolved`).
 pub fn serve(
     ctx: &Context,
     who: Option<&Principal>,
     registry_id: i64,
-    path: &MavenPath,
-    head: bool,
+    (path, head, record): (&MavenPath, bool, Option<&RecordAs>),
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    // Read before anything it could go stale against (see `resolved`).
-    let generation = generation::current(ctx.kv)?;
     let registry = registries::get(ctx.sql, PackageType::Maven, registry_id)?;
     let public = crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
-    // An anonymous read of a public registry leaves a record for the next.
-    let record = (public && who.is_none()).then_some((registry.id, generation));
+    // (Only a public registry is read anonymously.)
+    let record = record.filter(|r| public || r.audience != Audience::Anonymous);
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
@@ -175,8 +174,8 @@ pub fn serve(
         // and cached on the way, so that the checksum is of the very bytes
         // served later.
         let mut fetched = DiscardedResponse::default();
-        if serve(ctx, who, registry_id, &base, false, &mut fetched).is_ok() && fetched.status == 200
-        {
+        let read = (&base, false, None);
+        if serve(ctx, who, registry_id, read, &mut fetched).is_ok() && fetched.status == 200 {
             if let Some(digests) = known_digests(ctx, who, &links, &base)? {
                 return send_digest(sink, checksum, &digests, head);
             }
@@ -303,19 +302,18 @@ pub fn serve(
     Err(CoreError::NotFound("File"))
 }
 
-/// Sends what a local upstream has; an anonymous read of a public registry
-/// leaves a record of it (`record`: the registry and generation).
+/// Sends what a local upstream has, and leaves a record of it as `record`
+/// says.
 fn send_local(
     ctx: &Context,
     blobs: &BlobStore,
     sink: &mut dyn ResponseSink,
     (path, head): (&MavenPath, bool),
     hit: &LocalHit,
-    record: Option<(i64, u64)>,
+    record: Option<&RecordAs>,
 ) -> Result<()> {
     hit.send(blobs, sink, path, head)?;
-    if let Some((registry, generation)) = record {
-        let record = (Repository::Registry(registry), generation);
+    if let Some(record) = record {
         resolved::remember_hit(ctx, blobs, record, &path.as_string(), hit)?;
     }
     Ok(())
