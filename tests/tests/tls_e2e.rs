@@ -143,4 +143,52 @@ fn a_private_registry_works_for_go_over_https_with_credentials() {
         String::from_utf8_lossy(&fetched.stderr)
     );
     assert!(out.contains("\"Sum\": \"h1:"), "{out}");
+
+    // A stored token in .netrc: its second download (a fresh module cache)
+    // is answered from the records of its first; revoked, it is refused.
+    let (status, out) = curl(
+        &cert,
+        "POST",
+        &format!("{api}/personal_access_tokens"),
+        serde_json::json!({"name": "ci", "scopes": ["read_registry"]})
+            .to_string()
+            .as_bytes(),
+        true,
+    );
+    assert_eq!(status, 201, "{out}");
+    let token: serde_json::Value = serde_json::from_str(&out).unwrap();
+    std::fs::write(
+        work.path().join(".netrc"),
+        format!(
+            "machine 127.0.0.1 login go password {}\n",
+            token["token"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    for cache in ["cache-3", "cache-4"] {
+        let fetched = with_cert(
+            &["mod", "download", "-json", "corp.example/secret@v1.0.0"],
+            cache,
+        );
+        let out = String::from_utf8_lossy(&fetched.stdout);
+        assert!(
+            fetched.status.success(),
+            "{out}\n{}",
+            String::from_utf8_lossy(&fetched.stderr)
+        );
+        assert!(out.contains("\"Sum\": \"h1:"), "{out}");
+    }
+    let revoke = format!("{api}/personal_access_tokens/{}", token["id"]);
+    let (status, out) = curl(&cert, "DELETE", &revoke, b"", false);
+    assert_eq!(status, 204, "{out}");
+    let refused = with_cert(
+        &["mod", "download", "corp.example/secret@v1.0.0"],
+        "cache-5",
+    );
+    assert!(
+        !refused.status.success(),
+        "a revoked token is refused at once"
+    );
+    let log = host.log();
+    assert!(!log.contains(" 500 "), "no server errors:\n{log}");
 }

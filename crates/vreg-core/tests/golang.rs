@@ -271,6 +271,64 @@ fn stored_files_are_read_without_sql_until_the_configuration_changes() {
     assert_eq!(p.get("example.com/fast/@v/v1.0.0.zip").status, 401);
 }
 
+/// A stored token's reads of a private registry's stored files leave
+/// records only that token's later reads are answered from (no SQL);
+/// other callers go the full way, and a revoked token is refused at once.
+#[test]
+fn a_tokens_reads_of_stored_files_skip_sql_until_it_is_revoked() {
+    let p = proxy();
+    let synced = p.synced_from_origin("example.com/fast", "v1.0.0");
+    let local = p.publish_local(p.project, "example.com/mine", "v0.1.0");
+    p.make_private();
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let token = p
+        .app
+        .token(json!({"name": "ci", "scopes": ["read_registry"]}));
+    let other = p
+        .app
+        .token(json!({"name": "other", "scopes": ["read_registry"]}));
+    let get = |path: &str, token: Option<&str>| {
+        let path = format!("/virtual_registries/packages/go/{}/{path}", p.registry);
+        p.app.go(Method::GET, &path, token, &[], &p.publisher)
+    };
+    let files = [
+        ("example.com/fast/@v/v1.0.0.zip", synced.clone()),
+        ("example.com/mine/@v/v0.1.0.zip", local.clone()),
+        (
+            "example.com/fast/@v/v1.0.0.mod",
+            b"module example.com/fast\n".to_vec(),
+        ),
+    ];
+    for (path, body) in &files {
+        assert_eq!(get(path, Some(&token)).body, *body, "{path}");
+        let statements = p.app.sql.statements();
+        let again = get(path, Some(&token));
+        assert_eq!(p.app.sql.statements(), statements, "no SQL: {path}");
+        assert_eq!((again.status, &again.body), (200, body));
+        assert_eq!(get(path, Some(&other)).body, *body);
+        assert!(p.app.sql.statements() > statements, "another token: SQL");
+        assert_eq!(get(path, None).status, 401);
+        assert_eq!(get(path, Some("made-up")).status, 401);
+    }
+    let tokens = p.app.ok(Method::GET, "/personal_access_tokens", None);
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap()["id"]
+        .clone();
+    let revoked = p.app.admin(
+        Method::DELETE,
+        &format!("/personal_access_tokens/{id}"),
+        None,
+    );
+    assert!(revoked.status.is_success(), "{}", revoked.body);
+    for (path, _) in &files {
+        assert_eq!(get(path, Some(&token)).status, 401, "{path}");
+    }
+}
+
 #[test]
 fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     let p = proxy();

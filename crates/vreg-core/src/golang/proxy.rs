@@ -16,7 +16,10 @@ use super::origin::{
 };
 use super::public_view::{self, PublicView};
 use super::publish::publish;
-use super::records::{send_stored, serve_from_records, KeptView, Missed, Records, StoredRead};
+use super::records::{
+    send_stored, serve_from_records, serve_token_record, KeptView, Missed, RecordAs, Records,
+    StoredRead,
+};
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query};
 use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
@@ -25,9 +28,10 @@ use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{
-    anonymous, authenticate, authorize_project_read, only_readable, Principal,
+    audience, authenticate, authorize_project_read, only_readable, record_audience, Principal,
 };
 use crate::domain::projects;
+use crate::domain::resolved::Audience;
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
@@ -65,15 +69,17 @@ fn route(
     let head = request.method == Method::HEAD;
     let read = request.method == Method::GET || head;
     let mut kept_view = None;
-    if read && anonymous(&request.headers) {
+    let audience = read.then(|| audience(&request.headers)).flatten();
+    if let Some(token @ Audience::Token(_)) = &audience {
+        if serve_token_record(ctx, path, token, head, sink)? {
+            resend_now_and_then(ctx);
+            return Ok(());
+        }
+    }
+    if audience == Some(Audience::Anonymous) {
         match serve_from_records(ctx, path, head, sink)? {
             Records::Served => {
-                // Triggers that were lost or failed are resent on registry
-                // traffic (Spin has no timers); a read this cheap looks
-                // only now and then.
-                if crate::crypto::one_in(RESEND_SAMPLE) {
-                    retry_due(ctx);
-                }
+                resend_now_and_then(ctx);
                 return Ok(());
             }
             Records::ViewKept(kept) => kept_view = Some(kept),
@@ -84,7 +90,23 @@ fn route(
         // (A kept view was made on this schema: see `go_public_view_key`.)
         ensure_schema(ctx.sql, ctx.now())?;
     }
+    // A token's read leaves a record for its next (see `records`), under
+    // the generation read before the token is checked.
+    let token_generation = match audience {
+        Some(Audience::Token(_)) => Some(generation::current(ctx.kv)?),
+        _ => None,
+    };
     let who = authenticate(ctx, &request.headers)?;
+    let token_record = match (token_generation, who.as_ref()) {
+        (Some(generation), Some(_)) => {
+            record_audience(&request.headers, who.as_ref()).map(|(audience, until)| RecordAs {
+                generation,
+                audience,
+                until,
+            })
+        }
+        _ => None,
+    };
     if let Some(rest) = path.strip_prefix("/api/v4/virtual_registries/packages/go/") {
         let (id, rest) = rest.split_once('/').ok_or(CoreError::NotFound(""))?;
         let id: i64 = id.parse().map_err(|_| CoreError::NotFound("Registry"))?;
@@ -100,6 +122,7 @@ fn route(
             module: &module,
             head,
             kept_view,
+            token_record,
         };
         return serve_registry(ctx, who.as_ref(), read, query, sink);
     }
@@ -125,6 +148,15 @@ fn route(
         return serve_stored_only(ctx, &scope, &module, query, head, sink);
     }
     Err(CoreError::NotFound(""))
+}
+
+/// Triggers that were lost or failed are resent on registry traffic (Spin
+/// has no timers); a read served from a record, this cheap, looks only now
+/// and then.
+fn resend_now_and_then(ctx: &Context) {
+    if crate::crypto::one_in(RESEND_SAMPLE) {
+        retry_due(ctx);
+    }
 }
 
 /// Project-level: only what the project published.
@@ -180,6 +212,8 @@ struct RegistryRead<'a> {
     head: bool,
     /// The registry's public view, when it is kept (the caller is anonymous).
     kept_view: Option<KeptView>,
+    /// For a stored token's read: what to keep its record for.
+    token_record: Option<RecordAs>,
 }
 
 fn serve_registry(
@@ -193,9 +227,9 @@ fn serve_registry(
     // generation read before anything they hold (so that a change made
     // meanwhile makes them stale at once).
     let remember = match (who, &read.kept_view) {
-        (None, Some(kept)) => Some(kept.generation),
-        (None, None) => Some(generation::current(ctx.kv)?),
-        (Some(_), _) => None,
+        (None, Some(kept)) => Some(RecordAs::anonymous(kept.generation)),
+        (None, None) => Some(RecordAs::anonymous(generation::current(ctx.kv)?)),
+        (Some(_), _) => read.token_record,
     };
     let kept = read.kept_view.is_some();
     let missed = read.kept_view.as_ref().and_then(|k| k.missed);
@@ -230,7 +264,11 @@ fn serve_registry(
     if !kept {
         // Local upstreams serve only the projects this caller may read.
         view.local_projects = only_readable(ctx.sql, who, view.local_projects)?;
-        if let (Some(generation), true) = (remember, file_read) {
+        let anonymous = remember
+            .as_ref()
+            .filter(|r| r.audience == Audience::Anonymous);
+        if let (Some(RecordAs { generation, .. }), true) = (anonymous, file_read) {
+            let generation = *generation;
             // An anonymous caller got this far: the registry is public.
             let public = PublicView {
                 registry,
@@ -275,7 +313,7 @@ fn serve_query(
     view: &RegistryView,
     module: &str,
     query: Query,
-    remember: Option<u64>,
+    remember: Option<RecordAs>,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {

@@ -4,8 +4,9 @@
 //! public view (see [`super::public_view`]: one query, the file). Both come
 //! in one batch get, with the mark of the version's sync: a version the
 //! registry has not synced, of a module no local upstream holds, goes to
-//! the origin with no SQL at all. A read none of them serves goes the full
-//! way (`proxy`).
+//! the origin with no SQL at all. A stored token's reads are served from
+//! the records of that token's earlier reads of the same files. A read none
+//! of them serves goes the full way (`proxy`).
 
 use super::origin::{remotes_may_serve_module, remotes_may_serve_module_given};
 use super::proxy::servable;
@@ -14,7 +15,9 @@ use super::request::{parse, Query};
 use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
-use crate::domain::resolved::{self, go_file_key, go_public_view_key, go_synced_key};
+use crate::domain::resolved::{
+    self, go_file_key, go_public_view_key, go_synced_key, Audience, Place,
+};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::BlobStore;
@@ -64,14 +67,7 @@ pub(super) fn serve_from_records(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<Records> {
-    let Some((id, rest)) = path
-        .strip_prefix("/api/v4/virtual_registries/packages/go/")
-        .and_then(|rest| rest.split_once('/'))
-    else {
-        return Ok(Records::None);
-    };
-    let (Ok(id), Ok((module, Query::File { version, ext }))) = (id.parse::<i64>(), parse(rest))
-    else {
+    let Some((id, module, version, ext)) = registry_file(path) else {
         return Ok(Records::None);
     };
     let file_key = go_file_key(id, &module, &format!("{version}{ext}"));
@@ -116,7 +112,7 @@ pub(super) fn serve_from_records(
         module: &module,
         version: &version,
         ext,
-        remember: Some(generation),
+        remember: Some(RecordAs::anonymous(generation)),
     };
     Ok(if send_stored(ctx, &scope, &stored, head, sink)? {
         Records::Served
@@ -129,6 +125,75 @@ pub(super) fn serve_from_records(
             }),
         })
     })
+}
+
+/// The registry, module, version and extension a path reads a version's
+/// file of, if it does.
+fn registry_file(path: &str) -> Option<(i64, String, String, &'static str)> {
+    let (id, rest) = path
+        .strip_prefix("/api/v4/virtual_registries/packages/go/")?
+        .split_once('/')?;
+    match (id.parse::<i64>(), parse(rest)) {
+        (Ok(id), Ok((module, Query::File { version, ext }))) => Some((id, module, version, ext)),
+        _ => None,
+    }
+}
+
+/// A stored token's read of a registry's file, served from the record of
+/// that token's earlier read of it (no SQL). Whether it was.
+pub(super) fn serve_token_record(
+    ctx: &Context,
+    path: &str,
+    audience: &Audience,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<bool> {
+    let Some((id, module, version, ext)) = registry_file(path) else {
+        return Ok(false);
+    };
+    let place = file_place(id, &module, &format!("{version}{ext}"), audience);
+    let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
+        return Ok(false);
+    };
+    match &found.bytes {
+        Some(bytes) => send_bytes(sink, content_type(ext), bytes, head)?,
+        None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head)?,
+    }
+    Ok(true)
+}
+
+/// Where the record of a registry's read of a module version's file is
+/// kept: an anonymous one's at a key of its own (deleted with what it
+/// records: `forgotten_go_records`), a token's in a slot (tokens come and
+/// go; see [`Place::slot`]).
+fn file_place(registry: i64, module: &str, file_name: &str, audience: &Audience) -> Place {
+    match audience {
+        Audience::Anonymous => Place::key(go_file_key(registry, module, file_name)),
+        Audience::Token(digest) => {
+            let name = format!("{digest}:{registry}:{module}@{file_name}");
+            Place::slot("go:resolved", &name)
+        }
+    }
+}
+
+/// What a read's record is made for: the generation read before the read
+/// resolved (for a token, before it was checked), whom the record may
+/// answer, and until when at most (a token's expiry).
+#[derive(Clone)]
+pub(super) struct RecordAs {
+    pub(super) generation: u64,
+    pub(super) audience: Audience,
+    pub(super) until: i64,
+}
+
+impl RecordAs {
+    pub(super) fn anonymous(generation: u64) -> RecordAs {
+        RecordAs {
+            generation,
+            audience: Audience::Anonymous,
+            until: i64::MAX,
+        }
+    }
 }
 
 /// Whether a version the registry has not marked synced is the origin's to
@@ -151,8 +216,8 @@ pub(super) struct StoredRead<'a> {
     pub(super) module: &'a str,
     pub(super) version: &'a str,
     pub(super) ext: &'a str,
-    /// For an anonymous read: the generation to keep its record under.
-    pub(super) remember: Option<u64>,
+    /// What to keep the read's record for, if anything.
+    pub(super) remember: Option<RecordAs>,
 }
 
 /// Sends the stored file, if `scope` holds it, and keeps the record of an
@@ -171,13 +236,12 @@ pub(super) fn send_stored(
     };
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     send_blob(&blobs, sink, read.ext, &file.digests, head)?;
-    if let Some(generation) = read.remember {
+    if let Some(record) = &read.remember {
         // A module version's files never change: the record lasts as long
         // as records may.
-        let key = go_file_key(read.registry, read.module, &file_name);
+        let place = file_place(read.registry, read.module, &file_name, &record.audience);
         let kept = (&file.digests, ());
-        let place = resolved::Place::key(key);
-        resolved::remember(ctx, &blobs, &place, generation, kept, i64::MAX)?;
+        resolved::remember(ctx, &blobs, &place, record.generation, kept, record.until)?;
     }
     Ok(true)
 }
