@@ -132,17 +132,21 @@ fn a_private_registry_works_for_go_over_https_with_credentials() {
         format!("machine 127.0.0.1 login go password {ADMIN}\n"),
     )
     .unwrap();
-    let fetched = with_cert(
-        &["mod", "download", "-json", "corp.example/secret@v1.0.0"],
-        "cache-2",
-    );
-    let out = String::from_utf8_lossy(&fetched.stdout);
-    assert!(
-        fetched.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&fetched.stderr)
-    );
-    assert!(out.contains("\"Sum\": \"h1:"), "{out}");
+    // The module downloads into a fresh module cache, with its go.sum hash.
+    let downloads = |cache: &str| {
+        let fetched = with_cert(
+            &["mod", "download", "-json", "corp.example/secret@v1.0.0"],
+            cache,
+        );
+        let out = String::from_utf8_lossy(&fetched.stdout);
+        assert!(
+            fetched.status.success(),
+            "{out}\n{}",
+            String::from_utf8_lossy(&fetched.stderr)
+        );
+        assert!(out.contains("\"Sum\": \"h1:"), "{out}");
+    };
+    downloads("cache-2");
 
     // A stored token in .netrc: its second download (a fresh module cache)
     // is answered from the records of its first; revoked, it is refused.
@@ -165,19 +169,8 @@ fn a_private_registry_works_for_go_over_https_with_credentials() {
         ),
     )
     .unwrap();
-    for cache in ["cache-3", "cache-4"] {
-        let fetched = with_cert(
-            &["mod", "download", "-json", "corp.example/secret@v1.0.0"],
-            cache,
-        );
-        let out = String::from_utf8_lossy(&fetched.stdout);
-        assert!(
-            fetched.status.success(),
-            "{out}\n{}",
-            String::from_utf8_lossy(&fetched.stderr)
-        );
-        assert!(out.contains("\"Sum\": \"h1:"), "{out}");
-    }
+    downloads("cache-3");
+    downloads("cache-4");
     let revoke = format!("{api}/personal_access_tokens/{}", token["id"]);
     let (status, out) = curl(&cert, "DELETE", &revoke, b"", false);
     assert_eq!(status, 204, "{out}");

@@ -73,20 +73,8 @@ fn proxy() -> Proxy {
     app.config.allow_local_upstreams = true;
     let dir = tempfile::tempdir().unwrap();
     let origin = StaticServer::start(dir.path());
-    let group = app.ok(
-        Method::POST,
-        "/groups",
-        Some(json!({"name": "acme", "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let project = app.ok(
-        Method::POST,
-        "/projects",
-        Some(json!({"name": "mods", "namespace_id": group, "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let group = app.public_group("acme");
+    let project = app.public_project("mods", group);
     let registry = app.registry(group, "go", "go");
     let local = app
         .create_upstream(

@@ -210,20 +210,8 @@ fn release_files_are_immutable_but_snapshots_are_not() {
 #[test]
 fn maven_auth_follows_scopes_and_visibility() {
     let app = App::new();
-    let public_group = app.ok(
-        Method::POST,
-        "/groups",
-        Some(json!({"name": "pub", "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let public = app.ok(
-        Method::POST,
-        "/projects",
-        Some(json!({"name": "open", "namespace_id": public_group, "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let public_group = app.public_group("pub");
+    let public = app.public_project("open", public_group);
     let private = app.project("closed", app.group("priv", None));
     for project in [public, private] {
         assert_eq!(deploy(&app, project, JAR, b"x"), 201);
@@ -355,20 +343,8 @@ fn file_answer(r: &vreg_core::http::body::CollectedResponse) -> (u16, Vec<String
 #[test]
 fn anonymous_repository_reads_skip_sql_until_something_changes() {
     let app = App::new();
-    let group = app.ok(
-        Method::POST,
-        "/groups",
-        Some(json!({"name": "pub", "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let open = app.ok(
-        Method::POST,
-        "/projects",
-        Some(json!({"name": "open", "namespace_id": group, "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let group = app.public_group("pub");
+    let open = app.public_project("open", group);
     let closed = app.project("closed", group);
     let pom = "org/example/demo/1.0/demo-1.0.pom";
     let big: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -524,6 +500,16 @@ fn registry(cache_hours: i64) -> Registry {
         _dir: dir,
         id,
         project,
+    }
+}
+
+impl Registry {
+    /// The group the registry belongs to.
+    fn group(&self) -> i64 {
+        let registry = format!("/virtual_registries/packages/maven/registries/{}", self.id);
+        self.app.ok(Method::GET, &registry, None)["group_id"]
+            .as_i64()
+            .unwrap()
     }
 }
 
@@ -817,13 +803,7 @@ fn cached_reads_write_no_sql_and_still_count_downloads() {
 fn resolved_reads_skip_sql_until_the_configuration_changes() {
     let r = registry(24);
     let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
-    let group = r.app.ok(
-        Method::GET,
-        &format!("/virtual_registries/packages/maven/registries/{}", r.id),
-        None,
-    )["group_id"]
-        .as_i64()
-        .unwrap();
+    let group = r.group();
     let public = json!({"visibility": "public"});
     r.app
         .ok(Method::PATCH, &format!("/groups/{group}"), Some(public));
@@ -910,20 +890,8 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
 fn local_read_records_stay_in_their_slots() {
     use vreg_core::domain::resolved::{self, Place, SLOTS};
     let app = App::new();
-    let group = app.ok(
-        Method::POST,
-        "/groups",
-        Some(json!({"name": "open", "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let project = app.ok(
-        Method::POST,
-        "/projects",
-        Some(json!({"name": "libs", "namespace_id": group, "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let group = app.public_group("open");
+    let project = app.public_project("libs", group);
     assert_eq!(deploy(&app, project, JAR, b"jar"), 201);
     // The project by id and by full path, each spelled many ways.
     let mut spellings = vec![project.to_string(), format!("0{project}")];
@@ -995,13 +963,7 @@ fn a_tokens_reads_skip_sql_until_it_is_revoked_or_expires() {
     let app = &r.app;
     assert_eq!(deploy(app, r.project, JAR, b"local jar"), 201);
     vreg_core::storage::lease::take_lease(&app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
-    let group = app.ok(
-        Method::GET,
-        &format!("/virtual_registries/packages/maven/registries/{}", r.id),
-        None,
-    )["group_id"]
-        .as_i64()
-        .unwrap();
+    let group = r.group();
     // The test clock stands at 2026-01-15 10:00 UTC; this token expires
     // at the end of the day.
     let token =
@@ -1084,13 +1046,7 @@ fn a_tokens_reads_skip_sql_until_it_is_revoked_or_expires() {
 fn checksums_and_local_files_of_a_public_registry_skip_sql_too() {
     let r = registry(24);
     let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
-    let group = r.app.ok(
-        Method::GET,
-        &format!("/virtual_registries/packages/maven/registries/{}", r.id),
-        None,
-    )["group_id"]
-        .as_i64()
-        .unwrap();
+    let group = r.group();
     let public = json!({"visibility": "public"});
     r.app.ok(
         Method::PATCH,
@@ -1360,13 +1316,7 @@ fn among_remote_upstreams_asked_together_the_lowest_position_wins() {
 #[test]
 fn private_packages_do_not_leak_through_a_public_registry() {
     let app = App::new();
-    let group = app.ok(
-        Method::POST,
-        "/groups",
-        Some(json!({"name": "pub", "visibility": "public"})),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let group = app.public_group("pub");
     let secret = app.project("secret", group);
     assert_eq!(deploy(&app, secret, JAR, b"secret jar"), 201);
     let registry = app.registry(group, "maven", "all");

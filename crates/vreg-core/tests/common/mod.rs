@@ -139,6 +139,20 @@ impl App {
             .unwrap()
     }
 
+    pub fn public_group(&self, name: &str) -> i64 {
+        let group = json!({"name": name, "visibility": "public"});
+        self.ok(Method::POST, "/groups", Some(group))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub fn public_project(&self, name: &str, group: i64) -> i64 {
+        let project = json!({"name": name, "namespace_id": group, "visibility": "public"});
+        self.ok(Method::POST, "/projects", Some(project))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     pub fn project(&self, name: &str, group: i64) -> i64 {
         self.ok(
             Method::POST,
