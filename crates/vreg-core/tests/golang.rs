@@ -317,6 +317,42 @@ fn a_tokens_reads_of_stored_files_skip_sql_until_it_is_revoked() {
     }
 }
 
+/// Reads of a project's modules (GitLab's per-project GOPROXY) leave
+/// records for the next read by the same audience: anonymous readers of a
+/// public project, or one token's holder; the project made private turns
+/// anonymous readers away at once.
+#[test]
+fn reads_of_a_projects_modules_skip_sql_for_the_same_audience() {
+    let p = proxy();
+    let zip = p.publish_local(p.project, "example.com/mine", "v0.1.0");
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let token = p
+        .app
+        .token(json!({"name": "ci", "scopes": ["read_registry"]}));
+    let get = |file: &str, token: Option<&str>| {
+        let path = format!(
+            "/projects/{}/packages/go/example.com/mine/@v/{file}",
+            p.project
+        );
+        p.app.go(Method::GET, &path, token, &[], &p.publisher)
+    };
+    for who in [None, Some(token.as_str())] {
+        for (file, body) in [
+            ("v0.1.0.zip", &zip[..]),
+            ("v0.1.0.mod", b"module example.com/mine\n"),
+        ] {
+            assert_eq!(get(file, who).body, body, "{file}");
+            let statements = p.app.sql.statements();
+            let again = get(file, who);
+            assert_eq!(p.app.sql.statements(), statements, "no SQL: {file} {who:?}");
+            assert_eq!((again.status, again.body.as_slice()), (200, body));
+        }
+    }
+    p.make_private();
+    assert_eq!(get("v0.1.0.zip", None).status, 401);
+    assert_eq!(get("v0.1.0.zip", Some(&token)).body, zip);
+}
+
 #[test]
 fn a_first_read_of_a_stored_file_resolves_through_the_registrys_public_view() {
     let p = proxy();

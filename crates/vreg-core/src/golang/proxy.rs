@@ -17,8 +17,8 @@ use super::origin::{
 use super::public_view::{self, PublicView};
 use super::publish::publish;
 use super::records::{
-    send_stored, serve_from_records, serve_token_record, KeptView, Missed, RecordAs, Records,
-    StoredRead,
+    remember_project_file, send_stored, serve_from_records, serve_recorded, KeptView, Missed,
+    RecordAs, Records, StoredRead,
 };
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query};
@@ -70,8 +70,8 @@ fn route(
     let read = request.method == Method::GET || head;
     let mut kept_view = None;
     let audience = read.then(|| audience(&request.headers)).flatten();
-    if let Some(token @ Audience::Token(_)) = &audience {
-        if serve_token_record(ctx, path, token, head, sink)? {
+    if let Some(audience) = &audience {
+        if serve_recorded(ctx, path, audience, head, sink)? {
             resend_now_and_then(ctx);
             return Ok(());
         }
@@ -90,23 +90,23 @@ fn route(
         // (A kept view was made on this schema: see `go_public_view_key`.)
         ensure_schema(ctx.sql, ctx.now())?;
     }
-    // A token's read leaves a record for its next (see `records`), under
-    // the generation read before the token is checked.
-    let token_generation = match audience {
-        Some(Audience::Token(_)) => Some(generation::current(ctx.kv)?),
-        _ => None,
+    // A read leaves a record for the next by the same audience (see
+    // `records`), under the generation read before anything it resolves
+    // through, the caller's token included (or the kept view's).
+    let generation = match (&audience, &kept_view) {
+        (None, _) => None,
+        (Some(_), Some(kept)) => Some(kept.generation),
+        (Some(_), None) => Some(generation::current(ctx.kv)?),
     };
     let who = authenticate(ctx, &request.headers)?;
-    let token_record = match (token_generation, who.as_ref()) {
-        (Some(generation), Some(_)) => {
-            record_audience(&request.headers, who.as_ref()).map(|(audience, until)| RecordAs {
-                generation,
-                audience,
-                until,
-            })
-        }
-        _ => None,
-    };
+    let record = generation.and_then(|generation| {
+        let (audience, until) = record_audience(&request.headers, who.as_ref())?;
+        Some(RecordAs {
+            generation,
+            audience,
+            until,
+        })
+    });
     if let Some(rest) = path.strip_prefix("/api/v4/virtual_registries/packages/go/") {
         let (id, rest) = rest.split_once('/').ok_or(CoreError::NotFound(""))?;
         let id: i64 = id.parse().map_err(|_| CoreError::NotFound("Registry"))?;
@@ -122,7 +122,7 @@ fn route(
             module: &module,
             head,
             kept_view,
-            token_record,
+            record,
         };
         return serve_registry(ctx, who.as_ref(), read, query, sink);
     }
@@ -145,7 +145,8 @@ fn route(
             registry: None,
             projects: &projects,
         };
-        return serve_stored_only(ctx, &scope, &module, query, head, sink);
+        let record = record.map(|record| (id, record));
+        return serve_stored_only(ctx, &scope, (&module, query, head), record, sink);
     }
     Err(CoreError::NotFound(""))
 }
@@ -159,13 +160,13 @@ fn resend_now_and_then(ctx: &Context) {
     }
 }
 
-/// Project-level: only what the project published.
+/// Project-level: only what the project published. A file read leaves a
+/// record as `record` says (the project as its URL named it).
 fn serve_stored_only(
     ctx: &Context,
     scope: &Scope,
-    module: &str,
-    query: Query,
-    head: bool,
+    (module, query, head): (&str, Query, bool),
+    record: Option<(&str, RecordAs)>,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
@@ -197,10 +198,15 @@ fn serve_stored_only(
         }
         Query::File { version, ext } => {
             servable(module, &version)?;
-            let file =
-                store::find_file(ctx.sql, scope, module, &version, &format!("{version}{ext}"))?
-                    .ok_or_else(|| store::not_found("version"))?;
-            send_blob(&blobs, sink, ext, &file.digests, head)
+            let file_name = format!("{version}{ext}");
+            let file = store::find_file(ctx.sql, scope, module, &version, &file_name)?
+                .ok_or_else(|| store::not_found("version"))?;
+            send_blob(&blobs, sink, ext, &file.digests, head)?;
+            if let Some((project, record)) = record {
+                let name = (project, module, file_name.as_str());
+                remember_project_file(ctx, &blobs, name, &file.digests, &record)?;
+            }
+            Ok(())
         }
     }
 }
@@ -212,8 +218,8 @@ struct RegistryRead<'a> {
     head: bool,
     /// The registry's public view, when it is kept (the caller is anonymous).
     kept_view: Option<KeptView>,
-    /// For a stored token's read: what to keep its record for.
-    token_record: Option<RecordAs>,
+    /// What to keep the read's record for, if anything.
+    record: Option<RecordAs>,
 }
 
 fn serve_registry(
@@ -226,11 +232,7 @@ fn serve_registry(
     // An anonymous read may leave records for the next one, kept under the
     // generation read before anything they hold (so that a change made
     // meanwhile makes them stale at once).
-    let remember = match (who, &read.kept_view) {
-        (None, Some(kept)) => Some(RecordAs::anonymous(kept.generation)),
-        (None, None) => Some(RecordAs::anonymous(generation::current(ctx.kv)?)),
-        (Some(_), _) => read.token_record,
-    };
+    let remember = read.record;
     let kept = read.kept_view.is_some();
     let missed = read.kept_view.as_ref().and_then(|k| k.missed);
     let (mut view, registry, local_projects) = match read.kept_view {

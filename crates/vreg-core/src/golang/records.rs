@@ -20,7 +20,7 @@ use crate::domain::resolved::{
 };
 use crate::error::Result;
 use crate::http::body::ResponseSink;
-use crate::storage::blobs::BlobStore;
+use crate::storage::blobs::{BlobStore, Digests};
 use crate::storage::{generation, StoreError};
 
 /// What the records of earlier anonymous reads did for this one.
@@ -139,19 +139,33 @@ fn registry_file(path: &str) -> Option<(i64, String, String, &'static str)> {
     }
 }
 
-/// A stored token's read of a registry's file, served from the record of
-/// that token's earlier read of it (no SQL). Whether it was.
-pub(super) fn serve_token_record(
+/// A read of a module version's file served from the record of an earlier
+/// read of it by the same audience (no SQL): a token's read through a
+/// registry (an anonymous one goes through [`serve_from_records`]), or any
+/// read of a project's modules. Whether it was.
+pub(super) fn serve_recorded(
     ctx: &Context,
     path: &str,
     audience: &Audience,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<bool> {
-    let Some((id, module, version, ext)) = registry_file(path) else {
+    let (place, ext) = if let Some((project, module, version, ext)) = project_file(path) {
+        let file_name = format!("{version}{ext}");
+        (
+            project_file_place(project, &module, &file_name, audience),
+            ext,
+        )
+    } else if let (Some((id, module, version, ext)), Audience::Token(_)) =
+        (registry_file(path), audience)
+    {
+        (
+            file_place(id, &module, &format!("{version}{ext}"), audience),
+            ext,
+        )
+    } else {
         return Ok(false);
     };
-    let place = file_place(id, &module, &format!("{version}{ext}"), audience);
     let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
         return Ok(false);
     };
@@ -160,6 +174,46 @@ pub(super) fn serve_token_record(
         None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head)?,
     }
     Ok(true)
+}
+
+/// The project (as the URL names it), module, version and extension a path
+/// reads a version's file of, if it does.
+fn project_file(path: &str) -> Option<(&str, String, String, &'static str)> {
+    let (project, rest) = path
+        .strip_prefix("/api/v4/projects/")?
+        .split_once("/packages/go/")?;
+    match parse(rest) {
+        Ok((module, Query::File { version, ext })) => Some((project, module, version, ext)),
+        _ => None,
+    }
+}
+
+/// Where the record of a read of a project's module file is kept: a slot
+/// (see [`Place::slot`]), since a project may be named in many spellings
+/// and tokens come and go.
+fn project_file_place(project: &str, module: &str, file_name: &str, audience: &Audience) -> Place {
+    let audience = audience.name();
+    let name = format!(
+        "{audience}:{}:{project}/{module}@{file_name}",
+        project.len()
+    );
+    Place::slot("go:project", &name)
+}
+
+/// Remembers that a read (as `record` says) of `project`'s module file
+/// resolved to the stored file `digests`.
+pub(super) fn remember_project_file(
+    ctx: &Context,
+    blobs: &BlobStore,
+    (project, module, file_name): (&str, &str, &str),
+    digests: &Digests,
+    record: &RecordAs,
+) -> Result<()> {
+    let place = project_file_place(project, module, file_name, &record.audience);
+    // A module version's files never change: the record lasts as long as
+    // records may.
+    let kept = (digests, ());
+    resolved::remember(ctx, blobs, &place, record.generation, kept, record.until)
 }
 
 /// Where the record of a registry's read of a module version's file is
