@@ -100,10 +100,11 @@ class Processes:
         self.children = []
 
 
-def wrk(url, connections=CONNECTIONS, seconds=SECONDS):
+def wrk(url, connections=CONNECTIONS, seconds=SECONDS, headers=()):
     """Requests per second and bytes per second of one wrk run."""
+    sent = [arg for header in headers for arg in ("-H", header)]
     out = subprocess.run(
-        ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", url],
+        ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", *sent, url],
         capture_output=True, text=True, timeout=seconds + 60,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -252,6 +253,9 @@ class Vreg:
                        {"name": "origin", "url": f"{origin}/goproxy"})
             self.goproxies.append(f"{self.base}/api/v4/virtual_registries/packages/go/{go}")
         self.maven = f"{self.base}/api/v4/virtual_registries/packages/maven/{maven}"
+        # A stored token, as a private registry's clients send one.
+        self.token = self.admin("POST", "/personal_access_tokens",
+                                {"name": "bench", "scopes": ["read_registry"]})["token"]
         self.project_pom = f"{self.base}/api/v4/projects/{project}/packages/maven/org/bench/local/1.0/local-1.0.pom"
         status, _ = request("PUT", self.project_pom, os.urandom(2048), {"private-token": ADMIN})
         assert status == 201, status
@@ -438,6 +442,7 @@ def run(work, processes):
         r["version"], _ = wrk(f"{vreg.base}/api/v4/version")
         r["pom_1c"], _ = wrk(f"{vreg.maven}/{POM}", connections=1)
         r["pom_sha1"], _ = wrk(f"{vreg.maven}/{POM}.sha1")
+        r["pom_token"], _ = wrk(f"{vreg.maven}/{POM}", headers=[f"Private-Token: {vreg.token}"])
         r["project"], _ = wrk(vreg.project_pom)
         r["nginx_1m"], r["jar_1m"], r["jar_1m_to_nginx"] = in_turn(
             f"{origin}/maven2/{JAR_1M}", f"{vreg.maven}/{JAR_1M}", bytes_per_second)
@@ -475,6 +480,7 @@ def run(work, processes):
     line("  ratio to maven-proxy (target > 1)", lambda r: f"{r['pom'] / maven_proxy_2k:.2f}")
     line("  at 1 connection (req/s)", lambda r: f"{r['pom_1c']:,.0f}")
     line("  its .sha1 via registry (req/s)", lambda r: f"{r['pom_sha1']:,.0f}")
+    line("  with a token (req/s)", lambda r: f"{r['pom_token']:,.0f}")
     line("project repository 2 KiB GET (req/s)", lambda r: f"{r['project']:,.0f}")
     line("cached 1 MiB via registry (MB/s)", lambda r: f"{mb(r['jar_1m']):,.0f}")
     line("  nginx in the same rounds (MB/s)", lambda r: f"{mb(r['nginx_1m']):,.0f}")
