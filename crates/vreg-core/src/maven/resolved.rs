@@ -92,7 +92,7 @@ enum Kept {
 }
 
 /// What a read resolved to, found through its record.
-pub enum Found<'a> {
+enum Found<'a> {
     Cached {
         entry: CacheEntry,
         content: Content<'a>,
@@ -109,7 +109,7 @@ pub enum Found<'a> {
 }
 
 /// Where a found file's bytes are.
-pub enum Content<'a> {
+enum Content<'a> {
     /// In the record: the file is small.
     Kept(Vec<u8>),
     /// In the blob store.
