@@ -883,6 +883,38 @@ fn resolved_reads_skip_sql_until_the_configuration_changes() {
     assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 401);
 }
 
+/// A group's repository asks SQL for its projects at once: what a read
+/// that goes the full way costs does not grow with the group.
+#[test]
+fn a_group_read_costs_the_same_however_many_projects_the_group_has() {
+    let app = App::new();
+    let group = app.public_group("many");
+    let first = app.public_project("p0", group);
+    assert_eq!(deploy(&app, first, JAR, b"jar"), 201);
+    vreg_core::storage::lease::take_lease(&app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let prefix = format!("/groups/{group}/-/packages/maven");
+    // A path no project has: never recorded, so every read goes the full way.
+    let missing = "org/none/x/1.0/x-1.0.jar";
+    let cost = || {
+        let statements = app.sql.statements();
+        assert_eq!(get(&app, &prefix, missing, None).status, 404);
+        assert_eq!(get(&app, &prefix, JAR, Some(ADMIN)).body, b"jar");
+        app.sql.statements() - statements
+    };
+    let with_one = cost();
+    for n in 1..12 {
+        let project = app.public_project(&format!("p{n}"), group);
+        if n % 2 == 0 {
+            app.ok(
+                Method::PUT,
+                &format!("/projects/{project}"),
+                Some(json!({"visibility": "private"})),
+            );
+        }
+    }
+    assert_eq!(cost(), with_one);
+}
+
 /// Records of local reads live in a fixed number of slot keys, however
 /// many ways a project is spelled; a record displaced from its slot by
 /// another is never mistaken for it.

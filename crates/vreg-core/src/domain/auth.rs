@@ -270,12 +270,13 @@ pub fn readable_projects(
     only_readable(sql, who, projects::ids_in_group(sql, group_id)?)
 }
 
-/// The projects among `ids` the caller may read, in order.
+/// The projects among `ids` the caller may read, in order (the projects in
+/// one query: a group's or a local upstream's may be many).
 pub fn only_readable(sql: &dyn Sql, who: Option<&Principal>, ids: Vec<i64>) -> Result<Vec<i64>> {
     let mut readable = Vec::with_capacity(ids.len());
-    for id in ids {
-        if authorize_project_read(sql, who, &projects::get(sql, id)?).is_ok() {
-            readable.push(id);
+    for project in projects::get_many(sql, &ids)? {
+        if authorize_project_read(sql, who, &project).is_ok() {
+            readable.push(project.id);
         }
     }
     Ok(readable)

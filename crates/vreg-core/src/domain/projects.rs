@@ -6,7 +6,7 @@ use crate::domain::namespaces::{self, NamespaceChanges, NamespaceFields, Table};
 use crate::domain::validate::Errors;
 use crate::error::{CoreError, Result};
 use crate::storage::{
-    query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
+    json_list, query_one, query_rows, transaction, Filter, Listing, RowReader, Sql, StoreError,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,23 @@ pub fn find(sql: &dyn Sql, id: i64) -> Result<Option<Project>> {
 
 pub fn get(sql: &dyn Sql, id: i64) -> Result<Project> {
     find(sql, id)?.ok_or(CoreError::NotFound("Project"))
+}
+
+/// The projects `ids` name, in that order, in one query.
+pub fn get_many(sql: &dyn Sql, ids: &[i64]) -> Result<Vec<Project>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement =
+        format!("SELECT {COLUMNS} FROM projects WHERE id IN (SELECT value FROM json_each(?))");
+    let found: std::collections::HashMap<i64, Project> =
+        query_rows(sql, &statement, &[json_list(ids)], decode)?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+    ids.iter()
+        .map(|id| found.get(id).cloned().ok_or(CoreError::NotFound("Project")))
+        .collect()
 }
 
 /// A project named by id or by (percent-encoded) full path, as GitLab's

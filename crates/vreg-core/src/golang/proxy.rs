@@ -21,7 +21,7 @@ use super::records::{
     RecordAs, Records, StoredRead,
 };
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
-use super::request::{parse, Query};
+use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
 use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
 use super::schedule::retry_due;
 use super::store::{self, Scope};
@@ -72,7 +72,10 @@ fn route(
     let audience = read.then(|| audience(&request.headers)).flatten();
     if let Some(audience) = &audience {
         if serve_recorded(ctx, path, audience, head, sink)? {
-            resend_now_and_then(ctx);
+            // (A project's reads are not registry traffic.)
+            if path.starts_with(REGISTRY_PATH) {
+                resend_now_and_then(ctx);
+            }
             return Ok(());
         }
     }
@@ -107,7 +110,7 @@ fn route(
             until,
         })
     });
-    if let Some(rest) = path.strip_prefix("/api/v4/virtual_registries/packages/go/") {
+    if let Some(rest) = path.strip_prefix(REGISTRY_PATH) {
         let (id, rest) = rest.split_once('/').ok_or(CoreError::NotFound(""))?;
         let id: i64 = id.parse().map_err(|_| CoreError::NotFound("Registry"))?;
         if !read {
@@ -126,7 +129,7 @@ fn route(
         };
         return serve_registry(ctx, who.as_ref(), read, query, sink);
     }
-    if let Some(rest) = path.strip_prefix("/api/v4/projects/") {
+    if let Some(rest) = path.strip_prefix(PROJECT_PATH) {
         let (id, rest) = rest
             .split_once("/packages/go/")
             .ok_or(CoreError::NotFound(""))?;

@@ -11,7 +11,7 @@
 use super::origin::{remotes_may_serve_module, remotes_may_serve_module_given};
 use super::proxy::servable;
 use super::public_view::{self, PublicView};
-use super::request::{parse, Query};
+use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
 use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
@@ -130,9 +130,7 @@ pub(super) fn serve_from_records(
 /// The registry, module, version and extension a path reads a version's
 /// file of, if it does.
 fn registry_file(path: &str) -> Option<(i64, String, String, &'static str)> {
-    let (id, rest) = path
-        .strip_prefix("/api/v4/virtual_registries/packages/go/")?
-        .split_once('/')?;
+    let (id, rest) = path.strip_prefix(REGISTRY_PATH)?.split_once('/')?;
     match (id.parse::<i64>(), parse(rest)) {
         (Ok(id), Ok((module, Query::File { version, ext }))) => Some((id, module, version, ext)),
         _ => None,
@@ -180,7 +178,7 @@ pub(super) fn serve_recorded(
 /// reads a version's file of, if it does.
 fn project_file(path: &str) -> Option<(&str, String, String, &'static str)> {
     let (project, rest) = path
-        .strip_prefix("/api/v4/projects/")?
+        .strip_prefix(PROJECT_PATH)?
         .split_once("/packages/go/")?;
     match parse(rest) {
         Ok((module, Query::File { version, ext })) => Some((project, module, version, ext)),

@@ -12,6 +12,11 @@ pub(super) enum Query {
     File { version: String, ext: &'static str },
 }
 
+/// Where a Go registry's GOPROXY paths start (then `<id>/<module>/...`).
+pub(super) const REGISTRY_PATH: &str = "/api/v4/virtual_registries/packages/go/";
+/// Where a project's start (then `<project>/packages/go/<module>/...`).
+pub(super) const PROJECT_PATH: &str = "/api/v4/projects/";
+
 pub(super) fn parse(rest: &str) -> Result<(String, Query)> {
     let decoded = percent_encoding::percent_decode_str(rest)
         .decode_utf8()
