@@ -18,7 +18,8 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// each outlives what it owns (fields drop in the order they are declared).
 pub struct WasiBodyReader {
     stream: Option<InputStream>,
-    _body: Option<wasi_http::IncomingBody>,
+    /// Held for the stream; for a request, also whether it was opened.
+    body: Option<wasi_http::IncomingBody>,
     _response: Option<wasi_http::IncomingResponse>,
     /// A request's body is opened when first read: most requests are GETs
     /// that never read it, and opening it costs host calls.
@@ -27,14 +28,14 @@ pub struct WasiBodyReader {
 
 impl BodyReader for WasiBodyReader {
     fn next_chunk(&mut self) -> vreg_core::Result<Option<Vec<u8>>> {
-        if let (Some(request), None) = (&self.request, &self._body) {
+        if let (Some(request), None) = (&self.request, &self.body) {
             let body = request
                 .consume()
                 .map_err(|_| CoreError::BadRequest("request body already consumed".into()))?;
             let stream = body
                 .stream()
                 .map_err(|_| CoreError::BadRequest("request body unavailable".into()))?;
-            (self.stream, self._body) = (Some(stream), Some(body));
+            (self.stream, self.body) = (Some(stream), Some(body));
         }
         let Some(stream) = &self.stream else {
             return Ok(None);
@@ -106,7 +107,7 @@ pub fn split_request(
         parts,
         WasiBodyReader {
             stream: None,
-            _body: None,
+            body: None,
             _response: None,
             request: Some(incoming),
         },
@@ -309,7 +310,7 @@ fn receive(future: wasi_http::FutureIncomingResponse) -> Result<FetchResponse, F
             headers,
             body: Box::new(WasiBodyReader {
                 stream: Some(stream),
-                _body: Some(body),
+                body: Some(body),
                 _response: Some(response),
                 request: None,
             }),
