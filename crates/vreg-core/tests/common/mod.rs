@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod maven;
+
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value as Json};
 use vreg_core::storage::Publisher;
