@@ -122,14 +122,18 @@ pub fn audience(headers: &HeaderMap) -> Option<Audience> {
     Some(Audience::Token(sha256_hex(secret.as_bytes())))
 }
 
-/// Whom a read by `who` may leave a record for, and until when at most.
-/// None for the bootstrap admin token: its value is a setting, which can
-/// change without moving the generation on.
-pub fn record_audience(headers: &HeaderMap, who: Option<&Principal>) -> Option<(Audience, i64)> {
-    match who {
-        None if anonymous(headers) => Some((Audience::Anonymous, i64::MAX)),
-        Some(token) if token.token_id.is_some() => {
-            Some((audience(headers)?, token.expires_at.unwrap_or(i64::MAX)))
+/// Whom a read by `who`, whose request's [`audience`] is `audience`, may
+/// leave a record for, and until when at most. None for the bootstrap
+/// admin token: its value is a setting, which can change without moving
+/// the generation on.
+pub fn record_audience(
+    audience: Option<&Audience>,
+    who: Option<&Principal>,
+) -> Option<(Audience, i64)> {
+    match (audience?, who) {
+        (Audience::Anonymous, None) => Some((Audience::Anonymous, i64::MAX)),
+        (token @ Audience::Token(_), Some(holder)) if holder.token_id.is_some() => {
+            Some((token.clone(), holder.expires_at.unwrap_or(i64::MAX)))
         }
         _ => None,
     }

@@ -197,14 +197,8 @@ pub fn remember<T: Serialize>(
             (chunks, None)
         }
     };
-    let record = Record {
-        of: place.of.clone(),
-        generation,
-        digests: digests.clone(),
-        meta,
-        chunks,
-    };
-    keep(ctx, place, &record, bytes.as_deref(), ttl)
+    let record = (generation, digests, meta, chunks);
+    keep(ctx, place, record, bytes.as_deref(), ttl)
 }
 
 /// As [`remember`], for a file made on the fly (not in the blob store):
@@ -223,14 +217,8 @@ pub fn remember_made<T: Serialize>(
     if bytes.len() as u64 > INLINE_MAX_BYTES {
         return Ok(());
     }
-    let record = Record {
-        of: place.of.clone(),
-        generation,
-        digests: digests.clone(),
-        meta,
-        chunks: Vec::new(),
-    };
-    keep(ctx, place, &record, Some(bytes), ttl)
+    let record = (generation, digests, meta, Vec::new());
+    keep(ctx, place, record, Some(bytes), ttl)
 }
 
 /// How long a record trusted until `fresh_until` is kept, if at all.
@@ -238,14 +226,24 @@ fn ttl(ctx: &Context, fresh_until: i64) -> Option<i64> {
     Some(fresh_until.saturating_sub(ctx.now()).min(MAX_AGE_MILLIS)).filter(|ttl| *ttl > 0)
 }
 
+/// Stores the record of `digests` (with `meta` and the keys of its
+/// `chunks`) at `place` under `generation`, with the file's `bytes` when
+/// kept, for `ttl`.
 fn keep<T: Serialize>(
     ctx: &Context,
     place: &Place,
-    record: &Record<T>,
+    (generation, digests, meta, chunks): (u64, &Digests, T, Vec<String>),
     bytes: Option<&[u8]>,
     ttl: i64,
 ) -> Result<()> {
-    let mut stored = serde_json::to_vec(record).unwrap_or_default();
+    let record = Record {
+        of: place.of.clone(),
+        generation,
+        digests: digests.clone(),
+        meta,
+        chunks,
+    };
+    let mut stored = serde_json::to_vec(&record).unwrap_or_default();
     if let Some(bytes) = bytes {
         stored.push(b'\n');
         stored.extend_from_slice(bytes);

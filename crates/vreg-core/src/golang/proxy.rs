@@ -103,7 +103,7 @@ fn route(
     };
     let who = authenticate(ctx, &request.headers)?;
     let record = generation.and_then(|generation| {
-        let (audience, until) = record_audience(&request.headers, who.as_ref())?;
+        let (audience, until) = record_audience(audience.as_ref(), who.as_ref())?;
         Some(RecordAs {
             generation,
             audience,

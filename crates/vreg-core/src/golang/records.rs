@@ -16,7 +16,7 @@ use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
 use crate::domain::resolved::{
-    self, go_file_key, go_public_view_key, go_synced_key, Audience, Place,
+    self, go_file_key, go_public_view_key, go_synced_key, Audience, Place, Resolved,
 };
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -78,10 +78,7 @@ pub(super) fn serve_from_records(
         .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
     let generation = generation::from_stored(current.as_deref());
     if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
-        match &found.bytes {
-            Some(bytes) => send_bytes(sink, content_type(ext), bytes, head)?,
-            None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head)?,
-        }
+        send_found(ctx, &found, ext, head, sink)?;
         return Ok(Records::Served);
     }
     let Some(view) = public_view::decode(ctx, view.as_deref(), generation) else {
@@ -167,11 +164,23 @@ pub(super) fn serve_recorded(
     let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
         return Ok(false);
     };
-    match &found.bytes {
-        Some(bytes) => send_bytes(sink, content_type(ext), bytes, head)?,
-        None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head)?,
-    }
+    send_found(ctx, &found, ext, head, sink)?;
     Ok(true)
+}
+
+/// Sends a file found through its record: from the record when kept
+/// there, else from the blob store.
+fn send_found(
+    ctx: &Context,
+    found: &Resolved<()>,
+    ext: &str,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    match &found.bytes {
+        Some(bytes) => send_bytes(sink, content_type(ext), bytes, head),
+        None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head),
+    }
 }
 
 /// The project (as the URL names it), module, version and extension a path

@@ -80,7 +80,7 @@ fn route(
     };
     let who = authenticate(ctx, &request.headers)?;
     let record_as = |repository| {
-        let (audience, until) = record_audience(&request.headers, who.as_ref())?;
+        let (audience, until) = record_audience(audience.as_ref(), who.as_ref())?;
         Some(RecordAs {
             repository,
             generation: generation?,

@@ -200,11 +200,8 @@ pub fn serve(
     let name = path.file_name();
     match found {
         Found::Cached { mut entry, content } => {
-            let (digests, modified) = (&entry.digests, entry.created_at);
-            match content {
-                Content::Kept(bytes) => send_bytes(sink, name, digests, modified, &bytes, head)?,
-                Content::Stored(blobs) => send_file(&blobs, sink, name, digests, modified, head)?,
-            }
+            let file = (name, &entry.digests, entry.created_at);
+            send_content(sink, file, content, head)?;
             if record_download(ctx, &mut entry)? {
                 // The record holds the entry's download time. (Clearing
                 // the slot may drop another record: it is a cache.)
@@ -217,13 +214,24 @@ pub fn serve(
             digests,
             created_at,
             content,
-        } => match content {
-            Content::Kept(bytes) => send_bytes(sink, name, &digests, created_at, &bytes, head)?,
-            Content::Stored(blobs) => send_file(&blobs, sink, name, &digests, created_at, head)?,
-        },
+        } => send_content(sink, (name, &digests, created_at), content, head)?,
         Found::Made { bytes, .. } => send_metadata(sink, &bytes, head)?,
     }
     Ok(Some(()))
+}
+
+/// Sends a found file (its name, digests and modification time) from the
+/// record or the blob store, wherever its bytes are.
+fn send_content(
+    sink: &mut dyn ResponseSink,
+    (name, digests, modified): (&str, &Digests, i64),
+    content: Content,
+    head: bool,
+) -> Result<()> {
+    match content {
+        Content::Kept(bytes) => send_bytes(sink, name, digests, modified, &bytes, head),
+        Content::Stored(blobs) => send_file(&blobs, sink, name, digests, modified, head),
+    }
 }
 
 /// Remembers that a read of a registry (as `record` says) resolved to its
