@@ -196,15 +196,19 @@ class Vreg:
         self.state = state
         os.makedirs(state, exist_ok=True)
         # The sync queue and the download counters on this run's Redis, as
-        # shipped; no block_networks, since the origins are on 127.0.0.1.
-        with open(os.path.join(state, "runtime-config.toml"), "w") as f:
-            f.write(f'[key_value_store.sync]\ntype = "redis"\nurl = "{redis_url}"\n\n'
-                    f'[key_value_store.counters]\ntype = "redis"\nurl = "{redis_url}"\n')
-        # As scripts/up does: the key-value file in WAL mode, for both hosts
-        # (and the probe's, below).
+        # shipped (the probe counts there too); no block_networks, since the
+        # origins are on 127.0.0.1.
+        counters = f'[key_value_store.counters]\ntype = "redis"\nurl = "{redis_url}"\n'
         probe_state = os.path.join(work, f"{name}-probe-state")
         for directory in (state, probe_state):
             os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(state, "runtime-config.toml"), "w") as f:
+            f.write(f'[key_value_store.sync]\ntype = "redis"\nurl = "{redis_url}"\n\n{counters}')
+        with open(os.path.join(probe_state, "runtime-config.toml"), "w") as f:
+            f.write(counters)
+        # As scripts/up does: the key-value file in WAL mode, for both hosts
+        # (and the probe's).
+        for directory in (state, probe_state):
             sqlite3.connect(os.path.join(directory, "sqlite_key_value.db")).execute(
                 "PRAGMA journal_mode=WAL").fetchall()
         env = {
@@ -221,7 +225,7 @@ class Vreg:
         processes.start(f"{name}-worker", command("spin-worker.toml", state, None), env)
         probe = processes.start(
             f"{name}-probe",
-            command("tests/fixtures/probe.toml", probe_state,
+            command("tests/fixtures/probe-bench.toml", probe_state,
                     f"127.0.0.1:{probe_port}"),
             env,
         )
@@ -264,6 +268,11 @@ class Vreg:
             assert status == 200, (path, status)
         status, _ = request("PUT", f"{self.probe}/probe/kv/default/pom", os.urandom(2048))
         assert status == 200, status
+        # The counted read's ceiling: the pom and a generation in one batch
+        # get, then one count.
+        status, _ = request("PUT", f"{self.probe}/probe/kv/default/config:generation", b"7")
+        assert status == 200, status
+        self.probe_counted = f"{self.probe}/probe/kv/default/pom?counted=counters"
         # The 1 MiB ceiling: the probe answers four 256 KiB values (vreg's
         # chunks) as one body.
         # Whether that chunk size is right: the same 1 MiB as one value and
@@ -439,6 +448,8 @@ def run(work, processes):
             f"{vreg.probe}/probe/kv/default/pom", f"{vreg.maven}/{POM}", requests_per_second)
         r["nginx_2k"], _, r["probe_to_nginx"] = in_turn(
             f"{origin}/maven2/{POM}", f"{vreg.probe}/probe/kv/default/pom", requests_per_second)
+        r["probe_counted"], _, r["pom_to_counted"] = in_turn(
+            vreg.probe_counted, f"{vreg.maven}/{POM}", requests_per_second)
         r["version"], _ = wrk(f"{vreg.base}/api/v4/version")
         r["pom_1c"], _ = wrk(f"{vreg.maven}/{POM}", connections=1)
         r["pom_sha1"], _ = wrk(f"{vreg.maven}/{POM}.sha1")
@@ -478,6 +489,8 @@ def run(work, processes):
     line("cached 2 KiB via registry (req/s)", lambda r: f"{r['pom']:,.0f}")
     line("  ratio to the probe (target >= 0.8)", lambda r: f"{r['pom_to_probe']:.2f}")
     line("  ratio to maven-proxy (target > 1)", lambda r: f"{r['pom'] / maven_proxy_2k:.2f}")
+    line("  probe: batch get + count (req/s)", lambda r: f"{r['probe_counted']:,.0f}")
+    line("  ratio to that probe", lambda r: f"{r['pom_to_counted']:.2f}")
     line("  at 1 connection (req/s)", lambda r: f"{r['pom_1c']:,.0f}")
     line("  its .sha1 via registry (req/s)", lambda r: f"{r['pom_sha1']:,.0f}")
     line("  with a token (req/s)", lambda r: f"{r['pom_token']:,.0f}")
