@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::crypto::{constant_time_eq, sha256, sha256_hex};
 use crate::domain::groups;
 use crate::domain::projects::{self, Project};
-use crate::domain::resolved::Audience;
+use crate::domain::resolved::{Audience, RecordAs};
 use crate::domain::tokens::{self, Reach, Scope};
 use crate::error::{CoreError, Result};
 use crate::storage::Sql;
@@ -122,21 +122,27 @@ pub fn audience(headers: &HeaderMap) -> Option<Audience> {
     Some(Audience::Token(sha256_hex(secret.as_bytes())))
 }
 
-/// Whom a read by `who`, whose request's [`audience`] is `audience`, may
-/// leave a record for, and until when at most. None for the bootstrap
-/// admin token: its value is a setting, which can change without moving
-/// the generation on.
-pub fn record_audience(
+/// The record a read by `who`, whose request's [`audience`] is `audience`,
+/// may leave under `generation` (none is made without one): for whom, and
+/// until when at most. None for the bootstrap admin token: its value is a
+/// setting, which can change without moving the generation on.
+pub fn record_as(
+    generation: Option<u64>,
     audience: Option<&Audience>,
     who: Option<&Principal>,
-) -> Option<(Audience, i64)> {
-    match (audience?, who) {
-        (Audience::Anonymous, None) => Some((Audience::Anonymous, i64::MAX)),
+) -> Option<RecordAs> {
+    let (audience, until) = match (audience?, who) {
+        (Audience::Anonymous, None) => (Audience::Anonymous, i64::MAX),
         (token @ Audience::Token(_), Some(holder)) if holder.token_id.is_some() => {
-            Some((token.clone(), holder.expires_at.unwrap_or(i64::MAX)))
+            (token.clone(), holder.expires_at.unwrap_or(i64::MAX))
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(RecordAs {
+        generation: generation?,
+        audience,
+        until,
+    })
 }
 
 fn unauthorized(reason: &str) -> CoreError {

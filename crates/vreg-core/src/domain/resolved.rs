@@ -53,6 +53,26 @@ impl Audience {
     }
 }
 
+/// What a read's record is made for: the generation read before the read
+/// resolved (for a token, before it was checked), whom the record may
+/// answer, and until when at most (a token's expiry).
+#[derive(Clone, Debug)]
+pub struct RecordAs {
+    pub generation: u64,
+    pub audience: Audience,
+    pub until: i64,
+}
+
+impl RecordAs {
+    pub fn anonymous(generation: u64) -> RecordAs {
+        RecordAs {
+            generation,
+            audience: Audience::Anonymous,
+            until: i64::MAX,
+        }
+    }
+}
+
 /// Slot keys in the space of slotted records (see [`Place::slot`]).
 pub const SLOTS: u64 = 16_384;
 

@@ -18,7 +18,7 @@ use super::public_view::{self, PublicView};
 use super::publish::publish;
 use super::records::{
     remember_project_file, send_stored, serve_from_records, serve_recorded, KeptView, Missed,
-    RecordAs, Records, StoredRead,
+    Records, StoredRead,
 };
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
@@ -28,10 +28,10 @@ use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::auth::{
-    audience, authenticate, authorize_project_read, only_readable, record_audience, Principal,
+    audience, authenticate, authorize_project_read, only_readable, record_as, Principal,
 };
 use crate::domain::projects;
-use crate::domain::resolved::Audience;
+use crate::domain::resolved::{Audience, RecordAs};
 use crate::error::{CoreError, Result};
 use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
@@ -102,14 +102,7 @@ fn route(
         (Some(_), None) => Some(generation::current(ctx.kv)?),
     };
     let who = authenticate(ctx, &request.headers)?;
-    let record = generation.and_then(|generation| {
-        let (audience, until) = record_audience(audience.as_ref(), who.as_ref())?;
-        Some(RecordAs {
-            generation,
-            audience,
-            until,
-        })
-    });
+    let record = record_as(generation, audience.as_ref(), who.as_ref());
     if let Some(rest) = path.strip_prefix(REGISTRY_PATH) {
         let (id, rest) = rest.split_once('/').ok_or(CoreError::NotFound(""))?;
         let id: i64 = id.parse().map_err(|_| CoreError::NotFound("Registry"))?;
@@ -272,8 +265,8 @@ fn serve_registry(
         let anonymous = remember
             .as_ref()
             .filter(|r| r.audience == Audience::Anonymous);
-        if let (Some(RecordAs { generation, .. }), true) = (anonymous, file_read) {
-            let generation = *generation;
+        if let (Some(record), true) = (anonymous, file_read) {
+            let generation = record.generation;
             // An anonymous caller got this far: the registry is public.
             let public = PublicView {
                 registry,

@@ -16,7 +16,7 @@ use super::respond::{content_type, send_blob, send_bytes};
 use super::store::{self, Scope};
 use crate::context::Context;
 use crate::domain::resolved::{
-    self, go_file_key, go_public_view_key, go_synced_key, Audience, Place, Resolved,
+    self, go_file_key, go_public_view_key, go_synced_key, Audience, Place, RecordAs, Resolved,
 };
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -233,26 +233,6 @@ fn file_place(registry: i64, module: &str, file_name: &str, audience: &Audience)
         Audience::Token(digest) => {
             let name = format!("{digest}:{registry}:{module}@{file_name}");
             Place::slot("go:resolved", &name)
-        }
-    }
-}
-
-/// What a read's record is made for: the generation read before the read
-/// resolved (for a token, before it was checked), whom the record may
-/// answer, and until when at most (a token's expiry).
-#[derive(Clone)]
-pub(super) struct RecordAs {
-    pub(super) generation: u64,
-    pub(super) audience: Audience,
-    pub(super) until: i64,
-}
-
-impl RecordAs {
-    pub(super) fn anonymous(generation: u64) -> RecordAs {
-        RecordAs {
-            generation,
-            audience: Audience::Anonymous,
-            until: i64::MAX,
         }
     }
 }

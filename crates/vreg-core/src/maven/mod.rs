@@ -17,7 +17,7 @@ use http::{Method, StatusCode};
 use crate::context::Context;
 use crate::domain::auth::{
     audience, authenticate, authorize_project_read, authorize_project_write, readable_projects,
-    record_audience,
+    record_as,
 };
 use crate::domain::groups;
 use crate::domain::model::Visibility;
@@ -30,7 +30,7 @@ use crate::storage::generation;
 use crate::storage::schema::ensure_schema;
 use crate::storage::Sql;
 use path::{Checksum, Coordinates, MavenPath};
-use resolved::{RecordAs, Repository};
+use resolved::{RecordIn, Repository};
 use respond::{send_digest, send_file, send_metadata, send_text};
 
 /// The largest checksum file accepted.
@@ -79,19 +79,12 @@ fn route(
         None => None,
     };
     let who = authenticate(ctx, &request.headers)?;
-    let record_as = |repository| {
-        let (audience, until) = record_audience(audience.as_ref(), who.as_ref())?;
-        Some(RecordAs {
-            repository,
-            generation: generation?,
-            audience,
-            until,
-        })
-    };
+    let record = record_as(generation, audience.as_ref(), who.as_ref());
+    let record_in = |repository| record.map(|record| RecordIn { repository, record });
     match parts.as_slice() {
         ["projects", id, "packages", "maven", path @ ..] if !path.is_empty() => {
             let path = MavenPath::parse(&path.join("/"))?;
-            let record = record_as(Repository::Project(id));
+            let record = record_in(Repository::Project(id));
             let project =
                 projects::find_by_reference(ctx.sql, id)?.ok_or(CoreError::NotFound("Project"))?;
             if request.method == Method::PUT {
@@ -109,7 +102,7 @@ fn route(
                 return Err(CoreError::MethodNotAllowed);
             }
             let path = MavenPath::parse(&path.join("/"))?;
-            let record = record_as(Repository::Group(id));
+            let record = record_in(Repository::Group(id));
             let group = match id.parse::<i64>() {
                 Ok(id) if id > 0 => groups::find(ctx.sql, id)?,
                 _ => None,
@@ -131,7 +124,7 @@ fn route(
                 .ok()
                 .filter(|id| *id > 0)
                 .ok_or(CoreError::NotFound("Registry"))?;
-            let record = record_as(Repository::Registry(id));
+            let record = record_in(Repository::Registry(id));
             let read = (&path, head, record.as_ref());
             virtual_registry::serve(ctx, who.as_ref(), id, read, sink)
         }
@@ -222,7 +215,7 @@ fn serve_local(
     project_ids: &[i64],
     path: &MavenPath,
     head: bool,
-    record: Option<RecordAs>,
+    record: Option<RecordIn>,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);

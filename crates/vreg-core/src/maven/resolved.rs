@@ -13,7 +13,7 @@ use super::LocalHit;
 use crate::context::Context;
 use crate::domain::cache::{resolved_key, CacheEntry};
 use crate::domain::downloads::record_download;
-use crate::domain::resolved::{self, Audience, Place, Resolved};
+use crate::domain::resolved::{self, Audience, Place, RecordAs, Resolved};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
@@ -27,14 +27,11 @@ pub enum Repository<'r> {
     Group(&'r str),
 }
 
-/// What a read's record is made for: the repository as its URL named it,
-/// the generation read before the read resolved, whom the record may
-/// answer, and until when at most (a token's expiry).
-pub struct RecordAs<'r> {
+/// What a read's record is made for (see [`RecordAs`]), and the repository
+/// it read, as its URL named it.
+pub struct RecordIn<'r> {
     pub repository: Repository<'r>,
-    pub generation: u64,
-    pub audience: Audience,
-    pub until: i64,
+    pub record: RecordAs,
 }
 
 /// Where the record of a read of `repository` at `path` is kept when it
@@ -239,7 +236,7 @@ fn send_content(
 pub fn remember_entry(
     ctx: &Context,
     blobs: &BlobStore,
-    record: &RecordAs,
+    RecordIn { repository, record }: &RecordIn,
     entry: &CacheEntry,
     fresh_until: i64,
 ) -> Result<()> {
@@ -251,7 +248,7 @@ pub fn remember_entry(
         created_at: entry.created_at,
         downloaded_at: entry.downloaded_at,
     };
-    let place = entry_place(record.repository, &record.audience, &entry.relative_path);
+    let place = entry_place(*repository, &record.audience, &entry.relative_path);
     let fresh_until = fresh_until.min(record.until);
     let kept = (&entry.digests, kept);
     resolved::remember(ctx, blobs, &place, record.generation, kept, fresh_until)
@@ -262,11 +259,11 @@ pub fn remember_entry(
 pub fn remember_hit(
     ctx: &Context,
     blobs: &BlobStore,
-    record: &RecordAs,
+    RecordIn { repository, record }: &RecordIn,
     path: &str,
     hit: &LocalHit,
 ) -> Result<()> {
-    let place = hit_place(record.repository, &record.audience, path);
+    let place = hit_place(*repository, &record.audience, path);
     // Packages change only by uploads and admin writes, which move the
     // generation on: a record lasts as long as records may.
     let (generation, until) = (record.generation, record.until);

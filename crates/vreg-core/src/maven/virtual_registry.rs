@@ -17,7 +17,7 @@ use super::path::{Coordinates, MavenPath};
 use super::remote::{
     fetch_first, fetch_remote, remembered_missing, revalidate, Candidate, Fetched,
 };
-use super::resolved::{self, RecordAs};
+use super::resolved::{self, RecordIn};
 use super::respond::{send_digest, send_file};
 use super::{find_local, LocalHit};
 use crate::context::Context;
@@ -134,13 +134,13 @@ pub fn serve(
     ctx: &Context,
     who: Option<&Principal>,
     registry_id: i64,
-    (path, head, record): (&MavenPath, bool, Option<&RecordAs>),
+    (path, head, record): (&MavenPath, bool, Option<&RecordIn>),
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let registry = registries::get(ctx.sql, PackageType::Maven, registry_id)?;
     let public = crate::domain::auth::authorize_registry_read(ctx.sql, who, registry.group_id)?;
     // (Only a public registry is read anonymously.)
-    let record = record.filter(|r| public || r.audience != Audience::Anonymous);
+    let record = record.filter(|r| public || r.record.audience != Audience::Anonymous);
     let (linked, _) =
         upstreams::list_in_registry(ctx.sql, registry.id, upstreams::MAX_PER_REGISTRY, 0)?;
     let links: Vec<Upstream> = linked.into_iter().map(|(_, u)| u).collect();
@@ -310,7 +310,7 @@ fn send_local(
     sink: &mut dyn ResponseSink,
     (path, head): (&MavenPath, bool),
     hit: &LocalHit,
-    record: Option<&RecordAs>,
+    record: Option<&RecordIn>,
 ) -> Result<()> {
     hit.send(blobs, sink, path, head)?;
     if let Some(record) = record {
