@@ -407,6 +407,58 @@ impl std::ops::Deref for DevHost {
     }
 }
 
+/// The probe app (`tests/fixtures/probe.toml`) on the host
+/// [`HostKind::from_env`] picks, with `runtime_config` (TOML) as its runtime
+/// config: a piece of vreg's own code (see the probe's `vreg-lease`) on a
+/// host's stores, without the rest of vreg around it.
+pub struct ProbeApp {
+    http: Http,
+    _process: Process,
+    _state: tempfile::TempDir,
+}
+
+impl ProbeApp {
+    pub fn start(runtime_config: &str) -> ProbeApp {
+        build_once();
+        let state = tempfile::tempdir().unwrap();
+        std::fs::write(state.path().join(RUNTIME_CONFIG), runtime_config).unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let host = HostKind::from_env();
+        let command = host.command("tests/fixtures/probe.toml", state.path(), Some(&listen));
+        let mut process = Process::spawn(command, &[("SPIN_VARIABLE_TOKEN", "t0ken")]);
+        let http = Http {
+            base: format!("http://{listen}"),
+            log: process.log.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let url = format!("{}/probe/var/greeting", http.base);
+        while ureq::get(&url)
+            .timeout(Duration::from_secs(2))
+            .call()
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline && process.is_running(),
+                "{host:?} did not serve the probe:\n{}",
+                process.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ProbeApp {
+            http,
+            _process: process,
+            _state: state,
+        }
+    }
+}
+
+impl std::ops::Deref for ProbeApp {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
 /// The `counters` store's file when a test runs without Redis.
 pub const COUNTERS_FILE: &str = "counters.db";
 
@@ -424,11 +476,17 @@ pub enum Networks {
 }
 
 /// The runtime config a test runs with: the stores in the state directory
-/// (the hosts' defaults), the `sync` store on the test's Redis (from
+/// (the hosts' defaults) unless `default_store` names a Redis for the
+/// `default` key-value store, the `sync` store on the test's Redis (from
 /// `SPIN_VARIABLE_REDIS_URL`, else a closed port: Redis is down), the
 /// `counters` store on that Redis as shipped (or, with no Redis, in a file
 /// of its own), and the shipped network policy when asked for.
-fn write_runtime_config(state: &Path, env: &[(&str, &str)], networks: Networks) {
+fn write_runtime_config(
+    state: &Path,
+    env: &[(&str, &str)],
+    networks: Networks,
+    default_store: Option<&str>,
+) {
     let redis_url = env
         .iter()
         .find(|(k, _)| *k == "SPIN_VARIABLE_REDIS_URL")
@@ -442,6 +500,11 @@ fn write_runtime_config(state: &Path, env: &[(&str, &str)], networks: Networks) 
         "[key_value_store.sync]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
          [key_value_store.counters]\n{counters}\n"
     );
+    if let Some(url) = default_store {
+        text.push_str(&format!(
+            "\n[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n"
+        ));
+    }
     if networks == Networks::AsShipped {
         let shipped = std::fs::read_to_string(root().join("runtime-config.toml")).unwrap();
         let start = shipped
@@ -475,14 +538,21 @@ impl Vreg {
 
     /// Like [`Vreg::start`], with the given outbound network policy.
     pub fn start_with(env: &[(&str, &str)], networks: Networks) -> Vreg {
-        Self::launch(env, networks, None).wait_until_serving()
+        Self::launch(env, networks, None, None).wait_until_serving()
+    }
+
+    /// Like [`Vreg::start`], with the `default` key-value store (records,
+    /// blobs, leases, the generation) on the Redis at `url`, as a
+    /// deployment that scales out puts it.
+    pub fn start_with_default_store_on(env: &[(&str, &str)], url: &str) -> Vreg {
+        Self::launch(env, Networks::Open, None, Some(url)).wait_until_serving()
     }
 
     /// Serves https with the PEM certificate and key (`--tls-cert`,
     /// `--tls-key`, as `spin up` takes them). The harness's own client
     /// speaks only http: talk to it with `curl` or `go`.
     pub fn start_tls(env: &[(&str, &str)], cert: &Path, key: &Path) -> Vreg {
-        let mut vreg = Self::launch(env, Networks::Open, Some((cert, key)));
+        let mut vreg = Self::launch(env, Networks::Open, Some((cert, key)), None);
         let address = vreg.base.trim_start_matches("https://").to_owned();
         let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(&address).is_err() {
@@ -497,11 +567,16 @@ impl Vreg {
         vreg
     }
 
-    fn launch(env: &[(&str, &str)], networks: Networks, tls: Option<(&Path, &Path)>) -> Vreg {
+    fn launch(
+        env: &[(&str, &str)],
+        networks: Networks,
+        tls: Option<(&Path, &Path)>,
+        default_store: Option<&str>,
+    ) -> Vreg {
         build_once();
         let host = HostKind::from_env();
         let state = tempfile::tempdir().unwrap();
-        write_runtime_config(state.path(), env, networks);
+        write_runtime_config(state.path(), env, networks, default_store);
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut command = host.command("spin.toml", state.path(), Some(&listen));

@@ -17,7 +17,7 @@ use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
 use vreg_core::storage::{Clock, Kv};
 use vreg_core::{Context, LazyConfig};
-use vreg_testkit::{MemoryKv, RecordingPublisher, StaticServer};
+use vreg_testkit::{RecordingPublisher, StaticServer};
 
 fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
@@ -928,46 +928,6 @@ fn a_module_published_locally_takes_over_at_once_from_a_copy_served_before() {
     // view that read kept.
     p.on_origin("example.com/taken", "v1.1.0");
     assert_eq!(p.get("example.com/taken/@v/v1.1.0.zip").status, 404);
-}
-
-#[test]
-fn a_lease_is_taken_once_by_a_hundred_concurrent_callers() {
-    let kv = MemoryKv::default();
-    let winners = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..100)
-            .map(|_| {
-                scope.spawn(|| {
-                    take_lease(&kv, "contested", 1000, 60_000)
-                        .unwrap()
-                        .is_some()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .filter(|won| *won)
-            .count()
-    });
-    assert_eq!(winners, 1);
-    assert!(
-        take_lease(&kv, "contested", 2000, 60_000)
-            .unwrap()
-            .is_none(),
-        "held until it expires"
-    );
-    let holder = take_lease(&kv, "contested", 61_001, 60_000).unwrap();
-    assert!(holder.is_some(), "expired leases can be taken again");
-    // Only the holder gives it back early.
-    use vreg_core::storage::lease::release_lease;
-    assert!(!release_lease(&kv, "contested", "someone else").unwrap());
-    assert!(take_lease(&kv, "contested", 62_000, 60_000)
-        .unwrap()
-        .is_none());
-    assert!(release_lease(&kv, "contested", &holder.unwrap()).unwrap());
-    assert!(take_lease(&kv, "contested", 62_000, 60_000)
-        .unwrap()
-        .is_some());
 }
 
 /// Go's path and version rules over HTTP: publishing refuses what

@@ -3,6 +3,7 @@
 
 use std::cell::OnceCell;
 
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store as wasi_kv};
 use spin_sdk::{key_value, sqlite};
 use vreg_core::storage::{Kv, Rows, Sql, StoreError, Value};
 
@@ -67,18 +68,35 @@ impl Sql for SpinSql {
     }
 }
 
-/// Spin's key-value store `default`, opened on first use.
+/// Spin's key-value store `default`, opened on first use: through Spin's
+/// own interface for gets and sets, through wasi:keyvalue for what only it
+/// has (batch gets, compare-and-swap, increments).
 #[derive(Default)]
-pub struct SpinKv(OnceCell<key_value::Store>);
+pub struct SpinKv {
+    store: OnceCell<key_value::Store>,
+    bucket: OnceCell<wasi_kv::Bucket>,
+}
 
 impl SpinKv {
     fn store(&self) -> Result<&key_value::Store, StoreError> {
-        if let Some(store) = self.0.get() {
+        if let Some(store) = self.store.get() {
             return Ok(store);
         }
         let store = key_value::Store::open_default().map_err(kv_error)?;
-        Ok(self.0.get_or_init(|| store))
+        Ok(self.store.get_or_init(|| store))
     }
+
+    fn bucket(&self) -> Result<&wasi_kv::Bucket, StoreError> {
+        if let Some(bucket) = self.bucket.get() {
+            return Ok(bucket);
+        }
+        let bucket = wasi_kv::open("default").map_err(wasi_error)?;
+        Ok(self.bucket.get_or_init(|| bucket))
+    }
+}
+
+fn wasi_error(error: wasi_kv::Error) -> StoreError {
+    StoreError::Other(format!("{error:?}"))
 }
 
 fn kv_error(error: key_value::Error) -> StoreError {
@@ -105,15 +123,15 @@ impl Kv for SpinKv {
     /// wasi:keyvalue's batch get: one host call (and, in Spin's SQLite
     /// store, one trip through its lock) for all of `keys`.
     fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        use spin_sdk::wit::wasi::keyvalue::{batch, store as wasi_kv};
-        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
-        let bucket = wasi_kv::open("default").map_err(other)?;
         let wanted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let found = match batch::get_many(self.bucket()?, &wanted) {
+            Ok(found) => found,
+            // Spin's Redis store (4.0.2) fails every batch get: it sends
+            // `KEYS` where `MGET` belongs. One get a key works there.
+            Err(_) => return keys.iter().map(|key| self.get(key)).collect(),
+        };
         let mut found: std::collections::HashMap<String, Option<Vec<u8>>> =
-            batch::get_many(&bucket, &wanted)
-                .map_err(other)?
-                .into_iter()
-                .collect();
+            found.into_iter().collect();
         Ok(wanted.iter().map(|k| found.remove(k).flatten()).collect())
     }
 
@@ -125,26 +143,23 @@ impl Kv for SpinKv {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError> {
-        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
-        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
-        let bucket = wasi_kv::open("default").map_err(other)?;
-        let cas = atomics::Cas::new(&bucket, key).map_err(other)?;
-        if cas.current().map_err(other)?.as_deref() != expected {
+        let cas = atomics::Cas::new(self.bucket()?, key).map_err(wasi_error)?;
+        if cas.current().map_err(wasi_error)?.as_deref() != expected {
             return Ok(false);
         }
         match atomics::swap(cas, new) {
             Ok(()) => Ok(true),
-            Err(atomics::CasError::CasFailed(_)) => Ok(false),
-            Err(atomics::CasError::StoreError(e)) => Err(other(e)),
+            // Spin's Redis store (4.0.2) reports every swap as failed,
+            // after making it (it ends the transaction with an `UNWATCH`
+            // that Redis refuses). The key holding `new` now tells.
+            Err(atomics::CasError::CasFailed(_)) => Ok(self.get(key)?.as_deref() == Some(new)),
+            Err(atomics::CasError::StoreError(e)) => Err(wasi_error(e)),
         }
     }
 
-    /// wasi:keyvalue's atomic increment on the `default` bucket.
+    /// wasi:keyvalue's atomic increment.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
-        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
-        let bucket = wasi_kv::open("default").map_err(other)?;
-        atomics::increment(&bucket, key, delta).map_err(other)
+        atomics::increment(self.bucket()?, key, delta).map_err(wasi_error)
     }
 }
 
@@ -168,10 +183,8 @@ impl SpinTally {
 
 impl vreg_core::storage::Tally for SpinTally {
     fn add(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};
-        let other = |e: wasi_kv::Error| StoreError::Other(format!("{e:?}"));
-        let bucket = wasi_kv::open(Self::LABEL).map_err(other)?;
-        atomics::increment(&bucket, key, delta).map_err(other)
+        let bucket = wasi_kv::open(Self::LABEL).map_err(wasi_error)?;
+        atomics::increment(&bucket, key, delta).map_err(wasi_error)
     }
 
     fn keys(&self) -> Result<Vec<String>, StoreError> {

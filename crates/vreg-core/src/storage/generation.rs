@@ -5,7 +5,7 @@
 //! still current, so a read can skip SQL without ever outliving a change.
 
 use crate::error::Result;
-use crate::storage::Kv;
+use crate::storage::{Kv, StoreError};
 
 /// Where the generation is kept (read it with [`current`], or with
 /// [`from_stored`] when fetched together with other keys).
@@ -23,18 +23,29 @@ pub fn from_stored(stored: Option<&[u8]>) -> u64 {
         .unwrap_or(0)
 }
 
-/// Moves the generation on, atomically: two concurrent changes never leave
-/// it where either of them found it.
+/// Moves the generation on past the one current when this is called (after
+/// the change it announces is written). Whoever moves it past that, this
+/// caller or a concurrent one, makes every record made before the change
+/// stale: a record carries the generation read before it was resolved.
+/// So a lost compare-and-swap that finds the generation moved on is done,
+/// and one that did not swap (a store that reports a swap it made as
+/// failed, as Spin's Redis store does) is seen through.
 pub fn advance(kv: &dyn Kv) -> Result<()> {
-    loop {
-        let seen = kv.get(KEY)?;
-        let value = seen
-            .as_deref()
-            .and_then(|v| String::from_utf8_lossy(v).parse::<u64>().ok())
-            .unwrap_or(0);
-        let next = (value + 1).to_string();
-        if kv.compare_and_swap(KEY, seen.as_deref(), next.as_bytes())? {
+    let mut expected = kv.get(KEY)?;
+    let seen = from_stored(expected.as_deref());
+    for _ in 0..ADVANCE_ATTEMPTS {
+        let next = (from_stored(expected.as_deref()) + 1).to_string();
+        if kv.compare_and_swap(KEY, expected.as_deref(), next.as_bytes())? {
+            return Ok(());
+        }
+        expected = kv.get(KEY)?;
+        if from_stored(expected.as_deref()) > seen {
             return Ok(());
         }
     }
+    Err(StoreError::Busy.into())
 }
+
+/// How often [`advance`] tries before giving up (each failure but the
+/// last found the generation where it was: a store whose swaps never take).
+const ADVANCE_ATTEMPTS: usize = 16;
