@@ -7,11 +7,12 @@ mod common;
 
 use common::App;
 use serde_json::json;
+use vreg_core::crypto::sha256_hex;
 use vreg_core::domain::cache::{commit_entry, CacheEntry};
 use vreg_core::domain::downloads::{count, fold, shown_count, Folded};
 use vreg_core::storage::blobs::digests_of;
 use vreg_core::storage::lease::take_lease;
-use vreg_core::storage::Tally;
+use vreg_core::storage::{Kv, Tally};
 use vreg_testkit::RecordingPublisher;
 
 const MINUTE: i64 = 60 * 1000;
@@ -104,6 +105,24 @@ fn counts_reach_sql_exactly_and_past_minutes_leave_the_store() {
     assert_eq!(folded.keys_deleted, 4);
     assert!(Tally::keys(&app.tally).unwrap().is_empty());
     assert_eq!(stored(&app, upstream, "a/a.jar"), 7);
+}
+
+/// What a listing shows is read, not written: no key is left in the
+/// default store for an entry that has no count from before the tally
+/// store, and one that has is still shown.
+#[test]
+fn showing_a_count_writes_nothing_to_the_default_store() {
+    let (app, upstream) = app_with_entries(&["a.jar", "b.jar"]);
+    let publisher = RecordingPublisher::default();
+    let ctx = app.context(&publisher);
+    count(&ctx, upstream, "a.jar");
+    let before = app.kv.keys().len();
+    assert_eq!(shown_count(&ctx, &entry(upstream, "a.jar"), 2).unwrap(), 3);
+    assert_eq!(app.kv.keys().len(), before, "{:?}", app.kv.keys());
+    // A count from before the tally store, kept as a counter.
+    let legacy = format!("downloads:{upstream}:{}", sha256_hex(b"b.jar"));
+    app.kv.increment(&legacy, 4).unwrap();
+    assert_eq!(shown_count(&ctx, &entry(upstream, "b.jar"), 1).unwrap(), 5);
 }
 
 #[test]

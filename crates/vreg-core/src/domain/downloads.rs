@@ -150,7 +150,15 @@ fn fold_counters(tally: &dyn Tally, ctx: &Context, now: i64) -> Result<Folded> {
 /// counts moved to the tally store (kept in the default store).
 pub fn shown_count(ctx: &Context, entry: &CacheEntry, stored_count: i64) -> Result<i64> {
     let minute = ctx.now().div_euclid(MINUTE_MILLIS);
-    let mut total = stored_count + ctx.kv.increment(&legacy_key(entry), 0)?;
+    // Read as a counter only where there is one: an increment of 0 writes
+    // an absent key (a commit in Spin's SQLite store, a key for good on
+    // Redis), once for every entry listed.
+    let legacy = legacy_key(entry);
+    let legacy = match ctx.kv.get(&legacy)? {
+        Some(_) => ctx.kv.increment(&legacy, 0)?,
+        None => 0,
+    };
+    let mut total = stored_count + legacy;
     for m in [minute - 1, minute] {
         // The tally store down costs the latest counts, not the listing.
         let key = key(m, entry.upstream_id, &entry.relative_path);
