@@ -125,6 +125,26 @@ fn showing_a_count_writes_nothing_to_the_default_store() {
     assert_eq!(shown_count(&ctx, &entry(upstream, "b.jar"), 1).unwrap(), 5);
 }
 
+/// A tally store shared with many other keys (Spin's Redis store lists the
+/// whole database) still has every counter folded.
+#[test]
+fn counters_are_folded_however_many_other_keys_share_the_store() {
+    let paths = ["a.jar", "b.jar", "c.jar"];
+    let (app, upstream) = app_with_entries(&paths);
+    let publisher = RecordingPublisher::default();
+    let ctx = app.context(&publisher);
+    for n in 0..10_000 {
+        app.tally.add(&format!("other:{n}"), 1).unwrap();
+    }
+    for path in paths {
+        count(&ctx, upstream, path);
+    }
+    assert_eq!(fold(&ctx).unwrap().unwrap().downloads, 3);
+    for path in paths {
+        assert_eq!(stored(&app, upstream, path), 1, "{path}");
+    }
+}
+
 #[test]
 fn one_fold_at_a_time() {
     let (app, upstream) = app_with_entries(&["a.jar"]);

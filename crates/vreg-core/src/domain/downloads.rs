@@ -105,14 +105,18 @@ fn fold_counters(tally: &dyn Tally, ctx: &Context, now: i64) -> Result<Folded> {
     let settled = |minute: i64| (minute + 1) * MINUTE_MILLIS + SETTLE_MILLIS <= now;
     let mut counted = Vec::new();
     let mut folded = Folded::default();
-    for key in tally.keys()?.into_iter().take(FOLD_BUDGET) {
-        let Some((minute, upstream_id, path)) = parse_key(&key) else {
-            continue;
-        };
-        let value = tally.add(&key, 0)?;
+    // Counters only, then the budget: a store shared with other keys
+    // (Spin's Redis store lists the whole database) cannot crowd them out.
+    let keys = tally.keys()?;
+    let counters = keys
+        .iter()
+        .filter_map(|key| Some((key, parse_key(key)?)))
+        .take(FOLD_BUDGET);
+    for (key, (minute, upstream_id, path)) in counters {
+        let value = tally.add(key, 0)?;
         if value == 0 {
             if settled(minute) {
-                tally.delete(&key)?;
+                tally.delete(key)?;
                 folded.keys_deleted += 1;
             }
             continue;
