@@ -407,6 +407,65 @@ impl std::ops::Deref for DevHost {
     }
 }
 
+/// `len` bytes that look random, the same for the same `seed` (xorshift).
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Writes `bytes` at `path` under `root`, making the folders on the way.
+pub fn write_file(root: &Path, path: &str, bytes: &[u8]) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// How many of `callers` concurrent POSTs to `url` are answered "won"
+/// (the rest must be refused with 409).
+pub fn winners_of(url: &str, callers: usize) -> usize {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..callers)
+            .map(|_| {
+                scope.spawn(move || match ureq::post(url).call() {
+                    Ok(r) => r.into_string().unwrap() == "won",
+                    Err(ureq::Error::Status(409, _)) => false,
+                    Err(e) => panic!("{e}"),
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    })
+}
+
+/// Waits (two minutes at most) until `url` answers, as long as `process`
+/// (run by `host`) runs.
+fn wait_until_answered(url: &str, process: &mut Process, host: &HostKind) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ureq::get(url)
+        .timeout(Duration::from_secs(2))
+        .call()
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline && process.is_running(),
+            "{host:?} did not serve {url}:\n{}",
+            process.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The probe app (`tests/fixtures/probe.toml`) on the host
 /// [`HostKind::from_env`] picks, with `runtime_config` (TOML) as its runtime
 /// config: a piece of vreg's own code (see the probe's `vreg-lease`) on a
@@ -430,20 +489,8 @@ impl ProbeApp {
             base: format!("http://{listen}"),
             log: process.log.clone(),
         };
-        let deadline = Instant::now() + Duration::from_secs(120);
         let url = format!("{}/probe/var/greeting", http.base);
-        while ureq::get(&url)
-            .timeout(Duration::from_secs(2))
-            .call()
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline && process.is_running(),
-                "{host:?} did not serve the probe:\n{}",
-                process.text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_answered(&url, &mut process, &host);
         ProbeApp {
             http,
             _process: process,
@@ -606,21 +653,8 @@ impl Vreg {
     }
 
     fn wait_until_serving(mut self) -> Vreg {
-        let deadline = Instant::now() + Duration::from_secs(120);
         let url = format!("{}/api/v4/version", self.base);
-        while ureq::get(&url)
-            .timeout(Duration::from_secs(2))
-            .call()
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline && self.serving.is_running(),
-                "{:?} did not serve:\n{}",
-                self.host,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_answered(&url, &mut self.serving, &self.host);
         self
     }
 
@@ -777,6 +811,26 @@ impl Http {
     pub fn registry(&self, token: &str, group: i64, kind: &str, body: Json) -> i64 {
         let path = format!("/groups/{group}/-/virtual_registries/packages/{kind}/registries");
         self.create(token, &path, body)
+    }
+
+    /// A `kind` registry in `group` whose one upstream, "origin", is the
+    /// remote at `url`; the registry's id.
+    pub fn registry_over(&self, token: &str, group: i64, kind: &str, url: &str) -> i64 {
+        let registry = self.registry(token, group, kind, json!({"name": kind}));
+        let origin = json!({"name": "origin", "url": url});
+        self.upstream(token, kind, registry, origin);
+        registry
+    }
+
+    /// The admin path that lists the cache entries of the first upstream
+    /// of the Maven registry `registry`.
+    pub fn cache_entries_path(&self, token: &str, registry: i64) -> String {
+        let upstreams =
+            format!("/virtual_registries/packages/maven/registries/{registry}/upstreams");
+        let upstream = self.admin(token, "GET", &upstreams, json!({}))[0]["id"]
+            .as_i64()
+            .unwrap();
+        format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries")
     }
 
     /// An upstream of a `kind` registry, created with `body`; its id.

@@ -315,24 +315,7 @@ fn a_lease_taken_with_compare_and_swap_is_taken_exactly_once() {
 
 /// How many of 40 concurrent requests for the probe's lease win it.
 fn contest_lease(base: &str) -> usize {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..40)
-            .map(|_| {
-                scope.spawn(move || {
-                    match ureq::post(&format!("{base}/probe/lease/contested")).call() {
-                        Ok(r) => r.into_string().unwrap() == "won",
-                        Err(ureq::Error::Status(409, _)) => false,
-                        Err(e) => panic!("{e}"),
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .filter(|won| *won)
-            .count()
-    })
+    vreg_tests::winners_of(&format!("{base}/probe/lease/contested"), 40)
 }
 
 /// A key-value store on Redis (as the shipped `sync` and `counters` are):

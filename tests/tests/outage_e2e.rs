@@ -85,13 +85,7 @@ fn the_registry_serves_through_a_redis_outage_and_the_worker_catches_up() {
             body,
         );
     }
-    let go = host.registry(ADMIN, group, "go", json!({"name": "go"}));
-    host.upstream(
-        ADMIN,
-        "go",
-        go,
-        json!({"name": "origin", "url": go_origin.url()}),
-    );
+    let go = host.registry_over(ADMIN, group, "go", &go_origin.url());
     let maven_path = |name: &str| {
         format!(
             "/api/v4/virtual_registries/packages/maven/{maven}/org/acme/{name}/1.0/{name}-1.0.pom"

@@ -18,21 +18,9 @@ use vreg_core::crypto::sha256_hex;
 use vreg_core::storage::{Sql, Value};
 use vreg_testkit::{NativeSql, StaticServer};
 use vreg_tests::goproxy::{origin_module, GoClient};
-use vreg_tests::{json, ProbeApp, RedisServer, Vreg};
+use vreg_tests::{json, seeded_bytes, winners_of, write_file, ProbeApp, RedisServer, Vreg};
 
 const ADMIN: &str = "scale-out-admin";
-
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 fn first_text(db: &NativeSql, statement: &str) -> String {
     match db
@@ -54,23 +42,7 @@ fn contest(probe: &ProbeApp, leases: usize, callers: usize) -> Vec<usize> {
     (0..leases)
         .map(|lease| {
             let url = format!("{}/probe/vreg-lease/contested-{lease}", probe.base);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..callers)
-                    .map(|_| {
-                        let url = &url;
-                        scope.spawn(move || match ureq::post(url).call() {
-                            Ok(r) => r.into_string().unwrap() == "won",
-                            Err(ureq::Error::Status(409, _)) => false,
-                            Err(e) => panic!("{e}"),
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap())
-                    .filter(|won| *won)
-                    .count()
-            })
+            winners_of(&url, callers)
         })
         .collect()
 }
@@ -105,11 +77,9 @@ fn with_the_default_store_on_redis_maven_and_go_work_and_counts_are_exact() {
     let pom_path = "org/scaled/lib/1.0/lib-1.0.pom";
     // Past one 256 KiB chunk: a blob of three chunks.
     let jar_path = "org/scaled/lib/1.0/lib-1.0.jar";
-    let (pom, jar) = (bytes(1, 2048), bytes(2, 600 * 1024));
+    let (pom, jar) = (seeded_bytes(1, 2048), seeded_bytes(2, 600 * 1024));
     for (path, body) in [(pom_path, &pom), (jar_path, &jar)] {
-        let file = maven_dir.path().join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, body).unwrap();
+        write_file(maven_dir.path(), path, body);
     }
     let maven_origin = StaticServer::start(maven_dir.path());
     let go_dir = tempfile::tempdir().unwrap();
@@ -140,20 +110,8 @@ fn with_the_default_store_on_redis_maven_and_go_work_and_counts_are_exact() {
 
     // Admin writes: each moves the generation on (a compare-and-swap).
     let group = host.public_group(ADMIN, "scaled");
-    let maven = host.registry(ADMIN, group, "maven", json!({"name": "maven"}));
-    host.upstream(
-        ADMIN,
-        "maven",
-        maven,
-        json!({"name": "origin", "url": maven_origin.url()}),
-    );
-    let go = host.registry(ADMIN, group, "go", json!({"name": "go"}));
-    host.upstream(
-        ADMIN,
-        "go",
-        go,
-        json!({"name": "origin", "url": go_origin.url()}),
-    );
+    let maven = host.registry_over(ADMIN, group, "maven", &maven_origin.url());
+    let go = host.registry_over(ADMIN, group, "go", &go_origin.url());
 
     // Maven: the first read stores the file (a blob), the later ones are
     // served from the record the first left (a batch get) and the blob.
@@ -168,21 +126,13 @@ fn with_the_default_store_on_redis_maven_and_go_work_and_counts_are_exact() {
         assert_eq!(sha256.text(), sha256_hex(body), "{path}");
     }
     // Counted exactly: three reads of the pom, folded once.
-    let upstream = host.admin(
-        ADMIN,
-        "GET",
-        &format!("/virtual_registries/packages/maven/registries/{maven}/upstreams"),
-        json!({}),
-    )[0]["id"]
-        .as_i64()
-        .unwrap();
-    let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
+    let listing = host.cache_entries_path(ADMIN, maven);
     let entries = host.admin(ADMIN, "GET", &listing, json!({}));
     let pom_entry = entries
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["relative_path"] == format!("/{pom_path}") || e["relative_path"] == pom_path)
+        .find(|e| e["relative_path"] == pom_path)
         .unwrap_or_else(|| panic!("{entries}"));
     assert_eq!(pom_entry["downloads_count"], 3, "{entries}");
 

@@ -12,12 +12,11 @@
 //!   into SQL, and survive that Redis losing everything.
 
 use std::io::Read;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vreg_core::storage::{Sql, Value};
 use vreg_testkit::{NativeSql, StaticServer};
-use vreg_tests::{json, RedisServer, Vreg};
+use vreg_tests::{json, seeded_bytes, write_file, RedisServer, Vreg};
 
 const ADMIN: &str = "storage-admin";
 
@@ -50,28 +49,11 @@ fn kv_usage(host: &Vreg, like: &str) -> (i64, i64) {
 /// returns the group and registry ids.
 fn maven_registry(host: &Vreg, url: &str) -> (i64, i64) {
     let group = host.public_group(ADMIN, "bulk");
-    let registry = host.registry(ADMIN, group, "maven", json!({"name": "maven"}));
-    let origin = json!({"name": "origin", "url": url});
-    host.upstream(ADMIN, "maven", registry, origin);
-    (group, registry)
+    (group, host.registry_over(ADMIN, group, "maven", url))
 }
 
 fn file_bytes(seed: usize, len: usize) -> Vec<u8> {
-    let mut state = (seed as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn write_file(root: &Path, path: &str, bytes: &[u8]) {
-    let file = root.join(path);
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(file, bytes).unwrap();
+    seeded_bytes(seed as u64, len)
 }
 
 /// Waits until the registry's cache holds `count` files: a proxied file
@@ -242,13 +224,7 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     let origin = StaticServer::start(dir.path());
     let host = start("3600");
     let (group, registry) = maven_registry(&host, &origin.url());
-    let go = host.registry(ADMIN, group, "go", json!({"name": "go"}));
-    host.upstream(
-        ADMIN,
-        "go",
-        go,
-        json!({"name": "origin", "url": origin.url()}),
-    );
+    let go = host.registry_over(ADMIN, group, "go", &origin.url());
     let before = kv_usage(&host, "%").0;
     let started = Instant::now();
     let http: &vreg_tests::Http = &host;
@@ -345,15 +321,7 @@ fn downloads_count_on_redis_and_are_folded_into_sql() {
             .rows[0][0]
             .clone()
     };
-    let upstream = host.admin(
-        ADMIN,
-        "GET",
-        &format!("/virtual_registries/packages/maven/registries/{registry}/upstreams"),
-        json!({}),
-    )[0]["id"]
-        .as_i64()
-        .unwrap();
-    let listing = format!("/virtual_registries/packages/maven/upstreams/{upstream}/cache_entries");
+    let listing = host.cache_entries_path(ADMIN, registry);
     let entries = host.admin(ADMIN, "GET", &listing, json!({}));
     assert_eq!(entries[0]["downloads_count"], 25, "{entries}");
     assert_eq!(stored(), Value::Integer(25), "folded into SQL");
