@@ -11,7 +11,11 @@
 //! winners). Who creates a lease is settled by an increment instead, which
 //! every backend does atomically: the first to count the lease's name wins.
 //! The count is per minute, so a creator that fails between counting and
-//! writing the lease holds nothing up for longer than that.
+//! writing the lease holds nothing up for longer than that. The price: two
+//! creators both win if one counts at the very end of a minute and a second,
+//! which looked before the first wrote, counts in the next. Both steps take
+//! microseconds, so that needs a race within microseconds of the minute's
+//! turn (or within the instances' clock difference, where that is larger).
 
 use super::expiring;
 use crate::crypto::{hex, random_bytes};
