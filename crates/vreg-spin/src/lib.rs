@@ -26,7 +26,7 @@ pub fn config() -> Config {
 /// bytes without buffering them.
 pub fn read_request(incoming: IncomingRequest, limit: usize) -> Result<Request, CoreError> {
     let (parts, mut body) = split_request(incoming)?;
-    let bytes = vreg_core::http::body::read_to_end(&mut body, limit)?;
+    let bytes = vreg_core::http::body::read_request_body(&mut body, limit)?;
     Ok(http::Request::from_parts(parts, bytes))
 }
 

@@ -64,6 +64,31 @@ pub fn read_to_end(reader: &mut dyn BodyReader, limit: usize) -> Result<Vec<u8>>
     Ok(out)
 }
 
+/// How much of a request body past its limit is read and dropped before the
+/// request is refused. A client that writes its whole body before it reads
+/// (most do) then gets the 413, not a connection closed under it (Spin
+/// closes one whose request body was left unread, and the client's next
+/// write fails). Past this much the connection is let go: no host reads on
+/// for nothing.
+pub const DRAINED_PAST_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads a whole request body, refusing one larger than `limit` bytes, and
+/// reading up to [`DRAINED_PAST_LIMIT`] more bytes of one it refuses.
+pub fn read_request_body(reader: &mut dyn BodyReader, limit: usize) -> Result<Vec<u8>> {
+    let refused = match read_to_end(reader, limit) {
+        Err(refused @ CoreError::PayloadTooLarge(_)) => refused,
+        read => return read,
+    };
+    let mut drained = 0;
+    while drained < DRAINED_PAST_LIMIT {
+        match reader.next_chunk() {
+            Ok(Some(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+    Err(refused)
+}
+
 /// Where a streaming handler writes its response.
 pub trait ResponseSink {
     /// Sends a complete (small) response.
@@ -150,5 +175,47 @@ impl BodyWriter for &mut Vec<u8> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.extend_from_slice(bytes);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that never ends, counting what was read of it.
+    struct Endless(usize);
+
+    impl BodyReader for Endless {
+        fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+            self.0 += 65536;
+            Ok(Some(vec![0; 65536]))
+        }
+    }
+
+    #[test]
+    fn a_refused_request_body_is_read_to_its_end_when_it_is_not_much_larger() {
+        let mut body = BytesReader::new(vec![1; 1024 + 3 * 1024 * 1024]);
+        assert!(matches!(
+            read_request_body(&mut body, 1024),
+            Err(CoreError::PayloadTooLarge(1024))
+        ));
+        assert!(body.next_chunk().unwrap().is_none(), "read to its end");
+        let mut small = BytesReader::new(vec![2; 1024]);
+        assert_eq!(read_request_body(&mut small, 1024).unwrap(), vec![2; 1024]);
+    }
+
+    #[test]
+    fn a_refused_request_body_is_read_no_further_than_the_drain_limit() {
+        let mut body = Endless(0);
+        assert!(matches!(
+            read_request_body(&mut body, 1024),
+            Err(CoreError::PayloadTooLarge(1024))
+        ));
+        assert!(
+            body.0 <= 1024 + DRAINED_PAST_LIMIT + 2 * 65536,
+            "{}",
+            body.0
+        );
+        assert!(body.0 >= DRAINED_PAST_LIMIT, "{}", body.0);
     }
 }

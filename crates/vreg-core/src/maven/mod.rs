@@ -23,7 +23,7 @@ use crate::domain::groups;
 use crate::domain::model::Visibility;
 use crate::domain::projects::{self, Project};
 use crate::error::{CoreError, Result};
-use crate::http::body::{read_to_end, BodyReader, ResponseSink};
+use crate::http::body::{read_request_body, BodyReader, ResponseSink};
 use crate::http::error_response;
 use crate::storage::blobs::BlobStore;
 use crate::storage::generation;
@@ -241,7 +241,7 @@ fn upload(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     if let Some((base, checksum)) = path.checksum() {
-        let sent = read_to_end(body, MAX_CHECKSUM_BYTES)?;
+        let sent = read_request_body(body, MAX_CHECKSUM_BYTES)?;
         return verify_checksum(ctx, project, &base, checksum, &sent, sink);
     }
     let coordinates = match path.coordinates() {
@@ -249,7 +249,7 @@ fn upload(
         // Artifact-level metadata is generated from the versions present;
         // the client's copy is not needed.
         Some(Coordinates::ArtifactMetadata { .. }) => {
-            read_to_end(body, 10 * 1024 * 1024)?;
+            read_request_body(body, 10 * 1024 * 1024)?;
             return send_text(sink, StatusCode::OK, "text/plain", b"", false);
         }
         None => {
