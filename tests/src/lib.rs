@@ -706,6 +706,27 @@ impl Vreg {
     pub fn state_dir(&self) -> &Path {
         self.state.path()
     }
+
+    /// The keys matching `like` (SQL `LIKE`) in the host's own key-value
+    /// file (the SQLite file behind the `default` store), read directly.
+    pub fn kv_keys_like(&self, like: &str) -> Vec<String> {
+        use vreg_core::storage::{Sql, Value};
+        let kv = vreg_testkit::NativeSql::open(&self.state_dir().join("sqlite_key_value.db"))
+            .expect("the key-value file opens");
+        let rows = kv
+            .execute(
+                "SELECT key FROM spin_key_value WHERE key LIKE ? ORDER BY key",
+                &[like.into()],
+            )
+            .expect("the key-value file reads")
+            .rows;
+        rows.into_iter()
+            .map(|row| match row.as_slice() {
+                [Value::Text(key)] => key.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
 }
 
 impl std::ops::Deref for Vreg {

@@ -169,6 +169,17 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Stored: each version's sync lease, and the count that settled who
+    // took it, are deleted (by the worker, just after the job is done).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leases = host.kv_keys_like("lease%:sync_packages:%");
+        if leases.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left behind: {leases:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let synced = text(&db, "SELECT name || '@' || version FROM packages WHERE registry_id IS NOT NULL ORDER BY name, version", &[]);
     assert_eq!(
         synced,

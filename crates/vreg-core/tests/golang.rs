@@ -148,6 +148,16 @@ impl Proxy {
             .ok(Method::PATCH, &format!("/groups/{group}"), private());
     }
 
+    /// The keys of sync leases, and of the counts that settled who
+    /// created them, in the key-value store.
+    fn sync_lease_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = (self.app.kv.keys().into_iter())
+            .filter(|k| k.starts_with("lease") && k.contains(":sync_packages:"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     fn get(&self, path: &str) -> vreg_core::http::body::CollectedResponse {
         self.app.go(
             Method::GET,
@@ -182,6 +192,12 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
     let key = &messages[0].0;
     assert!(key.starts_with("vreg-sync:"), "{key}");
     assert_eq!(p.app.count("sync_jobs"), 1);
+    let lease_keys = p.sync_lease_keys();
+    assert_eq!(
+        lease_keys.len(),
+        2,
+        "the lease and its creation count: {lease_keys:?}"
+    );
 
     // Announcements of other keys are not triggers.
     assert!(matches!(
@@ -196,6 +212,9 @@ fn a_miss_is_served_from_the_origin_and_synced_exactly_once() {
     let before = p.app.clock.now_millis();
     assert_eq!(p.app.announce(key, &p.publisher).unwrap(), Outcome::Stored);
     assert_eq!(p.app.clock.now_millis() - before, SETTLE_MILLIS);
+    // Stored: its lease, and the count that settled who took it, are gone
+    // (nothing will schedule it again; they would stay for good).
+    assert_eq!(p.sync_lease_keys(), Vec::<String>::new());
     assert_eq!(
         p.app.announce(key, &p.publisher).unwrap(),
         Outcome::Ignored("taken by another worker".into())
@@ -774,6 +793,13 @@ fn a_zip_whose_go_mod_differs_is_refused_for_good() {
         .sql_text("SELECT last_error FROM sync_jobs")
         .contains("go.mod differs"));
     assert_eq!(p.app.count("packages"), 0, "nothing half-written");
+    let lease_keys = p.sync_lease_keys();
+    assert_eq!(
+        lease_keys.len(),
+        1,
+        "the lease, not its count: {lease_keys:?}"
+    );
+    assert!(lease_keys[0].starts_with("lease:"), "{lease_keys:?}");
     // The lease stays taken: more requests schedule nothing, and a stray
     // trigger does not run it again (to within a second of its hour: the
     // worker waited SETTLE_MILLIS of it before it ran).

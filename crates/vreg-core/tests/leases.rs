@@ -2,7 +2,7 @@
 //! the wasi:keyvalue contract, and over stores that break it the ways
 //! Spin 4.0.2's do (see `storage::lease` and `storage::generation`).
 
-use vreg_core::storage::lease::{release_lease, take_lease};
+use vreg_core::storage::lease::{end_lease, forget_creation, release_lease, take_lease};
 use vreg_core::storage::{generation, Kv, StoreError};
 use vreg_core::CoreError;
 use vreg_testkit::MemoryKv;
@@ -143,6 +143,23 @@ fn a_creator_that_never_wrote_the_lease_holds_it_up_for_a_minute_at_most() {
         "the next minute's first caller creates it"
     );
     assert!(take_lease(&kv, "stuck", 60_001, 5_000).unwrap().is_none());
+}
+
+/// A lease ended for good leaves nothing in the store once its creation's
+/// count is forgotten, and only its holder can end it; the name can then
+/// be taken afresh, even in the same minute.
+#[test]
+fn an_ended_lease_leaves_no_keys_and_can_be_taken_afresh() {
+    let kv = MemoryKv::default();
+    let holder = take_lease(&kv, "done", 1_000, 3_600_000).unwrap().unwrap();
+    assert_eq!(kv.keys().len(), 2, "the lease and its creation's count");
+    assert!(!end_lease(&kv, "done", "someone else").unwrap());
+    assert!(take_lease(&kv, "done", 2_000, 3_600_000).unwrap().is_none());
+    assert!(end_lease(&kv, "done", &holder).unwrap());
+    forget_creation(&kv, "done", 1_000).unwrap();
+    assert_eq!(kv.keys(), Vec::<String>::new());
+    assert!(!end_lease(&kv, "done", &holder).unwrap(), "already ended");
+    assert!(take_lease(&kv, "done", 3_000, 3_600_000).unwrap().is_some());
 }
 
 /// Spin's Redis store: every swap made, and reported failed. The lease is

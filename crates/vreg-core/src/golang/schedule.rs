@@ -28,7 +28,10 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
     let name = lease_name(registry, module, version);
     let outcome = (|| -> Result<()> {
         let ttl = ctx.config.lease_seconds * 1000;
-        let Some(holder) = take_lease(ctx.kv, &name, ctx.now(), ttl)? else {
+        // One time for the lease and the job: the worker finds what settled
+        // the lease's creation by it (`lease::forget_creation`).
+        let now = ctx.now();
+        let Some(holder) = take_lease(ctx.kv, &name, now, ttl)? else {
             return Ok(());
         };
         let payload = json!({
@@ -36,13 +39,13 @@ pub(super) fn request_sync(ctx: &Context, registry: i64, module: &str, version: 
             "registry_id": registry,
             "module": module,
             "version": version,
-            "requested_at": timefmt::iso8601(ctx.now()),
-            "requested_at_ms": ctx.now(),
+            "requested_at": timefmt::iso8601(now),
+            "requested_at_ms": now,
             // The worker gives the lease back with it after a failed attempt.
             "lease": holder,
         })
         .to_string();
-        let job = sync_jobs::record(ctx.sql, ctx.now(), SYNC_KIND, &name, &payload)?;
+        let job = sync_jobs::record(ctx.sql, now, SYNC_KIND, &name, &payload)?;
         send_trigger(ctx, &job);
         Ok(())
     })();

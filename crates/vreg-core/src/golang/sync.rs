@@ -20,7 +20,7 @@ use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;
 use crate::http::fetch::FetchResponse;
 use crate::storage::blobs::{BlobStore, Digests};
-use crate::storage::lease::release_lease;
+use crate::storage::lease::{end_lease, forget_creation, release_lease};
 use crate::storage::schema::ensure_schema;
 use crate::storage::sync_jobs;
 
@@ -114,7 +114,7 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
             // Stored: nothing will schedule it again, so its lease key
             // need not wait out its time in the store.
             if let Some(holder) = &trigger.lease {
-                release_lease(ctx.kv, &key, holder)?;
+                end_lease(ctx.kv, &key, holder)?;
             }
         }
         // What the upstream has can never be stored (a zip Go refuses):
@@ -129,6 +129,11 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
                 release_lease(ctx.kv, &key, holder)?;
             }
         }
+    }
+    // Whoever raced to schedule it counted long ago (the trigger waited
+    // SETTLE_MILLIS, or is a resend): the count that settled it can go.
+    if let (Some(_), Some(at)) = (&trigger.lease, trigger.requested_at_ms) {
+        forget_creation(ctx.kv, &key, at)?;
     }
     retry_due(ctx);
     outcome

@@ -62,6 +62,30 @@ pub fn take_lease(kv: &dyn Kv, name: &str, now: i64, ttl_millis: i64) -> Result<
     Ok(won.then_some(holder))
 }
 
+/// Ends a lease for good, if `holder` still holds it: what it guarded is
+/// done and nothing will take it again, so its key goes rather than wait
+/// in the store (a lease given back with [`release_lease`] stays there to
+/// be taken by compare-and-swap). Returns whether it did.
+pub fn end_lease(kv: &dyn Kv, name: &str, holder: &str) -> Result<bool> {
+    let key = key(name);
+    let Some(current) = kv.get(&key)? else {
+        return Ok(false);
+    };
+    if expiring::decode(&current).map(|(_, value)| value) != Some(holder.as_bytes()) {
+        return Ok(false);
+    }
+    kv.delete(&key)?;
+    Ok(true)
+}
+
+/// Deletes the count that settled who created the lease `name` when it was
+/// taken at `taken_at`, once its creators have long counted (seconds
+/// after: they count microseconds after looking). Without it, every lease
+/// ever created would leave its count behind.
+pub fn forget_creation(kv: &dyn Kv, name: &str, taken_at: i64) -> Result<()> {
+    Ok(kv.delete(&creation_key(name, taken_at))?)
+}
+
 /// Gives a lease back early (after a failed attempt, so a retry may take
 /// it), if `holder` still holds it. Returns whether it did.
 pub fn release_lease(kv: &dyn Kv, name: &str, holder: &str) -> Result<bool> {
