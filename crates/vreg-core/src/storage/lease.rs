@@ -68,10 +68,7 @@ pub fn take_lease(kv: &dyn Kv, name: &str, now: i64, ttl_millis: i64) -> Result<
 /// be taken by compare-and-swap). Returns whether it did.
 pub fn end_lease(kv: &dyn Kv, name: &str, holder: &str) -> Result<bool> {
     let key = key(name);
-    let Some(current) = kv.get(&key)? else {
-        return Ok(false);
-    };
-    if expiring::decode(&current).map(|(_, value)| value) != Some(holder.as_bytes()) {
+    if held_by(kv, &key, holder)?.is_none() {
         return Ok(false);
     }
     kv.delete(&key)?;
@@ -90,13 +87,17 @@ pub fn forget_creation(kv: &dyn Kv, name: &str, taken_at: i64) -> Result<()> {
 /// it), if `holder` still holds it. Returns whether it did.
 pub fn release_lease(kv: &dyn Kv, name: &str, holder: &str) -> Result<bool> {
     let key = key(name);
-    let Some(current) = kv.get(&key)? else {
+    let Some(current) = held_by(kv, &key, holder)? else {
         return Ok(false);
     };
-    if expiring::decode(&current).map(|(_, value)| value) != Some(holder.as_bytes()) {
-        return Ok(false);
-    }
     // Expired at once: the next taker finds it free (and there, so it
     // takes it by compare-and-swap).
     Ok(kv.compare_and_swap(&key, Some(&current), &expiring::encode(0, b""))?)
+}
+
+/// The lease's stored value, if `holder` holds it.
+fn held_by(kv: &dyn Kv, key: &str, holder: &str) -> Result<Option<Vec<u8>>> {
+    Ok(kv.get(key)?.filter(|current| {
+        expiring::decode(current).map(|(_, value)| value) == Some(holder.as_bytes())
+    }))
 }
