@@ -31,6 +31,7 @@ ADMIN = "bench-admin"
 POM = "org/bench/app/1.0/app-1.0.pom"
 JAR_1M = "org/bench/app/1.0/app-1.0-small.jar"
 JAR_50M = "org/bench/app/1.0/app-1.0.jar"
+METADATA = "org/bench/app/maven-metadata.xml"
 
 
 def say(text):
@@ -125,6 +126,16 @@ def write_files(www):
         os.makedirs(os.path.dirname(full), exist_ok=True)
         with open(full, "wb") as f:
             f.write(rng.randbytes(size))
+    # The artifact's metadata on two remotes (`maven2`, `maven2b`), each
+    # listing versions the other lacks: a registry of both merges them.
+    for root, versions in (("maven2", ["1.0", "1.1"]), ("maven2b", ["1.0", "2.0"])):
+        full = os.path.join(www, root, METADATA)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        listed = "".join(f"<version>{v}</version>" for v in versions)
+        with open(full, "w") as f:
+            f.write(f'<?xml version="1.0"?><metadata><groupId>org.bench</groupId>'
+                    f"<artifactId>app</artifactId><versioning><versions>{listed}</versions>"
+                    f"<lastUpdated>20260101000000</lastUpdated></versioning></metadata>")
     modules = []
     for i in range(MODULES):
         module = f"example.com/bench/m{i:02d}"
@@ -283,6 +294,16 @@ class Vreg:
                        {"name": "origin", "url": f"{origin}/goproxy"})
             self.goproxies.append(f"{self.base}/api/v4/virtual_registries/packages/go/{go}")
         self.maven = f"{self.base}/api/v4/virtual_registries/packages/maven/{maven}"
+        # A registry of two remotes, whose artifact metadata is merged.
+        both = self.admin("POST", f"/groups/{group}/-/virtual_registries/packages/maven/registries",
+                          {"name": "both"})["id"]
+        for name, root in (("first", "maven2"), ("second", "maven2b")):
+            self.admin("POST", f"/virtual_registries/packages/maven/registries/{both}/upstreams",
+                       {"name": name, "url": f"{origin}/{root}"})
+        self.merged_metadata = (f"{self.base}/api/v4/virtual_registries/packages/maven/{both}/"
+                                f"{METADATA}")
+        status, body = request("GET", self.merged_metadata)
+        assert status == 200 and b"<version>2.0</version>" in body, (status, body)
         # A stored token, as a private registry's clients send one.
         self.token = self.admin("POST", "/personal_access_tokens",
                                 {"name": "bench", "scopes": ["read_registry"]})["token"]
@@ -487,6 +508,7 @@ def run(work, processes):
             f"{vreg.probe}/probe/kv/default/pom", f"{vreg.maven}/{POM}.sha1", requests_per_second)
         r["pom_token"], _ = wrk(f"{vreg.maven}/{POM}", headers=[f"Private-Token: {vreg.token}"])
         r["project"], _ = wrk(vreg.project_pom)
+        r["merged"], _ = wrk(vreg.merged_metadata)
         r["nginx_1m"], r["jar_1m"], r["jar_1m_to_nginx"] = in_turn(
             f"{origin}/maven2/{JAR_1M}", f"{vreg.maven}/{JAR_1M}", bytes_per_second)
         r["probe_1m"], _, r["jar_1m_to_probe"] = in_turn(
@@ -529,6 +551,7 @@ def run(work, processes):
     line("    ratio to the probe (not counted)", lambda r: f"{r['sha1_to_probe']:.2f}")
     line("  with a token (req/s)", lambda r: f"{r['pom_token']:,.0f}")
     line("project repository 2 KiB GET (req/s)", lambda r: f"{r['project']:,.0f}")
+    line("merged maven-metadata.xml, 2 remotes (req/s)", lambda r: f"{r['merged']:,.0f}")
     line("cached 1 MiB via registry (MB/s)", lambda r: f"{mb(r['jar_1m']):,.0f}")
     line("  nginx in the same rounds (MB/s)", lambda r: f"{mb(r['nginx_1m']):,.0f}")
     line("  ratio to nginx (target >= 0.3)", lambda r: f"{r['jar_1m_to_nginx']:.2f}")

@@ -260,12 +260,16 @@ fn blobs_are_read_at_any_offset_across_chunks() {
 
 #[test]
 fn marks_expire_and_stay_within_their_buckets() {
-    use vreg_core::storage::expiring::{is_marked, mark, MARK_BUCKETS};
+    use vreg_core::storage::expiring::{mark, marked_until, MARK_BUCKETS};
     let kv = MemoryKv::default();
     mark(&kv, "neg", "a", 0, 1000).unwrap();
-    assert!(is_marked(&kv, "neg", "a", 999).unwrap());
-    assert!(!is_marked(&kv, "neg", "a", 1000).unwrap(), "expired");
-    assert!(!is_marked(&kv, "neg", "b", 0).unwrap());
+    assert_eq!(marked_until(&kv, "neg", "a", 999).unwrap(), Some(1000));
+    assert_eq!(
+        marked_until(&kv, "neg", "a", 1000).unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(marked_until(&kv, "neg", "b", 0).unwrap(), None);
     for i in 0..5000 {
         mark(&kv, "neg", &format!("path{i}"), 0, 1000).unwrap();
     }
@@ -275,7 +279,7 @@ fn marks_expire_and_stay_within_their_buckets() {
         kv.keys().len()
     );
     // The newest mark of a bucket is kept.
-    assert!(is_marked(&kv, "neg", "path4999", 10).unwrap());
+    assert!(marked_until(&kv, "neg", "path4999", 10).unwrap().is_some());
 }
 
 #[test]

@@ -24,22 +24,27 @@ fn negative_key(upstream: &Upstream, path: &str) -> String {
 /// [`expiring::mark`]) so that made-up paths cannot grow the store.
 const MISSING: &str = "maven:missing";
 
-pub(super) fn remembered_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<bool> {
-    expiring::is_marked(ctx.kv, MISSING, &negative_key(upstream, path), ctx.now())
+/// Until when the upstream's 404 for `path` is remembered, if it is.
+pub(super) fn remembered_missing(
+    ctx: &Context,
+    upstream: &Upstream,
+    path: &str,
+) -> Result<Option<i64>> {
+    expiring::marked_until(ctx.kv, MISSING, &negative_key(upstream, path), ctx.now())
 }
 
-pub(super) fn remember_missing(ctx: &Context, upstream: &Upstream, path: &str) -> Result<()> {
+/// Remembers the upstream's 404 for `path`; until when, if it does.
+pub(super) fn remember_missing(
+    ctx: &Context,
+    upstream: &Upstream,
+    path: &str,
+) -> Result<Option<i64>> {
     if ctx.config.negative_cache_seconds <= 0 {
-        return Ok(());
+        return Ok(None);
     }
-    let ttl = ctx.config.negative_cache_seconds * 1000;
-    expiring::mark(
-        ctx.kv,
-        MISSING,
-        &negative_key(upstream, path),
-        ctx.now(),
-        ttl,
-    )
+    let (now, ttl) = (ctx.now(), ctx.config.negative_cache_seconds * 1000);
+    expiring::mark(ctx.kv, MISSING, &negative_key(upstream, path), now, ttl)?;
+    Ok(Some(now.saturating_add(ttl)))
 }
 
 pub(super) enum Fetched {
@@ -154,7 +159,7 @@ pub(super) fn fetch_first(
                 return Ok(true);
             }
             Ok(response) if matches!(response.status, 404 | 410) => {
-                remember_missing(ctx, candidate, &path.as_string())?
+                remember_missing(ctx, candidate, &path.as_string())?;
             }
             Ok(response) => failures.push(format!("{} (HTTP {})", candidate.name, response.status)),
             Err(e) => failures.push(format!("{} ({e})", candidate.name)),

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::merged::Merged;
 use super::path::MavenPath;
 use super::respond::{send_bytes, send_digest, send_file, send_metadata};
 use super::LocalHit;
@@ -16,7 +17,7 @@ use crate::domain::downloads::record_download;
 use crate::domain::resolved::{self, Audience, Place, RecordAs, Resolved};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
-use crate::storage::blobs::{BlobStore, Digests};
+use crate::storage::blobs::{digests_of, BlobStore, Digests};
 
 /// What a read went through, as its URL named it (a project or group by
 /// id or by full path: each spelling has records of its own).
@@ -44,7 +45,8 @@ fn entry_place(repository: Repository, audience: &Audience, path: &str) -> Place
     }
 }
 
-/// ...and when it resolved to a local package file or metadata: a slot
+/// ...and when it resolved to a local package file or metadata (made from
+/// a project's versions, or merged from a registry's upstreams): a slot
 /// (see [`Place::slot`]), since package files are not deleted one by one
 /// (nor unlinked from a registry one by one), a project or group may be
 /// named in many spellings, and tokens come and go.
@@ -84,7 +86,8 @@ enum Kept {
     },
     /// A package file, uploaded at `created_at` (its `Last-Modified`).
     File { created_at: i64 },
-    /// Metadata made from the versions present, kept whole.
+    /// Metadata made here (from the versions present, or merged from the
+    /// upstreams' documents), kept whole.
     Made,
 }
 
@@ -252,6 +255,29 @@ pub fn remember_entry(
     let fresh_until = fresh_until.min(record.until);
     let kept = (&entry.digests, kept);
     resolved::remember(ctx, blobs, &place, record.generation, kept, fresh_until)
+}
+
+/// Remembers that a read of a registry (as `record` says) at `path` was
+/// answered with the upstreams' metadata merged, for as long as every
+/// upstream's part of it holds.
+pub(super) fn remember_merged(
+    ctx: &Context,
+    RecordIn { repository, record }: &RecordIn,
+    path: &str,
+    merged: &Merged,
+) -> Result<()> {
+    let place = hit_place(*repository, &record.audience, path);
+    let digests = digests_of(&merged.bytes);
+    let fresh_until = merged.holds_until.min(record.until);
+    let kept = (&digests, Kept::Made);
+    resolved::remember_made(
+        ctx,
+        &place,
+        record.generation,
+        kept,
+        &merged.bytes,
+        fresh_until,
+    )
 }
 
 /// Remembers that a read (as `record` says) at `path` resolved to the

@@ -18,7 +18,7 @@ use super::remote::{
     fetch_first, fetch_remote, remembered_missing, revalidate, Candidate, Fetched,
 };
 use super::resolved::{self, RecordIn};
-use super::respond::{send_digest, send_file};
+use super::respond::{send_digest, send_file, send_metadata};
 use super::{find_local, LocalHit};
 use crate::context::Context;
 use crate::domain::auth::{only_readable, Principal};
@@ -159,11 +159,16 @@ pub fn serve(
     {
         let merged = merged_metadata(ctx, who, &links, &base, &group_id, &artifact_id)?
             .ok_or(CoreError::NotFound("File"))?;
-        let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-        return match checksum {
-            Some(checksum) => send_digest(sink, checksum, &digests_of(&merged), head),
-            None => LocalHit::Generated(merged).send(&blobs, sink, path, head),
-        };
+        match checksum {
+            Some(checksum) => send_digest(sink, checksum, &digests_of(&merged.bytes), head)?,
+            None => send_metadata(sink, &merged.bytes, head)?,
+        }
+        // The next read of it, or of a checksum of it, is answered from
+        // its record for as long as every upstream's part holds.
+        if let Some(record) = record {
+            resolved::remember_merged(ctx, record, &base.as_string(), &merged)?;
+        }
+        return Ok(());
     }
     if let Some(checksum) = checksum {
         if let Some(digests) = known_digests(ctx, who, &links, &base)? {
@@ -271,7 +276,7 @@ pub fn serve(
         {
             let candidate = &links[index];
             index += 1;
-            if remembered_missing(ctx, candidate, &relative)? {
+            if remembered_missing(ctx, candidate, &relative)?.is_some() {
                 continue;
             }
             match health::may_ask(ctx.kv, candidate.id, now) {

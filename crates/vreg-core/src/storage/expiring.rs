@@ -7,7 +7,7 @@
 //! What anyone can cause to be cached is folded into a fixed number of
 //! keys per space, so however many distinct things are asked for, the keys
 //! stay bounded: *marks* (a 404 remembered for a path an anonymous caller
-//! made up; [`mark`], [`is_marked`]) share bucket keys that hold a bounded
+//! made up; [`mark`], [`marked_until`]) share bucket keys that hold a bounded
 //! number of marks and drop expired ones when written; *slots* (a module's
 //! version list; [`get_slot`], [`set_slot`]) are a direct-mapped cache, one
 //! value per key, a newer value of another name taking the slot over.
@@ -109,10 +109,11 @@ pub fn set_slot(
     set(kv, &key, &stored, now, ttl_millis)
 }
 
-/// Whether `mark` is set in `space` and unexpired.
-pub fn is_marked(kv: &dyn Kv, space: &str, mark: &str, now: i64) -> Result<bool> {
+/// Until when `mark` is set in `space`, if it is set and unexpired.
+pub fn marked_until(kv: &dyn Kv, space: &str, mark: &str, now: i64) -> Result<Option<i64>> {
     let (key, id) = bucket(space, mark);
-    Ok(live_marks(kv.get(&key)?, now).iter().any(|(m, _)| *m == id))
+    let marks = live_marks(kv.get(&key)?, now);
+    Ok(marks.into_iter().find(|(m, _)| *m == id).map(|(_, at)| at))
 }
 
 /// Sets `mark` in `space` for `ttl_millis`. A full bucket drops the marks
