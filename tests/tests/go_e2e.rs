@@ -171,6 +171,8 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
     }
     // Stored: each version's sync lease, and the count that settled who
     // took it, are deleted (by the worker, just after the job is done).
+    // (Other leases stay: the file read is the host's store.)
+    assert!(!host.kv_keys_like("lease:%").is_empty(), "no leases at all");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let leases = host.kv_keys_like("lease%:sync_packages:%");
