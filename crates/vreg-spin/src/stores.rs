@@ -14,12 +14,23 @@ pub struct SpinSql(OnceCell<sqlite::Connection>);
 
 impl SpinSql {
     fn connection(&self) -> Result<&sqlite::Connection, StoreError> {
-        if let Some(connection) = self.0.get() {
-            return Ok(connection);
-        }
-        let connection = sqlite::Connection::open_default().map_err(sqlite_error)?;
-        Ok(self.0.get_or_init(|| connection))
+        opened(&self.0, || {
+            sqlite::Connection::open_default().map_err(sqlite_error)
+        })
     }
+}
+
+/// What `cell` holds, opened by `open` on first use (a failed open is
+/// tried again next time).
+fn opened<T>(
+    cell: &OnceCell<T>,
+    open: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<&T, StoreError> {
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let value = open()?;
+    Ok(cell.get_or_init(|| value))
 }
 
 fn sqlite_error(error: sqlite::Error) -> StoreError {
@@ -79,19 +90,15 @@ pub struct SpinKv {
 
 impl SpinKv {
     fn store(&self) -> Result<&key_value::Store, StoreError> {
-        if let Some(store) = self.store.get() {
-            return Ok(store);
-        }
-        let store = key_value::Store::open_default().map_err(kv_error)?;
-        Ok(self.store.get_or_init(|| store))
+        opened(&self.store, || {
+            key_value::Store::open_default().map_err(kv_error)
+        })
     }
 
     fn bucket(&self) -> Result<&wasi_kv::Bucket, StoreError> {
-        if let Some(bucket) = self.bucket.get() {
-            return Ok(bucket);
-        }
-        let bucket = wasi_kv::open("default").map_err(wasi_error)?;
-        Ok(self.bucket.get_or_init(|| bucket))
+        opened(&self.bucket, || {
+            wasi_kv::open("default").map_err(wasi_error)
+        })
     }
 }
 
@@ -172,12 +179,10 @@ impl SpinTally {
     const LABEL: &'static str = "counters";
 
     fn store(&self) -> Result<&key_value::Store, StoreError> {
-        if let Some(store) = self.0.get() {
-            return Ok(store);
-        }
-        let store = key_value::Store::open(Self::LABEL)
-            .map_err(|e| StoreError::Other(format!("{} store: {e}", Self::LABEL)))?;
-        Ok(self.0.get_or_init(|| store))
+        opened(&self.0, || {
+            key_value::Store::open(Self::LABEL)
+                .map_err(|e| StoreError::Other(format!("{} store: {e}", Self::LABEL)))
+        })
     }
 }
 
@@ -201,17 +206,15 @@ impl vreg_core::storage::Tally for SpinTally {
 /// on the worker's Redis, whose keyspace announcements trigger the worker.
 #[derive(Default)]
 pub struct SpinPublisher {
-    store: std::cell::OnceCell<spin_sdk::key_value::Store>,
+    store: OnceCell<key_value::Store>,
 }
 
 impl SpinPublisher {
-    fn store(&self) -> Result<&spin_sdk::key_value::Store, StoreError> {
-        if let Some(store) = self.store.get() {
-            return Ok(store);
-        }
-        let store = spin_sdk::key_value::Store::open("sync")
-            .map_err(|e| StoreError::Other(format!("sync store: {e}")))?;
-        Ok(self.store.get_or_init(|| store))
+    fn store(&self) -> Result<&key_value::Store, StoreError> {
+        opened(&self.store, || {
+            key_value::Store::open("sync")
+                .map_err(|e| StoreError::Other(format!("sync store: {e}")))
+        })
     }
 }
 
