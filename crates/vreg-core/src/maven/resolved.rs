@@ -17,7 +17,7 @@ use crate::domain::downloads::record_download;
 use crate::domain::resolved::{self, Audience, Place, RecordAs, Resolved};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
-use crate::storage::blobs::{digests_of, BlobStore, Digests};
+use crate::storage::blobs::{BlobStore, Digests};
 
 /// What a read went through, as its URL named it (a project or group by
 /// id or by full path: each spelling has records of its own).
@@ -265,11 +265,11 @@ pub(super) fn remember_merged(
     RecordIn { repository, record }: &RecordIn,
     path: &str,
     merged: &Merged,
+    digests: &Digests,
 ) -> Result<()> {
     let place = hit_place(*repository, &record.audience, path);
-    let digests = digests_of(&merged.bytes);
     let fresh_until = merged.holds_until.min(record.until);
-    let kept = (&digests, Kept::Made);
+    let kept = (digests, Kept::Made);
     resolved::remember_made(
         ctx,
         &place,

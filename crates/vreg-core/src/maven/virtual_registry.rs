@@ -159,14 +159,15 @@ pub fn serve(
     {
         let merged = merged_metadata(ctx, who, &links, &base, &group_id, &artifact_id)?
             .ok_or(CoreError::NotFound("File"))?;
+        let digests = digests_of(&merged.bytes);
         match checksum {
-            Some(checksum) => send_digest(sink, checksum, &digests_of(&merged.bytes), head)?,
+            Some(checksum) => send_digest(sink, checksum, &digests, head)?,
             None => send_metadata(sink, &merged.bytes, head)?,
         }
         // The next read of it, or of a checksum of it, is answered from
         // its record for as long as every upstream's part holds.
         if let Some(record) = record {
-            resolved::remember_merged(ctx, record, &base.as_string(), &merged)?;
+            resolved::remember_merged(ctx, record, &base.as_string(), &merged, &digests)?;
         }
         return Ok(());
     }
