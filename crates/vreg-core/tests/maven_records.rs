@@ -504,3 +504,46 @@ fn checksums_and_local_files_of_a_public_registry_skip_sql_too() {
         200
     );
 }
+
+/// A checksum asked when its file's record is gone (the file read over a
+/// minute ago, or never through this path) is answered the full way, and
+/// leaves the file's record as a read of the file would: the checksums
+/// after it skip SQL. A stale copy leaves none (its file's read
+/// revalidates it first).
+#[test]
+fn a_checksum_answered_the_full_way_leaves_its_files_record() {
+    let r = registry(1);
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let group = r.group();
+    let public = json!({"visibility": "public"});
+    r.app
+        .ok(Method::PATCH, &format!("/groups/{group}"), Some(public));
+    vreg_core::storage::lease::take_lease(&r.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let sha1 = format!("{REMOTE_JAR}.sha1");
+    assert_eq!(get(&r.app, &prefix, REMOTE_JAR, None).status, 200);
+    // Every record gone; the cached copy still fresh (an hour).
+    r.app.clock.advance(2 * 60 * 1000);
+    let statements = r.app.sql.statements();
+    let full = get(&r.app, &prefix, &sha1, None);
+    assert!(r.app.sql.statements() > statements, "the full way");
+    let expected = digests_of(b"remote jar bytes").sha1;
+    assert_eq!(String::from_utf8(full.body).unwrap(), expected);
+    let statements = r.app.sql.statements();
+    for path in [&sha1, &format!("{REMOTE_JAR}.md5"), REMOTE_JAR] {
+        assert_eq!(get(&r.app, &prefix, path, None).status, 200, "{path}");
+        assert_eq!(r.app.sql.statements(), statements, "no SQL: {path}");
+    }
+    let recorded = get(&r.app, &prefix, &sha1, None).body;
+    assert_eq!(String::from_utf8(recorded).unwrap(), expected);
+
+    // The copy stale (past its hour): the checksum is still answered, and
+    // no record is left, so the next one goes the full way again.
+    r.app.clock.advance(2 * 3600 * 1000);
+    assert_eq!(get(&r.app, &prefix, &sha1, None).status, 200);
+    let statements = r.app.sql.statements();
+    assert_eq!(get(&r.app, &prefix, &sha1, None).status, 200);
+    assert!(
+        r.app.sql.statements() > statements,
+        "no record of a stale copy"
+    );
+}

@@ -13,7 +13,7 @@
 //!    names the failing upstreams; nothing anywhere is a 404.
 
 use super::merged::merged_metadata;
-use super::path::{Coordinates, MavenPath};
+use super::path::{Checksum, Coordinates, MavenPath};
 use super::remote::{
     fetch_first, fetch_remote, remembered_missing, revalidate, Candidate, Fetched,
 };
@@ -106,26 +106,67 @@ fn unprotected_links(
     Ok(links)
 }
 
-/// Digests of the file a checksum asks about, when the registry knows it.
-fn known_digests(
+/// What a registry already has of the file a checksum asks about: its
+/// cached copy (with the upstream it came from), or a local upstream's.
+enum Known<'a> {
+    Cached(&'a Upstream, CacheEntry),
+    Local(LocalHit),
+}
+
+impl Known<'_> {
+    fn digests(&self) -> Digests {
+        match self {
+            Known::Cached(_, entry) => entry.digests.clone(),
+            Known::Local(hit) => hit.digests(),
+        }
+    }
+}
+
+/// The file a checksum asks about, when the registry has it.
+fn known_file<'a>(
     ctx: &Context,
     who: Option<&Principal>,
-    links: &[Upstream],
+    links: &'a [Upstream],
     path: &MavenPath,
-) -> Result<Option<Digests>> {
+) -> Result<Option<Known<'a>>> {
     let ids: Vec<i64> = links.iter().map(|u| u.id).collect();
-    let entries = cache_entries(ctx.sql, &ids, &path.as_string())?;
+    let mut entries = cache_entries(ctx.sql, &ids, &path.as_string())?;
     for upstream in links {
-        if let Some(entry) = entries.iter().find(|e| e.upstream_id == upstream.id) {
-            return Ok(Some(entry.digests.clone()));
+        if let Some(at) = entries.iter().position(|e| e.upstream_id == upstream.id) {
+            return Ok(Some(Known::Cached(upstream, entries.swap_remove(at))));
         }
         if upstream.mode == UpstreamMode::Local {
             if let Some(hit) = find_local(ctx.sql, &local_targets(ctx.sql, who, upstream)?, path)? {
-                return Ok(Some(hit.digests()));
+                return Ok(Some(Known::Local(hit)));
             }
         }
     }
     Ok(None)
+}
+
+/// Answers a checksum from the digests of its file (`base`), and leaves a
+/// record of the file as a read of it would, so that the next checksum
+/// (or the file) takes no SQL.
+fn send_known_digest(
+    ctx: &Context,
+    (base, checksum, head): (&MavenPath, Checksum, bool),
+    known: &Known,
+    record: Option<&RecordIn>,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    send_digest(sink, checksum, &known.digests(), head)?;
+    let Some(record) = record else {
+        return Ok(());
+    };
+    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    match known {
+        Known::Cached(upstream, entry) => {
+            // (A stale copy is not recorded: its file's read revalidates.)
+            let fresh_until = fresh_until(upstream, entry, base.is_metadata());
+            resolved::remember_entry(ctx, &blobs, record, entry, fresh_until)
+        }
+        Known::Local(hit) => resolved::remember_hit(ctx, &blobs, record, &base.as_string(), hit),
+    }
 }
 
 /// A read of `path` through the registry `registry_id`, leaving a record
@@ -172,8 +213,9 @@ pub fn serve(
         return Ok(());
     }
     if let Some(checksum) = checksum {
-        if let Some(digests) = known_digests(ctx, who, &links, &base)? {
-            return send_digest(sink, checksum, &digests, head);
+        let answer = (&base, checksum, head);
+        if let Some(known) = known_file(ctx, who, &links, &base)? {
+            return send_known_digest(ctx, answer, &known, record, sink);
         }
         // Checksum first (a client that verifies before it downloads, or
         // a `.sha256` no upstream publishes): the file itself is fetched,
@@ -182,8 +224,8 @@ pub fn serve(
         let mut fetched = DiscardedResponse::default();
         let read = (&base, false, None);
         if serve(ctx, who, registry_id, read, &mut fetched).is_ok() && fetched.status == 200 {
-            if let Some(digests) = known_digests(ctx, who, &links, &base)? {
-                return send_digest(sink, checksum, &digests, head);
+            if let Some(known) = known_file(ctx, who, &links, &base)? {
+                return send_known_digest(ctx, answer, &known, record, sink);
             }
         }
     }
