@@ -669,6 +669,81 @@ fn list_and_latest_merge_origin_and_store() {
     assert_eq!(p.get("example.com/none/@latest").status, 404);
 }
 
+/// `@v/list` and `@latest` (what `go get -u` and `go list -m -versions`
+/// ask of every module) leave a record of their answer: the next ask by
+/// the same audience costs no SQL and no remote, for as long as the merged
+/// list is cached. An upload is seen at once; a new tag at the origin once
+/// the list's time is up; an answer a remote failed to give is not kept.
+#[test]
+fn list_and_latest_answers_are_recorded_while_the_list_is_cached() {
+    let mut p = proxy();
+    p.app.config.list_cache_seconds = 30;
+    p.on_origin("example.com/m", "v1.0.0");
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let origin = p.origin.as_ref().unwrap();
+    let asks = ["example.com/m/@v/list", "example.com/m/@latest"];
+    let first: Vec<_> = asks.iter().map(|path| p.get(path).body).collect();
+    assert_eq!(first[0], b"v1.0.0\n");
+    let (statements, requests) = (p.app.sql.statements(), origin.requests());
+    for (path, body) in asks.iter().zip(&first) {
+        let again = p.get(path);
+        assert_eq!((again.status, &again.body), (200, body), "{path}");
+        assert_eq!(p.app.sql.statements(), statements, "no SQL: {path}");
+        assert_eq!(origin.requests(), requests, "no remote asked: {path}");
+    }
+    let head = p.app.go(
+        Method::HEAD,
+        &format!("/virtual_registries/packages/go/{}/{}", p.registry, asks[0]),
+        None,
+        &[],
+        &p.publisher,
+    );
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(p.app.sql.statements(), statements, "no SQL: HEAD");
+
+    // A token holder's answer is its own: the anonymous record is not it.
+    let with_token = p.app.go(
+        Method::GET,
+        &format!("/virtual_registries/packages/go/{}/{}", p.registry, asks[0]),
+        Some(ADMIN),
+        &[],
+        &p.publisher,
+    );
+    assert_eq!(with_token.body, b"v1.0.0\n");
+    assert!(
+        p.app.sql.statements() > statements,
+        "a token goes the full way first"
+    );
+
+    // A new tag at the origin: seen once the list's 30 s are up.
+    p.on_origin("example.com/m", "v1.1.0");
+    p.app.clock.advance(29_000);
+    assert_eq!(p.get(asks[0]).body, b"v1.0.0\n");
+    p.app.clock.advance(2_000);
+    assert_eq!(p.get(asks[0]).body, b"v1.0.0\nv1.1.0\n");
+    let latest: serde_json::Value = serde_json::from_slice(&p.get(asks[1]).body).unwrap();
+    assert_eq!(latest["Version"], "v1.1.0");
+
+    // An upload to the local upstream's project: seen at once (the module
+    // is the project's now, its remotes' versions no longer listed).
+    p.publish_local(p.project, "example.com/m", "v1.2.0");
+    assert_eq!(p.get(asks[0]).body, b"v1.2.0\n");
+    let latest: serde_json::Value = serde_json::from_slice(&p.get(asks[1]).body).unwrap();
+    assert_eq!(latest["Version"], "v1.2.0");
+
+    // The origin failing: the answer is what the others have, and it is
+    // kept neither as the list nor as a record, so the origin is asked
+    // again next time.
+    p.synced_from_origin("example.com/n", "v0.1.0");
+    p.on_origin("example.com/n", "v0.2.0");
+    origin.set_failing(true);
+    let list = "example.com/n/@v/list";
+    assert_eq!(p.get(list).body, b"v0.1.0\n");
+    origin.set_failing(false);
+    assert_eq!(p.get(list).body, b"v0.1.0\nv0.2.0\n");
+}
+
 #[test]
 fn bad_paths_and_versions_are_refused_as_go_expects() {
     let p = proxy();
@@ -705,11 +780,14 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
     p.publisher
         .fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    // Before the retry interval nothing is resent; after it, any request does.
-    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    // Before the retry interval nothing is resent; after it, any request
+    // that goes the full way does (one served from a record, only now and
+    // then): here, asks for a version the origin does not have.
+    let full_way = || assert_eq!(p.get("example.com/m/@v/v0.0.9.info").status, 404);
+    full_way();
     assert!(p.publisher.messages.lock().unwrap().is_empty());
     p.app.clock.advance(31_000);
-    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    full_way();
     let keys: Vec<String> = p
         .publisher
         .messages
@@ -724,7 +802,7 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
         })
         .collect();
     assert_eq!(keys, ["example.com/m"], "resent once per interval");
-    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    full_way();
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
 }
 
@@ -754,6 +832,7 @@ fn a_miss_after_the_lease_expired_resends_the_recorded_job() {
 fn an_undelivered_trigger_is_resent_soon() {
     let p = proxy();
     p.on_origin("example.com/m", "v1.0.0");
+    let full_way = || assert_eq!(p.get("example.com/m/@v/v0.0.9.info").status, 404);
     let failing = |on: bool| {
         p.publisher
             .fail
@@ -763,14 +842,14 @@ fn an_undelivered_trigger_is_resent_soon() {
     assert_eq!(p.get("example.com/m/@v/v1.0.0.mod").status, 200);
     failing(false);
     p.app.clock.advance(4_000);
-    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    full_way();
     assert!(p.publisher.messages.lock().unwrap().is_empty(), "not yet");
     p.app.clock.advance(2_000);
-    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    full_way();
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
     // Delivered now: the next resend waits for the full retry interval.
     p.app.clock.advance(6_000);
-    assert_eq!(p.get("example.com/m/@v/list").status, 200);
+    full_way();
     assert_eq!(p.publisher.messages.lock().unwrap().len(), 1);
 }
 

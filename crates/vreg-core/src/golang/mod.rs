@@ -7,7 +7,8 @@
 //! registry's upstreams, `relay` serves a version's file from them,
 //! `schedule` records and sends sync triggers,
 //! `public_view` keeps what anonymous callers see of a registry and
-//! `records` serves anonymous reads through it,
+//! `records` serves anonymous reads through it, `queries` answers (and
+//! records) version lists and `@latest`,
 //! `publish` takes a version uploaded to a project, `sumdb` proxies the
 //! checksum database, and `sync` is the worker's side.
 
@@ -16,6 +17,7 @@ mod origin;
 pub mod proxy;
 mod public_view;
 mod publish;
+mod queries;
 mod records;
 mod relay;
 mod request;

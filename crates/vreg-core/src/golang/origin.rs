@@ -135,13 +135,21 @@ pub(super) fn get_small(
 /// path can be asked for, so the cache must not grow with them.
 const LISTS: &str = "go:list";
 
+/// The versions the store and a registry's remotes know.
+pub(super) struct MergedVersions {
+    pub(super) versions: Vec<String>,
+    /// Whether every remote answered (a list missing a failed remote's
+    /// versions is served, but neither cached nor recorded).
+    pub(super) complete: bool,
+}
+
 /// Versions the store and every remote upstream know, cached briefly.
 pub(super) fn merged_versions(
     ctx: &Context,
     view: &RegistryView,
     scope: &Scope,
     module: &str,
-) -> Result<Vec<String>> {
+) -> Result<MergedVersions> {
     // Callers who may read different local projects see different lists,
     // and a protected module is listed without remotes: what was merged
     // is part of the key.
@@ -159,10 +167,14 @@ pub(super) fn merged_versions(
         crate::crypto::sha256_hex(merged.as_bytes())
     );
     if let Some(cached) = expiring::get_slot(ctx.kv, LISTS, &key, ctx.now())? {
-        return Ok(String::from_utf8_lossy(&cached)
+        let versions = String::from_utf8_lossy(&cached)
             .lines()
             .map(str::to_owned)
-            .collect());
+            .collect();
+        return Ok(MergedVersions {
+            versions,
+            complete: true,
+        });
     }
     let mut versions = store::versions(ctx.sql, scope, module)?;
     let mut failures = Vec::new();
@@ -186,6 +198,12 @@ pub(super) fn merged_versions(
     }
     versions.sort();
     versions.dedup();
+    if !failures.is_empty() {
+        return Ok(MergedVersions {
+            versions,
+            complete: false,
+        });
+    }
     let ttl = ctx.config.list_cache_seconds * 1000;
     expiring::set_slot(
         ctx.kv,
@@ -195,5 +213,8 @@ pub(super) fn merged_versions(
         ctx.now(),
         ttl,
     )?;
-    Ok(versions)
+    Ok(MergedVersions {
+        versions,
+        complete: true,
+    })
 }

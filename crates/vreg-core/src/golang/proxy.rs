@@ -10,19 +10,18 @@
 
 use http::Method;
 
-use super::module::{check, escape};
-use super::origin::{
-    first_origin, get_small, merged_versions, registry_view, remotes_may_serve_module, RegistryView,
-};
+use super::module::check;
+use super::origin::{registry_view, remotes_may_serve_module, RegistryView};
 use super::public_view::{self, PublicView};
 use super::publish::publish;
+use super::queries::{answer_query, serve_recorded_query};
 use super::records::{
     remember_project_file, send_stored, serve_from_records, serve_recorded, KeptView, Missed,
     Records, StoredRead,
 };
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
-use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list, stream_through};
+use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list};
 use super::schedule::retry_due;
 use super::store::{self, Scope};
 use super::version::{latest, Version};
@@ -71,7 +70,9 @@ fn route(
     let mut kept_view = None;
     let audience = read.then(|| audience(&request.headers)).flatten();
     if let Some(audience) = &audience {
-        if serve_recorded(ctx, path, audience, head, sink)? {
+        if serve_recorded(ctx, path, audience, head, sink)?
+            || serve_recorded_query(ctx, path, audience, head, sink)?
+        {
             // (A project's reads are not registry traffic.)
             if path.starts_with(REGISTRY_PATH) {
                 resend_now_and_then(ctx);
@@ -316,7 +317,6 @@ fn serve_query(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let scope = view.scope();
-    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     match query {
         Query::File { version, ext } if Version::parse(&version).is_none() => {
             relay_version_query(ctx, view, module, &version, ext, head, sink)
@@ -335,46 +335,7 @@ fn serve_query(
             }
             relay_and_sync(ctx, view, module, &version, ext, head, sink)
         }
-        Query::List => {
-            let versions = merged_versions(ctx, view, &scope, module)?;
-            send_bytes(
-                sink,
-                "text/plain; charset=utf-8",
-                sorted_release_list(versions).as_bytes(),
-                head,
-            )
-        }
-        Query::Latest => {
-            let mut candidates = merged_versions(ctx, view, &scope, module)?;
-            for upstream in &view.remotes {
-                if let Ok(Some(body)) =
-                    get_small(ctx, upstream, &format!("{}/@latest", escape(module)))
-                {
-                    if let Some(v) = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|j| j["Version"].as_str().map(str::to_owned))
-                    {
-                        candidates.push(v);
-                    }
-                }
-            }
-            let parsed: Vec<Version> = candidates
-                .iter()
-                .filter_map(|v| Version::parse(v))
-                .collect();
-            let best = latest(&parsed)
-                .ok_or_else(|| store::not_found("module"))?
-                .text
-                .clone();
-            if let Some(file) =
-                store::find_file(ctx.sql, &scope, module, &best, &format!("{best}.info"))?
-            {
-                return send_blob(&blobs, sink, ".info", &file.digests, head);
-            }
-            let suffix = format!("{}/@v/{}.info", escape(module), escape(&best));
-            let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
-            stream_through(sink, ".info", response, head)
-        }
+        query => answer_query(ctx, view, (module, query), remember, head, sink),
     }
 }
 

@@ -1,0 +1,144 @@
+//! A registry's answers to `<module>/@v/list` and `<module>/@latest`:
+//! merged from the store and every remote upstream, and recorded (see
+//! [`crate::domain::resolved`]) for the caller's audience for as long as
+//! the merged list is cached, so the next ask of the same audience costs
+//! one batch get: no SQL, no remote. `go get -u` and `go list -m` ask
+//! these of every module in a build.
+
+use super::module::escape;
+use super::origin::{first_origin, get_small, merged_versions, RegistryView};
+use super::request::{parse, Query, REGISTRY_PATH};
+use super::respond::{send_bytes, sorted_release_list};
+use super::store;
+use super::version::{latest, Version};
+use crate::context::Context;
+use crate::domain::resolved::{self, Audience, Place, RecordAs};
+use crate::error::{CoreError, Result};
+use crate::http::body::{read_to_end, ResponseSink};
+use crate::storage::blobs::{digests_of, BlobStore};
+
+const LIST_TYPE: &str = "text/plain; charset=utf-8";
+const LATEST_TYPE: &str = "application/json";
+/// The most of an origin's `.info` an `@latest` answer takes.
+const MAX_INFO_BYTES: usize = 64 * 1024;
+
+/// Answers a list or latest query of a registry from the record of an
+/// earlier answer to the same audience. Whether it did.
+pub(super) fn serve_recorded_query(
+    ctx: &Context,
+    path: &str,
+    audience: &Audience,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<bool> {
+    let Some((registry, module, query)) = registry_query(path) else {
+        return Ok(false);
+    };
+    let place = query_place(registry, &module, &query, audience);
+    let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
+        return Ok(false);
+    };
+    let Some(bytes) = found.bytes else {
+        return Ok(false);
+    };
+    send_bytes(sink, content_type(&query), &bytes, head)?;
+    Ok(true)
+}
+
+/// The registry, module and query of a list or latest path.
+fn registry_query(path: &str) -> Option<(i64, String, Query)> {
+    let (id, rest) = path.strip_prefix(REGISTRY_PATH)?.split_once('/')?;
+    match (id.parse::<i64>(), parse(rest)) {
+        (Ok(id), Ok((module, query @ (Query::List | Query::Latest)))) => Some((id, module, query)),
+        _ => None,
+    }
+}
+
+fn content_type(query: &Query) -> &'static str {
+    match query {
+        Query::Latest => LATEST_TYPE,
+        _ => LIST_TYPE,
+    }
+}
+
+/// A slot (see [`Place::slot`]): any module path may be asked for.
+fn query_place(registry: i64, module: &str, query: &Query, audience: &Audience) -> Place {
+    let asked = match query {
+        Query::Latest => "@latest",
+        _ => "@v/list",
+    };
+    let name = format!("{}:{registry}:{module}/{asked}", audience.name());
+    Place::slot("go:query", &name)
+}
+
+/// Answers a list or latest query the full way, and records the answer as
+/// `remember` says when every remote answered.
+pub(super) fn answer_query(
+    ctx: &Context,
+    view: &RegistryView,
+    (module, query): (&str, Query),
+    remember: Option<RecordAs>,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let (body, complete) = match query {
+        Query::Latest => latest_info(ctx, view, module)?,
+        _ => {
+            let merged = merged_versions(ctx, view, &view.scope(), module)?;
+            let list = sorted_release_list(merged.versions);
+            (list.into_bytes(), merged.complete)
+        }
+    };
+    send_bytes(sink, content_type(&query), &body, head)?;
+    let Some(record) = remember.filter(|_| complete) else {
+        return Ok(());
+    };
+    let place = query_place(view.id, module, &query, &record.audience);
+    let fresh_until = ctx
+        .now()
+        .saturating_add(ctx.config.list_cache_seconds.saturating_mul(1000))
+        .min(record.until);
+    let kept = (&digests_of(&body), ());
+    resolved::remember_made(ctx, &place, record.generation, kept, &body, fresh_until)
+}
+
+/// The `.info` of the highest version the store and the remotes know (a
+/// remote's own `@latest` counts: a module with no tagged version has only
+/// that), and whether every remote answered.
+fn latest_info(ctx: &Context, view: &RegistryView, module: &str) -> Result<(Vec<u8>, bool)> {
+    let scope = view.scope();
+    let merged = merged_versions(ctx, view, &scope, module)?;
+    let (mut candidates, mut complete) = (merged.versions, merged.complete);
+    for upstream in &view.remotes {
+        match get_small(ctx, upstream, &format!("{}/@latest", escape(module))) {
+            Ok(Some(body)) => candidates.extend(
+                serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|j| j["Version"].as_str().map(str::to_owned)),
+            ),
+            Ok(None) => {}
+            Err(_) => complete = false,
+        }
+    }
+    let parsed: Vec<Version> = candidates
+        .iter()
+        .filter_map(|v| Version::parse(v))
+        .collect();
+    let best = &latest(&parsed)
+        .ok_or_else(|| store::not_found("module"))?
+        .text;
+    let info = format!("{best}.info");
+    if let Some(file) = store::find_file(ctx.sql, &scope, module, best, &info)? {
+        let blobs = BlobStore::for_reading(ctx.kv);
+        return Ok((blobs.read_bytes(&file.digests.sha256)?, complete));
+    }
+    let suffix = format!("{}/@v/{}.info", escape(module), escape(best));
+    let (_, mut response) = first_origin(ctx, &view.remotes, &suffix)?;
+    let body = read_to_end(response.body.as_mut(), MAX_INFO_BYTES).map_err(|e| match e {
+        CoreError::PayloadTooLarge(_) => CoreError::Upstream(format!(
+            "Upstream .info of {best} over {MAX_INFO_BYTES} bytes"
+        )),
+        e => e,
+    })?;
+    Ok((body, complete))
+}
