@@ -522,6 +522,14 @@ def run(work, processes):
         r["memory_kib"] = vreg.peak_memory_kib(os.path.basename(JAR_50M))
         say(f"{kind}: go mod download, cold then warm, in turn with nginx and the probe")
         r.update(go_rounds(vreg, origin, www, modules, work))
+        # What `go get -u` and `go list -m -versions` ask of every module.
+        module = modules[0].split("@")[0]
+        for name, asked in (("go_list", "@v/list"), ("go_latest", "@latest")):
+            url = f"{vreg.goproxies[0]}/{module}/{asked}"
+            status, body = request("GET", url)
+            if status != 200:
+                raise SystemExit(f"{url}: HTTP {status} {body[:200]!r}")
+            r[name], _ = wrk(url)
         rows[kind] = r
 
     print()
@@ -576,6 +584,8 @@ def run(work, processes):
     line("  via the probe, one get (s)", lambda r: f"{r['go_stored']:.2f}")
     line("  probe to direct; vreg warm to probe", lambda r:
          f"{r['go_stored_ratio']:.2f}; {r['go_warm_to_stored']:.2f}")
+    line("go <module>/@v/list (req/s)", lambda r: f"{r['go_list']:,.0f}")
+    line("go <module>/@latest (req/s)", lambda r: f"{r['go_latest']:,.0f}")
     line("nginx 2 KiB in the same rounds (req/s)", lambda r: f"{r['nginx_2k']:,.0f}")
     line("host cost: probe / nginx 2 KiB (>= 0.15)", lambda r: f"{r['probe_to_nginx']:.3f}")
     line("peak memory, 50 MiB GET (KiB)",
