@@ -348,28 +348,38 @@ fn reads_of_a_projects_modules_skip_sql_for_the_same_audience() {
     let token = p
         .app
         .token(json!({"name": "ci", "scopes": ["read_registry"]}));
-    let get = |file: &str, token: Option<&str>| {
+    let get = |asked: &str, token: Option<&str>| {
         let path = format!(
-            "/projects/{}/packages/go/example.com/mine/@v/{file}",
+            "/projects/{}/packages/go/example.com/mine/{asked}",
             p.project
         );
         p.app.go(Method::GET, &path, token, &[], &p.publisher)
     };
+    let info = get("@v/v0.1.0.info", None).body;
     for who in [None, Some(token.as_str())] {
-        for (file, body) in [
-            ("v0.1.0.zip", &zip[..]),
-            ("v0.1.0.mod", b"module example.com/mine\n"),
+        for (asked, body) in [
+            ("@v/v0.1.0.zip", &zip[..]),
+            ("@v/v0.1.0.mod", b"module example.com/mine\n"),
+            ("@v/list", b"v0.1.0\n"),
+            ("@latest", &info[..]),
         ] {
-            assert_eq!(get(file, who).body, body, "{file}");
+            assert_eq!(get(asked, who).body, body, "{asked}");
             let statements = p.app.sql.statements();
-            let again = get(file, who);
-            assert_eq!(p.app.sql.statements(), statements, "no SQL: {file} {who:?}");
+            let again = get(asked, who);
+            assert_eq!(p.app.sql.statements(), statements, "no SQL: {asked} {who:?}");
             assert_eq!((again.status, again.body.as_slice()), (200, body));
         }
     }
+    // A new version: listed, and the latest, at once.
+    p.publish_local(p.project, "example.com/mine", "v0.2.0");
+    assert_eq!(get("@v/list", None).body, b"v0.1.0\nv0.2.0\n");
+    let latest: serde_json::Value = serde_json::from_slice(&get("@latest", None).body).unwrap();
+    assert_eq!(latest["Version"], "v0.2.0");
     p.make_private();
-    assert_eq!(get("v0.1.0.zip", None).status, 401);
-    assert_eq!(get("v0.1.0.zip", Some(&token)).body, zip);
+    assert_eq!(get("@v/v0.1.0.zip", None).status, 401);
+    assert_eq!(get("@v/list", None).status, 401);
+    assert_eq!(get("@v/v0.1.0.zip", Some(&token)).body, zip);
+    assert_eq!(get("@v/list", Some(&token)).body, b"v0.1.0\nv0.2.0\n");
 }
 
 #[test]

@@ -14,17 +14,17 @@ use super::module::check;
 use super::origin::{registry_view, remotes_may_serve_module, RegistryView};
 use super::public_view::{self, PublicView};
 use super::publish::publish;
-use super::queries::{answer_query, serve_recorded_query};
+use super::queries::{answer_project_query, answer_query, serve_recorded_query};
 use super::records::{
     remember_project_file, send_stored, serve_from_records, serve_recorded, KeptView, Missed,
     Records, StoredRead,
 };
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
-use super::respond::{send_blob, send_bytes, send_plain, sorted_release_list};
+use super::respond::{send_blob, send_plain};
 use super::schedule::retry_due;
 use super::store::{self, Scope};
-use super::version::{latest, Version};
+use super::version::Version;
 use crate::context::Context;
 use crate::domain::auth::{
     audience, authenticate, authorize_project_read, only_readable, record_as, Principal,
@@ -142,8 +142,7 @@ fn route(
             registry: None,
             projects: &projects,
         };
-        let record = record.map(|record| (id, record));
-        return serve_stored_only(ctx, &scope, (&module, query, head), record, sink);
+        return serve_stored_only(ctx, (id, &scope), (&module, query, head), record, sink);
     }
     Err(CoreError::NotFound(""))
 }
@@ -157,54 +156,30 @@ fn resend_now_and_then(ctx: &Context) {
     }
 }
 
-/// Project-level: only what the project published. A file read leaves a
-/// record as `record` says (the project as its URL named it).
+/// Project-level: only what the project (as its URL names it) published.
+/// A read leaves a record as `record` says.
 fn serve_stored_only(
     ctx: &Context,
-    scope: &Scope,
+    (project, scope): (&str, &Scope),
     (module, query, head): (&str, Query, bool),
-    record: Option<(&str, RecordAs)>,
+    record: Option<RecordAs>,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     match query {
-        Query::List => {
-            let versions = sorted_release_list(store::versions(ctx.sql, scope, module)?);
-            send_bytes(sink, "text/plain; charset=utf-8", versions.as_bytes(), head)
-        }
-        Query::Latest => {
-            let versions: Vec<Version> = store::versions(ctx.sql, scope, module)?
-                .iter()
-                .filter_map(|v| Version::parse(v))
-                .collect();
-            let best = latest(&versions).ok_or_else(|| store::not_found("module"))?;
-            let file = store::find_file(
-                ctx.sql,
-                scope,
-                module,
-                &best.text,
-                &format!("{}.info", best.text),
-            )?
-            .ok_or_else(|| store::not_found("version"))?;
-            send_bytes(
-                sink,
-                "application/json",
-                &blobs.read_bytes(&file.digests.sha256)?,
-                head,
-            )
-        }
         Query::File { version, ext } => {
             servable(module, &version)?;
             let file_name = format!("{version}{ext}");
             let file = store::find_file(ctx.sql, scope, module, &version, &file_name)?
                 .ok_or_else(|| store::not_found("version"))?;
             send_blob(&blobs, sink, ext, &file.digests, head)?;
-            if let Some((project, record)) = record {
+            if let Some(record) = record {
                 let name = (project, module, file_name.as_str());
                 remember_project_file(ctx, &blobs, name, &file.digests, &record)?;
             }
             Ok(())
         }
+        query => answer_project_query(ctx, (project, scope), (module, query), record, head, sink),
     }
 }
 

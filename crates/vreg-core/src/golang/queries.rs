@@ -1,15 +1,16 @@
-//! A registry's answers to `<module>/@v/list` and `<module>/@latest`:
-//! merged from the store and every remote upstream, and recorded (see
-//! [`crate::domain::resolved`]) for the caller's audience for as long as
-//! the merged list is cached, so the next ask of the same audience costs
-//! one batch get: no SQL, no remote. `go get -u` and `go list -m` ask
-//! these of every module in a build.
+//! Answers to `<module>/@v/list` and `<module>/@latest`: a registry's
+//! merged from the store and every remote upstream, a project's from what
+//! it published. Each is recorded (see [`crate::domain::resolved`]) for
+//! the caller's audience (a registry's for as long as its merged list is
+//! cached), so the next ask of the same audience costs one batch get: no
+//! SQL, no remote. `go get -u` and `go list -m` ask these of every module
+//! in a build.
 
 use super::module::escape;
 use super::origin::{first_origin, get_small, merged_versions, RegistryView};
-use super::request::{parse, Query, REGISTRY_PATH};
+use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
 use super::respond::{send_bytes, sorted_release_list};
-use super::store;
+use super::store::{self, Scope};
 use super::version::{latest, Version};
 use crate::context::Context;
 use crate::domain::resolved::{self, Audience, Place, RecordAs};
@@ -22,8 +23,16 @@ const LATEST_TYPE: &str = "application/json";
 /// The most of an origin's `.info` an `@latest` answer takes.
 const MAX_INFO_BYTES: usize = 64 * 1024;
 
-/// Answers a list or latest query of a registry from the record of an
-/// earlier answer to the same audience. Whether it did.
+/// What a list or latest query is asked of: a registry, or a project as
+/// its URL names it.
+#[derive(Clone, Copy)]
+pub(super) enum Asked<'a> {
+    Registry(i64),
+    Project(&'a str),
+}
+
+/// Answers a list or latest query from the record of an earlier answer
+/// to the same audience. Whether it did.
 pub(super) fn serve_recorded_query(
     ctx: &Context,
     path: &str,
@@ -31,10 +40,10 @@ pub(super) fn serve_recorded_query(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<bool> {
-    let Some((registry, module, query)) = registry_query(path) else {
+    let Some((asked, module, query)) = recorded_query(path) else {
         return Ok(false);
     };
-    let place = query_place(registry, &module, &query, audience);
+    let place = query_place(asked, &module, &query, audience);
     let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
         return Ok(false);
     };
@@ -45,11 +54,19 @@ pub(super) fn serve_recorded_query(
     Ok(true)
 }
 
-/// The registry, module and query of a list or latest path.
-fn registry_query(path: &str) -> Option<(i64, String, Query)> {
-    let (id, rest) = path.strip_prefix(REGISTRY_PATH)?.split_once('/')?;
-    match (id.parse::<i64>(), parse(rest)) {
-        (Ok(id), Ok((module, query @ (Query::List | Query::Latest)))) => Some((id, module, query)),
+/// What a list or latest path asks, of what module.
+fn recorded_query(path: &str) -> Option<(Asked<'_>, String, Query)> {
+    let (asked, rest) = if let Some(rest) = path.strip_prefix(REGISTRY_PATH) {
+        let (id, rest) = rest.split_once('/')?;
+        (Asked::Registry(id.parse().ok()?), rest)
+    } else {
+        let (project, rest) = path
+            .strip_prefix(PROJECT_PATH)?
+            .split_once("/packages/go/")?;
+        (Asked::Project(project), rest)
+    };
+    match parse(rest).ok()? {
+        (module, query @ (Query::List | Query::Latest)) => Some((asked, module, query)),
         _ => None,
     }
 }
@@ -61,18 +78,71 @@ fn content_type(query: &Query) -> &'static str {
     }
 }
 
-/// A slot (see [`Place::slot`]): any module path may be asked for.
-fn query_place(registry: i64, module: &str, query: &Query, audience: &Audience) -> Place {
-    let asked = match query {
+/// A slot (see [`Place::slot`]): any module path may be asked for, and a
+/// project named in many spellings.
+fn query_place(asked: Asked, module: &str, query: &Query, audience: &Audience) -> Place {
+    let query = match query {
         Query::Latest => "@latest",
         _ => "@v/list",
     };
-    let name = format!("{}:{registry}:{module}/{asked}", audience.name());
+    let of = match asked {
+        Asked::Registry(id) => format!("registry:{id}"),
+        Asked::Project(project) => format!("project:{}:{project}", project.len()),
+    };
+    let name = format!("{}:{of}:{module}/{query}", audience.name());
     Place::slot("go:query", &name)
 }
 
-/// Answers a list or latest query the full way, and records the answer as
-/// `remember` says when every remote answered.
+/// Sends `body`, the answer to `query`, and keeps its record as `record`
+/// says, trusted until `fresh_until` at most.
+fn send_and_remember(
+    ctx: &Context,
+    (asked, module, query): (Asked, &str, &Query),
+    body: &[u8],
+    (record, fresh_until): (Option<RecordAs>, i64),
+    (head, sink): (bool, &mut dyn ResponseSink),
+) -> Result<()> {
+    send_bytes(sink, content_type(query), body, head)?;
+    let Some(record) = record else {
+        return Ok(());
+    };
+    let place = query_place(asked, module, query, &record.audience);
+    let fresh_until = fresh_until.min(record.until);
+    let kept = (&digests_of(body), ());
+    resolved::remember_made(ctx, &place, record.generation, kept, body, fresh_until)
+}
+
+/// Answers a list or latest query of a project (only what it published),
+/// and records the answer as `record` says: it changes only by uploads and
+/// admin writes, which move the generation on.
+pub(super) fn answer_project_query(
+    ctx: &Context,
+    (project, scope): (&str, &Scope),
+    (module, query): (&str, Query),
+    record: Option<RecordAs>,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<()> {
+    let versions = store::versions(ctx.sql, scope, module)?;
+    let body = match query {
+        Query::Latest => {
+            let parsed: Vec<Version> = versions.iter().filter_map(|v| Version::parse(v)).collect();
+            let best = &latest(&parsed)
+                .ok_or_else(|| store::not_found("module"))?
+                .text;
+            let info = format!("{best}.info");
+            let file = store::find_file(ctx.sql, scope, module, best, &info)?
+                .ok_or_else(|| store::not_found("version"))?;
+            BlobStore::for_reading(ctx.kv).read_bytes(&file.digests.sha256)?
+        }
+        _ => sorted_release_list(versions).into_bytes(),
+    };
+    let asked = (Asked::Project(project), module, &query);
+    send_and_remember(ctx, asked, &body, (record, i64::MAX), (head, sink))
+}
+
+/// Answers a list or latest query of a registry the full way, and records
+/// the answer as `remember` says when every remote answered.
 pub(super) fn answer_query(
     ctx: &Context,
     view: &RegistryView,
@@ -89,17 +159,12 @@ pub(super) fn answer_query(
             (list.into_bytes(), merged.complete)
         }
     };
-    send_bytes(sink, content_type(&query), &body, head)?;
-    let Some(record) = remember.filter(|_| complete) else {
-        return Ok(());
-    };
-    let place = query_place(view.id, module, &query, &record.audience);
     let fresh_until = ctx
         .now()
-        .saturating_add(ctx.config.list_cache_seconds.saturating_mul(1000))
-        .min(record.until);
-    let kept = (&digests_of(&body), ());
-    resolved::remember_made(ctx, &place, record.generation, kept, &body, fresh_until)
+        .saturating_add(ctx.config.list_cache_seconds.saturating_mul(1000));
+    let record = remember.filter(|_| complete);
+    let asked = (Asked::Registry(view.id), module, &query);
+    send_and_remember(ctx, asked, &body, (record, fresh_until), (head, sink))
 }
 
 /// The `.info` of the highest version the store and the remotes know (a
