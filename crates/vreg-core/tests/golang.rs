@@ -366,7 +366,11 @@ fn reads_of_a_projects_modules_skip_sql_for_the_same_audience() {
             assert_eq!(get(asked, who).body, body, "{asked}");
             let statements = p.app.sql.statements();
             let again = get(asked, who);
-            assert_eq!(p.app.sql.statements(), statements, "no SQL: {asked} {who:?}");
+            assert_eq!(
+                p.app.sql.statements(),
+                statements,
+                "no SQL: {asked} {who:?}"
+            );
             assert_eq!((again.status, again.body.as_slice()), (200, body));
         }
     }

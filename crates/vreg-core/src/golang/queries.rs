@@ -56,6 +56,10 @@ pub(super) fn serve_recorded_query(
 
 /// What a list or latest path asks, of what module.
 fn recorded_query(path: &str) -> Option<(Asked<'_>, String, Query)> {
+    // (Cheaply, before parsing: most reads are of files.)
+    if !(path.ends_with("/@v/list") || path.ends_with("/@latest")) {
+        return None;
+    }
     let (asked, rest) = if let Some(rest) = path.strip_prefix(REGISTRY_PATH) {
         let (id, rest) = rest.split_once('/')?;
         (Asked::Registry(id.parse().ok()?), rest)
