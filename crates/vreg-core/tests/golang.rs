@@ -756,6 +756,18 @@ fn list_and_latest_answers_are_recorded_while_the_list_is_cached() {
     assert_eq!(p.get(list).body, b"v0.1.0\n");
     origin.set_failing(false);
     assert_eq!(p.get(list).body, b"v0.1.0\nv0.2.0\n");
+
+    // The empty list any made-up module path gets leaves no record: such
+    // asks cannot fill the store.
+    let records = || {
+        let keys = p.app.kv.keys();
+        keys.iter().filter(|k| k.starts_with("go:query:")).count()
+    };
+    let before = records();
+    for i in 0..20 {
+        assert_eq!(p.get(&format!("example.com/made/up{i}/@v/list")).body, b"");
+    }
+    assert_eq!(records(), before);
 }
 
 #[test]

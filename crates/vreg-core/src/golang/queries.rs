@@ -107,7 +107,10 @@ fn send_and_remember(
     (head, sink): (bool, &mut dyn ResponseSink),
 ) -> Result<()> {
     send_bytes(sink, content_type(query), body, head)?;
-    let Some(record) = record else {
+    // An empty list is what any made-up module path gets: not recorded, so
+    // such asks cannot fill the store (a registry's empty lists are kept
+    // by the merged-list cache, in a bounded space of marks).
+    let Some(record) = record.filter(|_| !body.is_empty()) else {
         return Ok(());
     };
     let place = query_place(asked, module, query, &record.audience);
