@@ -152,6 +152,20 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
         .trim(),
         "example.com/local v0.1.0"
     );
+    // Asked again, the list is answered from its record; `@latest` is the
+    // highest release, not the release candidate.
+    for _ in 0..2 {
+        assert_eq!(
+            go.run("cache-live", &["list", "-m", "-versions", upper])
+                .trim(),
+            format!("{upper} v1.0.0 v1.1.0-rc.1")
+        );
+    }
+    assert_eq!(
+        go.run("cache-live", &["list", "-m", &format!("{upper}@latest")])
+            .trim(),
+        format!("{upper} v1.0.0")
+    );
 
     // 2. Each remote version was a miss: exactly one sync job each, and the worker stored them.
     let db = NativeSql::open(&host.state_dir().join("sqlite_db.db")).unwrap();
