@@ -2,7 +2,9 @@
 //! the wasi:keyvalue contract, and over stores that break it the ways
 //! Spin 4.0.2's do (see `storage::lease` and `storage::generation`).
 
-use vreg_core::storage::lease::{end_lease, forget_creation, release_lease, take_lease};
+use vreg_core::storage::lease::{
+    end_lease, forget_creation, lease_key, release_lease, take_lease, take_lease_seen, Seen,
+};
 use vreg_core::storage::{generation, Kv, StoreError};
 use vreg_core::CoreError;
 use vreg_testkit::MemoryKv;
@@ -148,6 +150,47 @@ fn a_creator_that_never_wrote_the_lease_holds_it_up_for_a_minute_at_most() {
 /// A lease ended for good leaves nothing in the store once its creation's
 /// count is forgotten, and only its holder can end it; the name can then
 /// be taken afresh, even in the same minute.
+/// A lease's value seen earlier in a request (in a batch get) stands in
+/// for its read, however stale: seen held, it is not read again; seen
+/// free, it is taken only if it is still as seen.
+#[test]
+fn a_lease_seen_earlier_is_not_read_again_and_is_taken_only_as_seen() {
+    let kv = MemoryKv::default();
+    let seen = |kv: &MemoryKv| Seen::Read(kv.get(&lease_key("job")).unwrap());
+    let reads = |kv: &MemoryKv| kv.reads_of(&lease_key("job"));
+    // Seen absent, and still absent: taken.
+    let absent = seen(&kv);
+    assert!(take_lease_seen(&kv, "job", absent.clone(), 1_000, 60_000)
+        .unwrap()
+        .is_some());
+    // Seen held: no read of its own, not taken.
+    let held = seen(&kv);
+    let before = reads(&kv);
+    assert_eq!(
+        take_lease_seen(&kv, "job", held, 2_000, 60_000).unwrap(),
+        None
+    );
+    assert_eq!(reads(&kv), before, "not read again");
+    // Seen absent before another took it: not taken (the first to count
+    // created it).
+    assert_eq!(
+        take_lease_seen(&kv, "job", absent, 3_000, 60_000).unwrap(),
+        None
+    );
+    // Seen expired, then taken by another before this caller: not taken.
+    let expired = seen(&kv);
+    assert!(take_lease(&kv, "job", 70_000, 60_000).unwrap().is_some());
+    assert_eq!(
+        take_lease_seen(&kv, "job", expired, 70_001, 60_000).unwrap(),
+        None
+    );
+    // Seen expired and still as seen: taken.
+    let expired_now = seen(&kv);
+    assert!(take_lease_seen(&kv, "job", expired_now, 200_000, 60_000)
+        .unwrap()
+        .is_some());
+}
+
 #[test]
 fn an_ended_lease_leaves_no_keys_and_can_be_taken_afresh() {
     let kv = MemoryKv::default();

@@ -10,6 +10,8 @@ use vreg_core::storage::{Kv, StoreError, Tally};
 pub struct MemoryKv {
     entries: Mutex<HashMap<String, Vec<u8>>>,
     reads: Mutex<HashMap<String, usize>>,
+    /// The keys of each read call, in order (a batch get is one call).
+    read_calls: Mutex<Vec<Vec<String>>>,
 }
 
 impl MemoryKv {
@@ -22,17 +24,34 @@ impl MemoryKv {
     pub fn reads_of(&self, key: &str) -> usize {
         self.reads.lock().unwrap().get(key).copied().unwrap_or(0)
     }
-}
 
-impl Kv for MemoryKv {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The keys of every read call so far, one list a call (what a host
+    /// pays a round trip for).
+    pub fn read_calls(&self) -> Vec<Vec<String>> {
+        self.read_calls.lock().unwrap().clone()
+    }
+
+    fn read(&self, key: &str) -> Option<Vec<u8>> {
         *self
             .reads
             .lock()
             .unwrap()
             .entry(key.to_owned())
             .or_default() += 1;
-        Ok(self.entries.lock().unwrap().get(key).cloned())
+        self.entries.lock().unwrap().get(key).cloned()
+    }
+}
+
+impl Kv for MemoryKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_calls.lock().unwrap().push(vec![key.to_owned()]);
+        Ok(self.read(key))
+    }
+
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let call = keys.iter().map(|k| (*k).to_owned()).collect();
+        self.read_calls.lock().unwrap().push(call);
+        Ok(keys.iter().map(|key| self.read(key)).collect())
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

@@ -17,7 +17,7 @@ use super::publish::publish;
 use super::queries::{answer_project_query, answer_query, serve_recorded_query};
 use super::records::{
     remember_project_file, send_stored, serve_from_records, serve_recorded, KeptView, Missed,
-    Records, StoredRead,
+    Records, SeenLeases, StoredRead,
 };
 use super::relay::{relay_and_sync, relay_or_stored, relay_version_query};
 use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
@@ -36,6 +36,7 @@ use crate::http::body::{BodyReader, ResponseSink};
 use crate::http::{error_message, status_of};
 use crate::storage::blobs::BlobStore;
 use crate::storage::generation;
+use crate::storage::lease::Seen;
 use crate::storage::schema::ensure_schema;
 
 /// One read served from its record in this many also looks for triggers
@@ -75,15 +76,15 @@ fn route(
         {
             // (A project's reads are not registry traffic.)
             if path.starts_with(REGISTRY_PATH) {
-                resend_now_and_then(ctx);
+                resend_now_and_then(ctx, Seen::Unread);
             }
             return Ok(());
         }
     }
     if audience == Some(Audience::Anonymous) {
         match serve_from_records(ctx, path, head, sink)? {
-            Records::Served => {
-                resend_now_and_then(ctx);
+            Records::Served(resend) => {
+                resend_now_and_then(ctx, resend);
                 return Ok(());
             }
             Records::ViewKept(kept) => kept_view = Some(kept),
@@ -149,10 +150,10 @@ fn route(
 
 /// Triggers that were lost or failed are resent on registry traffic (Spin
 /// has no timers); a read served from a record, this cheap, looks only now
-/// and then.
-fn resend_now_and_then(ctx: &Context) {
+/// and then (the resend lease as `seen`).
+fn resend_now_and_then(ctx: &Context, seen: Seen) {
     if crate::crypto::one_in(RESEND_SAMPLE) {
-        retry_due(ctx);
+        retry_due(ctx, seen);
     }
 }
 
@@ -207,6 +208,7 @@ fn serve_registry(
     let remember = read.record;
     let kept = read.kept_view.is_some();
     let missed = read.kept_view.as_ref().and_then(|k| k.missed);
+    let leases = (read.kept_view.as_ref()).map_or_else(SeenLeases::default, |k| k.leases.clone());
     let (mut view, registry, local_projects) = match read.kept_view {
         // The registry is public, its upstreams and projects known.
         Some(KeptView { view: public, .. }) => {
@@ -261,7 +263,8 @@ fn serve_registry(
     let served = match (query, missed) {
         // Looked for through the kept view, and not stored.
         (Query::File { version, ext }, Some(Missed::NotStored { .. })) => {
-            relay_and_sync(ctx, &view, read.module, &version, ext, read.head, sink)
+            let file = (read.module, version.as_str(), ext);
+            relay_and_sync(ctx, &view, file, leases.sync, read.head, sink)
         }
         // Not looked for: the store is asked only if the origin fails.
         (Query::File { version, ext }, Some(Missed::Unsynced)) => {
@@ -272,13 +275,13 @@ fn serve_registry(
                 ext,
                 remember,
             };
-            relay_or_stored(ctx, &view, &file, read.head, sink)
+            relay_or_stored(ctx, &view, (&file, leases.sync), read.head, sink)
         }
         (query, _) => serve_query(ctx, &view, read.module, query, remember, read.head, sink),
     };
     // Once the client has its answer: registry traffic also resends
     // triggers that were lost or failed and are due (Spin has no timers).
-    retry_due(ctx);
+    retry_due(ctx, leases.resend);
     served
 }
 
@@ -308,7 +311,8 @@ fn serve_query(
             if send_stored(ctx, &scope, &stored, head, sink)? {
                 return Ok(());
             }
-            relay_and_sync(ctx, view, module, &version, ext, head, sink)
+            let file = (module, version.as_str(), ext);
+            relay_and_sync(ctx, view, file, Seen::Unread, head, sink)
         }
         query => answer_query(ctx, view, (module, query), remember, head, sink),
     }

@@ -13,21 +13,23 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::http::fetch::FetchResponse;
+use crate::storage::lease::Seen;
 
 /// A canonical version's file not stored: served from the origin, then
 /// its sync scheduled (the origin has the version, and the client has it
 /// now; once, through the lease).
+/// Its sync's lease is taken as `seen` says (see `records::SeenLeases`).
 pub(super) fn relay_and_sync(
     ctx: &Context,
     view: &RegistryView,
-    module: &str,
-    version: &str,
-    ext: &str,
+    (module, version, ext): (&str, &str, &str),
+    seen: Seen,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let response = ask_origin(ctx, view, module, version, ext)?;
-    send_relayed(ctx, view, (module, version, ext), response, head, sink)
+    let file = (module, version, ext);
+    send_relayed(ctx, view, file, (response, seen), head, sink)
 }
 
 /// A file not looked for in the store (see `records::Missed::Unsynced`):
@@ -36,13 +38,16 @@ pub(super) fn relay_and_sync(
 pub(super) fn relay_or_stored(
     ctx: &Context,
     view: &RegistryView,
-    file: &StoredRead,
+    (file, seen): (&StoredRead, Seen),
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let (module, version, ext) = (file.module, file.version, file.ext);
     match ask_origin(ctx, view, module, version, ext) {
-        Ok(response) => send_relayed(ctx, view, (module, version, ext), response, head, sink),
+        Ok(response) => {
+            let relayed = (module, version, ext);
+            send_relayed(ctx, view, relayed, (response, seen), head, sink)
+        }
         Err(failed) => match send_stored(ctx, &view.scope(), file, head, sink)? {
             true => Ok(()),
             false => Err(failed),
@@ -63,17 +68,17 @@ fn ask_origin(
 }
 
 /// Streams an origin's answer for a version's file, then schedules the
-/// version's sync.
+/// version's sync (its lease as `seen`).
 fn send_relayed(
     ctx: &Context,
     view: &RegistryView,
     (module, version, ext): (&str, &str, &str),
-    response: FetchResponse,
+    (response, seen): (FetchResponse, Seen),
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     stream_through(sink, ext, response, head)?;
-    request_sync(ctx, view.id, module, version);
+    request_sync(ctx, (view.id, module, version), seen);
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use crate::error::{CoreError, Result};
 use crate::http::body::read_to_end;
 use crate::http::fetch::FetchResponse;
 use crate::storage::blobs::{BlobStore, Digests};
-use crate::storage::lease::{end_lease, forget_creation, release_lease};
+use crate::storage::lease::{end_lease, forget_creation, release_lease, Seen};
 use crate::storage::schema::ensure_schema;
 use crate::storage::sync_jobs;
 
@@ -135,7 +135,7 @@ pub fn handle_message(ctx: &Context, payload: &[u8]) -> Result<Outcome> {
     if let (Some(_), Some(at)) = (&trigger.lease, trigger.requested_at_ms) {
         forget_creation(ctx.kv, &key, at)?;
     }
-    retry_due(ctx);
+    retry_due(ctx, Seen::Unread);
     outcome
 }
 

@@ -25,8 +25,19 @@ use crate::storage::Kv;
 /// The span one count of a lease's creators covers.
 const CREATION_WINDOW_MILLIS: i64 = 60 * 1000;
 
-fn key(name: &str) -> String {
+/// Where the lease `name` is kept (for a request that reads it in a batch
+/// with other keys: see [`take_lease_seen`]).
+pub fn lease_key(name: &str) -> String {
     format!("lease:{name}")
+}
+
+/// A lease's stored value as a batch get earlier in the same request saw
+/// it, or `Unread`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Seen {
+    #[default]
+    Unread,
+    Read(Option<Vec<u8>>),
 }
 
 /// The counter that settles who creates the lease `name` in the window
@@ -39,8 +50,25 @@ fn creation_key(name: &str, now: i64) -> String {
 /// Takes the lease for `ttl_millis` unless someone holds it. Returns the
 /// holder's token when this caller got it.
 pub fn take_lease(kv: &dyn Kv, name: &str, now: i64, ttl_millis: i64) -> Result<Option<String>> {
-    let key = key(name);
-    let current = kv.get(&key)?;
+    take_lease_seen(kv, name, Seen::Unread, now, ttl_millis)
+}
+
+/// [`take_lease`], given the lease's value as read earlier in the request
+/// (`seen`): a lease seen held costs no read of its own. Safe however long
+/// ago it was seen: a lease seen free is taken only if it is still as seen
+/// (by compare-and-swap, or, seen absent, by being the first to count).
+pub fn take_lease_seen(
+    kv: &dyn Kv,
+    name: &str,
+    seen: Seen,
+    now: i64,
+    ttl_millis: i64,
+) -> Result<Option<String>> {
+    let key = lease_key(name);
+    let current = match seen {
+        Seen::Unread => kv.get(&key)?,
+        Seen::Read(value) => value,
+    };
     if current
         .as_deref()
         .is_some_and(|v| !expiring::is_expired(v, now))
@@ -67,7 +95,7 @@ pub fn take_lease(kv: &dyn Kv, name: &str, now: i64, ttl_millis: i64) -> Result<
 /// in the store (a lease given back with [`release_lease`] stays there to
 /// be taken by compare-and-swap). Returns whether it did.
 pub fn end_lease(kv: &dyn Kv, name: &str, holder: &str) -> Result<bool> {
-    let key = key(name);
+    let key = lease_key(name);
     if held_by(kv, &key, holder)?.is_none() {
         return Ok(false);
     }
@@ -86,7 +114,7 @@ pub fn forget_creation(kv: &dyn Kv, name: &str, taken_at: i64) -> Result<()> {
 /// Gives a lease back early (after a failed attempt, so a retry may take
 /// it), if `holder` still holds it. Returns whether it did.
 pub fn release_lease(kv: &dyn Kv, name: &str, holder: &str) -> Result<bool> {
-    let key = key(name);
+    let key = lease_key(name);
     let Some(current) = held_by(kv, &key, holder)? else {
         return Ok(false);
     };
