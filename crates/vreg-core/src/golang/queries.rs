@@ -109,7 +109,7 @@ fn send_and_remember(
     send_bytes(sink, content_type(query), body, head)?;
     // An empty list is what any made-up module path gets: not recorded, so
     // such asks cannot fill the store (a registry's empty lists are kept
-    // by the merged-list cache, in a bounded space of marks).
+    // by the merged-list cache, whose slots are a fixed number of keys).
     let Some(record) = record.filter(|_| !body.is_empty()) else {
         return Ok(());
     };
@@ -132,16 +132,8 @@ pub(super) fn answer_project_query(
 ) -> Result<()> {
     let versions = store::versions(ctx.sql, scope, module)?;
     let body = match query {
-        Query::Latest => {
-            let parsed: Vec<Version> = versions.iter().filter_map(|v| Version::parse(v)).collect();
-            let best = &latest(&parsed)
-                .ok_or_else(|| store::not_found("module"))?
-                .text;
-            let info = format!("{best}.info");
-            let file = store::find_file(ctx.sql, scope, module, best, &info)?
-                .ok_or_else(|| store::not_found("version"))?;
-            BlobStore::for_reading(ctx.kv).read_bytes(&file.digests.sha256)?
-        }
+        Query::Latest => (highest_and_its_info(ctx, scope, module, &versions)?.1)
+            .ok_or_else(|| store::not_found("version"))?,
         _ => sorted_release_list(versions).into_bytes(),
     };
     let asked = (Asked::Project(project), module, &query);
@@ -192,19 +184,11 @@ fn latest_info(ctx: &Context, view: &RegistryView, module: &str) -> Result<(Vec<
             Err(_) => complete = false,
         }
     }
-    let parsed: Vec<Version> = candidates
-        .iter()
-        .filter_map(|v| Version::parse(v))
-        .collect();
-    let best = &latest(&parsed)
-        .ok_or_else(|| store::not_found("module"))?
-        .text;
-    let info = format!("{best}.info");
-    if let Some(file) = store::find_file(ctx.sql, &scope, module, best, &info)? {
-        let blobs = BlobStore::for_reading(ctx.kv);
-        return Ok((blobs.read_bytes(&file.digests.sha256)?, complete));
+    let (best, stored) = highest_and_its_info(ctx, &scope, module, &candidates)?;
+    if let Some(info) = stored {
+        return Ok((info, complete));
     }
-    let suffix = format!("{}/@v/{}.info", escape(module), escape(best));
+    let suffix = format!("{}/@v/{}.info", escape(module), escape(&best));
     let (_, mut response) = first_origin(ctx, &view.remotes, &suffix)?;
     let body = read_to_end(response.body.as_mut(), MAX_INFO_BYTES).map_err(|e| match e {
         CoreError::PayloadTooLarge(_) => CoreError::Upstream(format!(
@@ -213,4 +197,25 @@ fn latest_info(ctx: &Context, view: &RegistryView, module: &str) -> Result<(Vec<
         e => e,
     })?;
     Ok((body, complete))
+}
+
+/// The highest of `versions` by Go's `@latest` rule, and its `.info` if
+/// `scope` stores it.
+fn highest_and_its_info(
+    ctx: &Context,
+    scope: &Scope,
+    module: &str,
+    versions: &[String],
+) -> Result<(String, Option<Vec<u8>>)> {
+    let parsed: Vec<Version> = versions.iter().filter_map(|v| Version::parse(v)).collect();
+    let best = latest(&parsed)
+        .ok_or_else(|| store::not_found("module"))?
+        .text
+        .clone();
+    let info = format!("{best}.info");
+    let stored = match store::find_file(ctx.sql, scope, module, &best, &info)? {
+        Some(file) => Some(BlobStore::for_reading(ctx.kv).read_bytes(&file.digests.sha256)?),
+        None => None,
+    };
+    Ok((best, stored))
 }
