@@ -707,12 +707,17 @@ impl Vreg {
         self.state.path()
     }
 
-    /// The keys matching `like` (SQL `LIKE`) in the host's own key-value
-    /// file (the SQLite file behind the `default` store), read directly.
+    /// The host's own key-value file: the SQLite file behind the `default`
+    /// store (Spin's name for it in the state directory).
+    pub fn kv_file(&self) -> PathBuf {
+        self.state_dir().join("sqlite_key_value.db")
+    }
+
+    /// The keys matching `like` (SQL `LIKE`) in the host's key-value file
+    /// ([`Vreg::kv_file`]), read directly.
     pub fn kv_keys_like(&self, like: &str) -> Vec<String> {
         use vreg_core::storage::{Sql, Value};
-        let kv = vreg_testkit::NativeSql::open(&self.state_dir().join("sqlite_key_value.db"))
-            .expect("the key-value file opens");
+        let kv = vreg_testkit::NativeSql::open(&self.kv_file()).expect("the key-value file opens");
         let rows = kv
             .execute(
                 "SELECT key FROM spin_key_value WHERE key LIKE ? ORDER BY key",

@@ -166,7 +166,7 @@ fn with_the_default_store_on_redis_maven_and_go_work_and_counts_are_exact() {
     // It all lives on Redis: nothing in the host's key-value file.
     let keyspace = redis.command(&["INFO", "keyspace"]);
     assert!(keyspace.contains("db1:keys="), "{keyspace}");
-    let kv_file = host.state_dir().join("sqlite_key_value.db");
+    let kv_file = host.kv_file();
     if kv_file.exists() {
         let kv = NativeSql::open(&kv_file).unwrap();
         let rows = kv.execute("SELECT COUNT(*) FROM spin_key_value", &[]);

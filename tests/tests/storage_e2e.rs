@@ -31,7 +31,7 @@ fn start(grace_seconds: &str) -> Vreg {
 
 /// Count and bytes of the keys matching `like` in the host's key-value file.
 fn kv_usage(host: &Vreg, like: &str) -> (i64, i64) {
-    let kv = NativeSql::open(&host.state_dir().join("sqlite_key_value.db")).unwrap();
+    let kv = NativeSql::open(&host.kv_file()).unwrap();
     let rows = kv
         .execute(
             "SELECT COUNT(*), COALESCE(SUM(length(value)), 0) FROM spin_key_value WHERE key LIKE ?",
