@@ -302,3 +302,49 @@ fn slots_hold_one_value_each_and_stay_within_their_buckets() {
         Some(Vec::new())
     );
 }
+
+/// The number of keys in each read call since `from`.
+fn batch_sizes(kv: &MemoryKv, from: usize) -> Vec<usize> {
+    kv.read_calls()[from..].iter().map(Vec::len).collect()
+}
+
+#[test]
+fn blobs_are_read_in_batch_gets_of_about_a_mebibyte() {
+    let sql = records_db();
+    let records = WriteRecords { sql: &sql, now: 1 };
+    for (chunk_bytes, size, batches) in [
+        // Ten chunks of 256 KiB: the manifest, then four, four and two.
+        (256 << 10, 10 << 18, vec![1, 4, 4, 2]),
+        // A last chunk of one byte does not make a batch hold more.
+        (256 << 10, (8 << 18) + 1, vec![1, 4, 4, 1]),
+        // Small chunks: the whole blob in one batch.
+        (1024, 5000, vec![1, 5]),
+        // Chunks of 4 MiB: one a batch, so memory stays bounded.
+        (4 << 20, 9 << 20, vec![1, 1, 1, 1]),
+    ] {
+        let kv = MemoryKv::default();
+        let data: Vec<u8> = (0..size as u32).map(|i| (i % 251) as u8).collect();
+        let digests = BlobStore::new(&kv, chunk_bytes)
+            .put_bytes(&records, &data)
+            .unwrap();
+        let case = format!("{chunk_bytes}-byte chunks, {size} bytes");
+
+        let before = kv.read_calls().len();
+        let store = BlobStore::for_reading(&kv);
+        let mut out = Vec::new();
+        assert_eq!(store.read(&digests.sha256, &mut out).unwrap(), size as u64);
+        assert!(out == data, "{case}");
+        assert_eq!(batch_sizes(&kv, before), batches, "{case}");
+
+        // Knowing the chunks (as a resolved record does) skips the manifest.
+        let chunks = store.chunk_keys(&digests.sha256).unwrap().unwrap();
+        let before = kv.read_calls().len();
+        let mut out = Vec::new();
+        BlobStore::for_reading(&kv)
+            .knowing(&digests.sha256, digests.size, chunks)
+            .read(&digests.sha256, &mut out)
+            .unwrap();
+        assert!(out == data, "{case}");
+        assert_eq!(batch_sizes(&kv, before), batches[1..], "{case}");
+    }
+}

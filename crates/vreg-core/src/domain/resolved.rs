@@ -138,7 +138,11 @@ impl<T> Resolved<T> {
     /// The blob store to read the file from: one that knows its chunks
     /// when the record kept them.
     pub fn blobs<'a>(&self, ctx: &Context<'a>) -> BlobStore<'a> {
-        BlobStore::for_reading(ctx.kv).knowing(&self.digests.sha256, self.chunks.clone())
+        BlobStore::for_reading(ctx.kv).knowing(
+            &self.digests.sha256,
+            self.digests.size,
+            self.chunks.clone(),
+        )
     }
 }
 

@@ -26,6 +26,11 @@ pub(crate) const TOUCH_EVERY_CHUNKS: usize = 16;
 /// Spin's key-value backends.
 pub const DEFAULT_CHUNK_BYTES: usize = 256 * 1024;
 
+/// How much of a blob one read takes from the store at once: on Spin each
+/// key-value call is a trip through the host's blocking pool, so a 1 MiB
+/// file's four chunks come in one batch get, not four gets.
+pub const READ_BATCH_BYTES: usize = 1024 * 1024;
+
 /// The digests of a file, lower-case hex, as Maven and Go clients expect them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Digests {
@@ -45,13 +50,33 @@ pub(crate) struct Manifest {
     chunk_bytes: Option<u64>,
 }
 
+/// A blob's chunk keys, known without reading its manifest.
+#[derive(Clone)]
+struct KnownChunks {
+    sha256: String,
+    size: u64,
+    chunks: Vec<String>,
+}
+
+impl KnownChunks {
+    /// How many chunks one batch get takes: as many as make about
+    /// [`READ_BATCH_BYTES`]. Every chunk but the last is full, so the
+    /// average length at most halves a chunk's, and a batch holds at most
+    /// twice that much.
+    fn batch_len(&self) -> usize {
+        let n = self.chunks.len() as u64;
+        let average = self.size.div_ceil(n.max(1)).max(1);
+        ((READ_BATCH_BYTES as u64 / average) as usize).clamp(1, self.chunks.len().max(1))
+    }
+}
+
 pub struct BlobStore<'a> {
     kv: &'a dyn Kv,
     chunk_bytes: usize,
     /// The chunk keys of one blob, known without its manifest: the last
     /// one read through it, or what a resolved record kept (see
     /// [`BlobStore::knowing`]).
-    known: std::cell::RefCell<Option<(String, Vec<String>)>>,
+    known: std::cell::RefCell<Option<KnownChunks>>,
 }
 
 struct Hashers {
@@ -143,30 +168,35 @@ impl<'a> BlobStore<'a> {
         Self::new(kv, DEFAULT_CHUNK_BYTES)
     }
 
-    /// The same store, knowing that blob `sha256` is in `chunks` (as a
-    /// resolved record kept them): reading it skips its manifest.
-    pub fn knowing(self, sha256: &str, chunks: Vec<String>) -> Self {
+    /// The same store, knowing that blob `sha256`, `size` bytes long, is
+    /// in `chunks` (as a resolved record kept them): reading it skips its
+    /// manifest.
+    pub fn knowing(self, sha256: &str, size: u64, chunks: Vec<String>) -> Self {
         if !chunks.is_empty() {
-            *self.known.borrow_mut() = Some((sha256.to_owned(), chunks));
+            *self.known.borrow_mut() = Some(KnownChunks {
+                sha256: sha256.to_owned(),
+                size,
+                chunks,
+            });
         }
         self
     }
 
     /// The keys of a stored blob's chunks, in order (`None`: no such blob).
     pub fn chunk_keys(&self, sha256: &str) -> Result<Option<Vec<String>>> {
-        if let Some(chunks) = self.known_chunks(sha256) {
-            return Ok(Some(chunks));
+        if let Some(known) = self.known_chunks(sha256) {
+            return Ok(Some(known.chunks));
         }
         Ok(self.manifest(sha256)?.map(|m| m.chunks))
     }
 
     /// The chunk keys known without the manifest of blob `sha256`, if any.
-    fn known_chunks(&self, sha256: &str) -> Option<Vec<String>> {
+    fn known_chunks(&self, sha256: &str) -> Option<KnownChunks> {
         let known = self.known.borrow();
-        let (_, chunks) = known
+        known
             .as_ref()
-            .filter(|(s, c)| s == sha256 && !c.is_empty())?;
-        Some(chunks.clone())
+            .filter(|k| k.sha256 == sha256 && !k.chunks.is_empty())
+            .cloned()
     }
 
     /// Stores a body as it streams in, copying each piece to `tee` (the
@@ -290,38 +320,57 @@ impl<'a> BlobStore<'a> {
         Ok(self.manifest(sha256)?.is_some())
     }
 
-    /// Streams a blob to `writer`, one chunk in memory at a time.
+    /// Streams a blob to `writer`, [`READ_BATCH_BYTES`] in memory at a time.
     pub fn read(&self, sha256: &str, writer: &mut dyn BodyWriter) -> Result<u64> {
-        if let Some(chunks) = self.known_chunks(sha256) {
+        if let Some(known) = self.known_chunks(sha256) {
             // Chunks a record named may have gone with a rewrite of the
             // blob since: then its manifest says where it is now.
-            if let Some(first) = self.kv.get(&chunks[0])? {
-                writer.write(&first)?;
-                let rest = self.send_chunks(sha256, &chunks[1..], writer)?;
-                return Ok(first.len() as u64 + rest);
+            let batch = known.batch_len();
+            let first = self.get_chunks(&known.chunks[..batch])?;
+            if let Some(first) = first.into_iter().collect::<Option<Vec<_>>>() {
+                let mut written = 0;
+                for chunk in first {
+                    written += chunk.len() as u64;
+                    writer.write(&chunk)?;
+                }
+                let rest = &known.chunks[batch..];
+                return Ok(written + self.send_chunks(sha256, rest, batch, writer)?);
             }
         }
         let manifest = self
             .manifest(sha256)?
             .ok_or_else(|| StoreError::Other(format!("blob {sha256} is missing")))?;
-        let written = self.send_chunks(sha256, &manifest.chunks, writer)?;
-        *self.known.borrow_mut() = Some((sha256.to_owned(), manifest.chunks));
+        let known = KnownChunks {
+            sha256: sha256.to_owned(),
+            size: manifest.size,
+            chunks: manifest.chunks,
+        };
+        let written = self.send_chunks(sha256, &known.chunks, known.batch_len(), writer)?;
+        *self.known.borrow_mut() = Some(known);
         Ok(written)
+    }
+
+    fn get_chunks(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        Ok(self.kv.get_many(&keys)?)
     }
 
     fn send_chunks(
         &self,
         sha256: &str,
         chunks: &[String],
+        batch_len: usize,
         writer: &mut dyn BodyWriter,
     ) -> Result<u64> {
         let mut written = 0u64;
-        for key in chunks {
-            let chunk = self.kv.get(key)?.ok_or_else(|| {
-                StoreError::Other(format!("blob {sha256}: chunk {key} is missing"))
-            })?;
-            written += chunk.len() as u64;
-            writer.write(&chunk)?;
+        for batch in chunks.chunks(batch_len) {
+            for (key, chunk) in batch.iter().zip(self.get_chunks(batch)?) {
+                let chunk = chunk.ok_or_else(|| {
+                    StoreError::Other(format!("blob {sha256}: chunk {key} is missing"))
+                })?;
+                written += chunk.len() as u64;
+                writer.write(&chunk)?;
+            }
         }
         Ok(written)
     }
