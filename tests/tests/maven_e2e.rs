@@ -214,6 +214,42 @@ fn a_200_mib_file_streams_in_and_out_with_bounded_component_memory() {
 /// after the first (no SQL), anonymous ones and a token's apart: on the
 /// real host's stores, an upload, the project made private or the token
 /// revoked is seen by the very next read.
+/// An upload past `max_file_bytes` (here 1 MiB; 12 MiB sent, more than
+/// the sockets between client and host buffer) is refused with a 413 the
+/// client gets to read, and leaves no file. Left unread, the rest of the
+/// body made real Spin close the connection under the client (a broken
+/// pipe, not a status).
+#[test]
+fn an_upload_past_the_file_limit_is_refused_with_a_413_the_client_reads() {
+    let host = Vreg::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_SECRET_KEY", "maven-e2e"),
+        ("SPIN_VARIABLE_MAX_FILE_BYTES", "1048576"),
+    ]);
+    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "limits"}))["id"]
+        .as_i64()
+        .unwrap();
+    let project = host.admin(
+        ADMIN,
+        "POST",
+        "/projects",
+        json!({"name": "files", "namespace_id": group}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v4/projects/{project}/packages/maven/org/big/blob/1.0/blob-1.0.bin");
+    let auth = [("private-token", ADMIN)];
+    for _ in 0..3 {
+        let put = host.request("PUT", &path, &auth, &vec![7u8; 12 * 1024 * 1024]);
+        assert_eq!(put.status, 413, "{}", put.text());
+        assert!(put.text().contains("1048576"), "{}", put.text());
+        assert_eq!(host.request("GET", &path, &auth, &[]).status, 404);
+    }
+    let small = vec![7u8; 1024 * 1024];
+    assert_eq!(host.request("PUT", &path, &auth, &small).status, 201);
+    assert!(host.request("GET", &path, &auth, &[]).body == small);
+}
+
 #[test]
 fn recorded_reads_follow_changes_at_once() {
     let host = start();

@@ -13,7 +13,7 @@ use crate::domain::auth::{authorize_project_write, Principal};
 use crate::domain::packages::{NewFile, Owner};
 use crate::domain::projects::Project;
 use crate::error::{CoreError, Result};
-use crate::http::body::{BodyReader, ResponseSink};
+use crate::http::body::{refusing_past_limit, BodyReader, ResponseSink};
 use crate::storage::blobs::BlobStore;
 use crate::storage::generation;
 use crate::timefmt;
@@ -45,7 +45,9 @@ pub(super) fn publish(
     // Stored first, then checked from the blob store a chunk at a time: a
     // zip is never held whole.
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    let zip = blobs.put_stream(&ctx.write_records(), body, None, zipcheck::MAX_ZIP_BYTES)?;
+    let zip = refusing_past_limit(body, |body| {
+        blobs.put_stream(&ctx.write_records(), body, None, zipcheck::MAX_ZIP_BYTES)
+    })?;
     let checked = zipcheck::check_zip(module, &parsed.text, &blobs.open(&zip.sha256)?)?;
     let go_mod = checked
         .go_mod

@@ -72,10 +72,20 @@ pub fn read_to_end(reader: &mut dyn BodyReader, limit: usize) -> Result<Vec<u8>>
 /// for nothing.
 pub const DRAINED_PAST_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Reads a whole request body, refusing one larger than `limit` bytes, and
-/// reading up to [`DRAINED_PAST_LIMIT`] more bytes of one it refuses.
+/// Reads a whole request body, refusing one larger than `limit` bytes (see
+/// [`refusing_past_limit`]).
 pub fn read_request_body(reader: &mut dyn BodyReader, limit: usize) -> Result<Vec<u8>> {
-    let refused = match read_to_end(reader, limit) {
+    refusing_past_limit(reader, |reader| read_to_end(reader, limit))
+}
+
+/// Runs `read` over a request body; if it refuses the body as too large,
+/// reads up to [`DRAINED_PAST_LIMIT`] more bytes of it before passing the
+/// refusal on, so that the client gets to read its 413.
+pub fn refusing_past_limit<T>(
+    reader: &mut dyn BodyReader,
+    read: impl FnOnce(&mut dyn BodyReader) -> Result<T>,
+) -> Result<T> {
+    let refused = match read(reader) {
         Err(refused @ CoreError::PayloadTooLarge(_)) => refused,
         read => return read,
     };

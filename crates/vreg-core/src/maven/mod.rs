@@ -23,7 +23,7 @@ use crate::domain::groups;
 use crate::domain::model::Visibility;
 use crate::domain::projects::{self, Project};
 use crate::error::{CoreError, Result};
-use crate::http::body::{read_request_body, BodyReader, ResponseSink};
+use crate::http::body::{read_request_body, refusing_past_limit, BodyReader, ResponseSink};
 use crate::http::error_response;
 use crate::storage::blobs::BlobStore;
 use crate::storage::generation;
@@ -259,7 +259,9 @@ fn upload(
         }
     };
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
-    let digests = blobs.put_stream(&ctx.write_records(), body, None, ctx.config.max_file_bytes)?;
+    let digests = refusing_past_limit(body, |body| {
+        blobs.put_stream(&ctx.write_records(), body, None, ctx.config.max_file_bytes)
+    })?;
     let outcome = packages::record_file(ctx.sql, ctx.now(), project.id, &coordinates, &digests)?;
     // A local upstream may now win where a remote copy did.
     generation::advance(ctx.kv)?;
