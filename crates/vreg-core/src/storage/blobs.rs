@@ -325,16 +325,11 @@ impl<'a> BlobStore<'a> {
         if let Some(known) = self.known_chunks(sha256) {
             // Chunks a record named may have gone with a rewrite of the
             // blob since: then its manifest says where it is now.
-            let batch = known.batch_len();
-            let first = self.get_chunks(&known.chunks[..batch])?;
-            if let Some(first) = first.into_iter().collect::<Option<Vec<_>>>() {
-                let mut written = 0;
-                for chunk in first {
-                    written += chunk.len() as u64;
-                    writer.write(&chunk)?;
-                }
-                let rest = &known.chunks[batch..];
-                return Ok(written + self.send_chunks(sha256, rest, batch, writer)?);
+            let (first, rest) = known.chunks.split_at(known.batch_len());
+            let values = self.get_chunks(first)?;
+            if values.iter().all(Option::is_some) {
+                let written = send_batch(sha256, first, values, writer)?;
+                return Ok(written + self.send_chunks(sha256, rest, first.len(), writer)?);
             }
         }
         let manifest = self
@@ -364,13 +359,7 @@ impl<'a> BlobStore<'a> {
     ) -> Result<u64> {
         let mut written = 0u64;
         for batch in chunks.chunks(batch_len) {
-            for (key, chunk) in batch.iter().zip(self.get_chunks(batch)?) {
-                let chunk = chunk.ok_or_else(|| {
-                    StoreError::Other(format!("blob {sha256}: chunk {key} is missing"))
-                })?;
-                written += chunk.len() as u64;
-                writer.write(&chunk)?;
-            }
+            written += send_batch(sha256, batch, self.get_chunks(batch)?, writer)?;
         }
         Ok(written)
     }
@@ -403,6 +392,23 @@ impl<'a> BlobStore<'a> {
         self.read(sha256, &mut out)?;
         Ok(out)
     }
+}
+
+/// Writes one batch of a blob's chunks (`values`, as got for `keys`).
+fn send_batch(
+    sha256: &str,
+    keys: &[String],
+    values: Vec<Option<Vec<u8>>>,
+    writer: &mut dyn BodyWriter,
+) -> Result<u64> {
+    let mut written = 0u64;
+    for (key, chunk) in keys.iter().zip(values) {
+        let chunk = chunk
+            .ok_or_else(|| StoreError::Other(format!("blob {sha256}: chunk {key} is missing")))?;
+        written += chunk.len() as u64;
+        writer.write(&chunk)?;
+    }
+    Ok(written)
 }
 
 /// A stored blob read at any offset, one chunk in memory at a time (the
