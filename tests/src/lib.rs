@@ -893,4 +893,13 @@ impl Http {
         );
         reply.json()
     }
+
+    /// A new private project `project` in a new group `group`: its id.
+    pub fn new_project(&self, token: &str, group: &str, project: &str) -> i64 {
+        let group = self.admin(token, "POST", "/groups", json!({ "name": group }))["id"].as_i64();
+        let body = json!({ "name": project, "namespace_id": group.unwrap() });
+        self.admin(token, "POST", "/projects", body)["id"]
+            .as_i64()
+            .unwrap()
+    }
 }

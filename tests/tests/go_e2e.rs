@@ -341,17 +341,7 @@ fn a_500_mib_module_zip_is_checked_with_bounded_memory() {
         ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
         ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),
     ]);
-    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "big"}))["id"]
-        .as_i64()
-        .unwrap();
-    let project = host.admin(
-        ADMIN,
-        "POST",
-        "/projects",
-        json!({"name": "mods", "namespace_id": group}),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let project = host.new_project(ADMIN, "big", "mods");
     let zip = vreg_tests::goproxy::stored_zip(&[
         (
             "example.com/big@v1.0.0/go.mod".into(),

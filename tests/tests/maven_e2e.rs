@@ -171,17 +171,7 @@ fn mvn_deploys_and_resolves_through_vreg_then_works_from_the_cache() {
 #[test]
 fn a_200_mib_file_streams_in_and_out_with_bounded_component_memory() {
     let host = start();
-    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "big"}))["id"]
-        .as_i64()
-        .unwrap();
-    let project = host.admin(
-        ADMIN,
-        "POST",
-        "/projects",
-        json!({"name": "files", "namespace_id": group}),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let project = host.new_project(ADMIN, "big", "files");
     let size = 200 * 1024 * 1024;
     let data: Vec<u8> = (0..size)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
@@ -226,17 +216,7 @@ fn an_upload_past_the_file_limit_is_refused_with_a_413_the_client_reads() {
         ("SPIN_VARIABLE_SECRET_KEY", "maven-e2e"),
         ("SPIN_VARIABLE_MAX_FILE_BYTES", "1048576"),
     ]);
-    let group = host.admin(ADMIN, "POST", "/groups", json!({"name": "limits"}))["id"]
-        .as_i64()
-        .unwrap();
-    let project = host.admin(
-        ADMIN,
-        "POST",
-        "/projects",
-        json!({"name": "files", "namespace_id": group}),
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let project = host.new_project(ADMIN, "limits", "files");
     let path = format!("/api/v4/projects/{project}/packages/maven/org/big/blob/1.0/blob-1.0.bin");
     let auth = [("private-token", ADMIN)];
     for _ in 0..3 {
