@@ -158,7 +158,8 @@ fn send_known_digest(
     let Some(record) = record else {
         return Ok(());
     };
-    let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
+    // (The record reads the file: no chunk size, so no setting, is needed.)
+    let blobs = BlobStore::for_reading(ctx.kv);
     match known {
         Known::Cached(upstream, entry) => {
             // (A stale copy is not recorded: its file's read revalidates.)
