@@ -198,23 +198,11 @@ pub(super) fn merged_versions(
     }
     versions.sort();
     versions.dedup();
-    if !failures.is_empty() {
-        return Ok(MergedVersions {
-            versions,
-            complete: false,
-        });
+    let complete = failures.is_empty();
+    if complete {
+        let ttl = ctx.config.list_cache_seconds * 1000;
+        let list = versions.join("\n");
+        expiring::set_slot(ctx.kv, LISTS, &key, list.as_bytes(), ctx.now(), ttl)?;
     }
-    let ttl = ctx.config.list_cache_seconds * 1000;
-    expiring::set_slot(
-        ctx.kv,
-        LISTS,
-        &key,
-        versions.join("\n").as_bytes(),
-        ctx.now(),
-        ttl,
-    )?;
-    Ok(MergedVersions {
-        versions,
-        complete: true,
-    })
+    Ok(MergedVersions { versions, complete })
 }
