@@ -896,8 +896,10 @@ impl Http {
 
     /// A new private project `project` in a new group `group`: its id.
     pub fn new_project(&self, token: &str, group: &str, project: &str) -> i64 {
-        let group = self.admin(token, "POST", "/groups", json!({ "name": group }))["id"].as_i64();
-        let body = json!({ "name": project, "namespace_id": group.unwrap() });
+        let group = self.admin(token, "POST", "/groups", json!({ "name": group }))["id"]
+            .as_i64()
+            .unwrap();
+        let body = json!({ "name": project, "namespace_id": group });
         self.admin(token, "POST", "/projects", body)["id"]
             .as_i64()
             .unwrap()
