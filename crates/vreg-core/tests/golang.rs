@@ -12,7 +12,7 @@ use common::{go_in, App, ADMIN};
 use http::Method;
 use serde_json::json;
 use vreg_core::crypto::sha256_hex;
-use vreg_core::domain::resolved::{go_file_key, go_public_view_key, go_synced_key};
+use vreg_core::domain::resolved::{go_file_place, go_public_view_key, go_synced_key};
 use vreg_core::golang::sync::{Outcome, SETTLE_MILLIS};
 use vreg_core::storage::lease::take_lease;
 use vreg_core::storage::{Clock, Kv};
@@ -618,6 +618,11 @@ fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_de
         assert_eq!(p.get(&format!("{module}/@v/{file}")).status, 200);
     }
     let view = go_public_view_key(p.registry);
+    let file_key = |module: &str, file: &str| {
+        go_file_place(p.registry, module, file)
+            .stored_at()
+            .to_owned()
+    };
     let kept = || -> Vec<String> {
         let files = format!("go:resolved:{}:", p.registry);
         let mut keys = p.app.kv.keys();
@@ -627,7 +632,7 @@ fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_de
     };
     let mut expected: Vec<String> = read
         .iter()
-        .map(|(module, file)| go_file_key(p.registry, module, file))
+        .map(|(module, file)| file_key(module, file))
         .chain([view.clone()])
         .collect();
     expected.sort();
@@ -645,7 +650,7 @@ fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_de
     p.app.ok(Method::PATCH, &upstream, Some(retarget));
     let report = p.app.ok(Method::POST, "/storage/gc", None);
     assert_eq!(report["forgotten_go_records"], 3, "{report}");
-    let synced = go_file_key(p.registry, "example.com/synced", "v1.0.0.mod");
+    let synced = file_key("example.com/synced", "v1.0.0.mod");
     let mut left = vec![synced, view.clone()];
     left.sort();
     assert_eq!(kept(), left);
@@ -653,7 +658,7 @@ fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_de
     let back = json!({"target_project_id": p.project});
     p.app.ok(Method::PATCH, &upstream, Some(back));
     assert_eq!(p.get("example.com/local/@v/v1.0.0.mod").status, 200);
-    assert!(kept().contains(&go_file_key(p.registry, "example.com/local", "v1.0.0.mod")));
+    assert!(kept().contains(&file_key("example.com/local", "v1.0.0.mod")));
 
     let link = p.app.sql_text(
         "SELECT CAST(l.id AS TEXT) FROM registry_upstreams l

@@ -336,6 +336,14 @@ fn local_read_records_stay_in_their_slots() {
     remember(&other, b"other");
     assert_eq!(found(&other).as_deref(), Some(&b"other"[..]));
     assert_eq!(found(&first), None);
+
+    // Keys are made with a hash anyone can make collide: a record answers
+    // only the name it was made for, at a key of its own as in a slot.
+    let mine = Place::key("test:own".into(), "org/a/1/a-1.pom");
+    let colliding = Place::key("test:own".into(), "org/b/1/b-1.pom");
+    remember(&mine, b"mine");
+    assert_eq!(found(&mine).as_deref(), Some(&b"mine"[..]));
+    assert_eq!(found(&colliding), None);
 }
 
 /// A token's reads of a private group's repositories and registry leave

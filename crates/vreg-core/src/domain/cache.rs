@@ -2,7 +2,7 @@
 //! path, pointing at a blob. Used by the virtual registries and by the cache
 //! admin endpoints.
 
-use crate::crypto::sha256_hex;
+use crate::crypto::{name_hash, sha256_hex};
 use crate::error::Result;
 use crate::storage::blobs::Digests;
 use crate::storage::{
@@ -79,8 +79,18 @@ pub fn commit_entry(sql: &dyn Sql, now: i64, entry: &CacheEntry) -> Result<()> {
 }
 
 /// The key of the record a registry keeps of how `path` resolved (see
-/// `maven::resolved`); here because removing entries removes those too.
+/// `maven::resolved`; the record carries the path, checked on reading);
+/// here because removing entries removes those too.
 pub fn resolved_key(registry_id: i64, path: &str) -> String {
+    format!(
+        "maven:resolved:{registry_id}:{:016x}",
+        name_hash(path.as_bytes())
+    )
+}
+
+/// The key [`resolved_key`] was before it was made with [`name_hash`]: a
+/// store written by an earlier version may hold some.
+fn legacy_resolved_key(registry_id: i64, path: &str) -> String {
     format!(
         "maven:resolved:{registry_id}:{}",
         sha256_hex(path.as_bytes())
@@ -188,6 +198,7 @@ pub fn forget_queued(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
         let registries: Vec<i64> = serde_json::from_str(&row.text()?).unwrap_or_default();
         for registry in registries {
             kv.delete(&resolved_key(registry, &path))?;
+            kv.delete(&legacy_resolved_key(registry, &path))?;
         }
         if cache_entries(sql, &[upstream], &path)?.is_empty() {
             crate::domain::downloads::forget_legacy(kv, upstream, &path)?;

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
-use crate::crypto::sha256_hex;
+use crate::crypto::{name_hash, sha256_hex};
 use crate::error::Result;
 use crate::storage::blobs::{BlobStore, Digests};
 use crate::storage::{drain_queue, expiring, generation, json_list, schema, Kv, Sql, StoreError};
@@ -76,34 +76,34 @@ impl RecordAs {
 /// Slot keys in the space of slotted records (see [`Place::slot`]).
 pub const SLOTS: u64 = 16_384;
 
-/// Where a record is kept.
+/// Where a record is kept, and the full name of what it is of (checked
+/// on reading: keys are made with [`name_hash`], which anyone can make
+/// collide).
 pub struct Place {
     key: String,
-    /// What a slotted record is of (empty for a key of its own).
     of: String,
 }
 
 impl Place {
     /// A key of its own, deleted with what it records (see
-    /// `cache::forget_queued`, [`forget_queued_go_records`]).
-    pub fn key(key: String) -> Place {
+    /// `cache::forget_queued`, [`forget_queued_go_records`]); `of` is what
+    /// the key was made from.
+    pub fn key(key: String, of: &str) -> Place {
         Place {
             key,
-            of: String::new(),
+            of: of.to_owned(),
         }
     }
 
     /// One of [`SLOTS`] keys of `space`, picked by hashing `name`, for
     /// records of what is not deleted one by one or may be named in many
-    /// spellings: their keys stay bounded however many there are. The
-    /// record carries the rest of the hash; a record of another name that
-    /// hashes to the slot displaces it.
+    /// spellings: their keys stay bounded however many there are. A record
+    /// of another name that hashes to the slot displaces it.
     pub fn slot(space: &str, name: &str) -> Place {
-        let digest = crate::crypto::sha256(name.as_bytes());
-        let index = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % SLOTS;
+        let index = name_hash(name.as_bytes()) % SLOTS;
         Place {
             key: format!("{space}:{index}"),
-            of: crate::crypto::hex(&digest[8..24]),
+            of: name.to_owned(),
         }
     }
 
@@ -115,7 +115,6 @@ impl Place {
 
 #[derive(Serialize, Deserialize)]
 struct Record<T> {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     of: String,
     generation: u64,
     digests: Digests,
@@ -163,15 +162,16 @@ pub fn lookup<T: DeserializeOwned>(ctx: &Context, places: &[Place]) -> Result<Op
         .find_map(|(place, stored)| decode_of(ctx, stored.as_deref(), current, &place.of)))
 }
 
-/// The record `stored` at a key of its own (fetched by the caller, with
-/// the generation, in a batch of its own), if it is still to be trusted
-/// under `current`.
+/// The record `stored` at `place` (fetched by the caller, with the
+/// generation, in a batch of its own), if it is still to be trusted under
+/// `current`.
 pub fn decode<T: DeserializeOwned>(
     ctx: &Context,
+    place: &Place,
     stored: Option<&[u8]>,
     current: u64,
 ) -> Option<Resolved<T>> {
-    decode_of(ctx, stored, current, "")
+    decode_of(ctx, stored, current, &place.of)
 }
 
 fn decode_of<T: DeserializeOwned>(
@@ -275,11 +275,19 @@ fn keep<T: Serialize>(
     expiring::set(ctx.kv, &place.key, &stored, ctx.now(), ttl)
 }
 
-/// The key of the record of a Go registry's read of a module version's
-/// file (hashed: a module path may be longer than a key may be).
-pub fn go_file_key(registry_id: i64, module: &str, file_name: &str) -> String {
+/// Where the record of an anonymous read of a Go registry's module
+/// version file is kept (hashed: a module path may be longer than a key
+/// may be).
+pub fn go_file_place(registry_id: i64, module: &str, file_name: &str) -> Place {
     let file = format!("{module}@{file_name}");
-    format!("go:resolved:{registry_id}:{}", sha256_hex(file.as_bytes()))
+    Place::key(go_file_key(registry_id, &file), &file)
+}
+
+fn go_file_key(registry_id: i64, file: &str) -> String {
+    format!(
+        "go:resolved:{registry_id}:{:016x}",
+        name_hash(file.as_bytes())
+    )
 }
 
 /// The mark a Go registry's sync leaves once it has stored a module
@@ -289,7 +297,29 @@ pub fn go_file_key(registry_id: i64, module: &str, file_name: &str) -> String {
 /// nothing behind it costs the usual query.
 pub fn go_synced_key(registry_id: i64, module: &str, version: &str) -> String {
     let synced = format!("{module}@{version}");
-    format!("go:synced:{registry_id}:{}", sha256_hex(synced.as_bytes()))
+    format!(
+        "go:synced:{registry_id}:{:016x}",
+        name_hash(synced.as_bytes())
+    )
+}
+
+/// The keys [`go_file_place`] and [`go_synced_key`] had before they were
+/// made with [`name_hash`] (SHA-256 in hex): a store written by an earlier
+/// version may hold some, deleted with what they record.
+fn go_legacy_keys(registry_id: i64, module: &str, file_name: &str) -> Vec<String> {
+    let file = format!("{module}@{file_name}");
+    let mut keys = vec![format!(
+        "go:resolved:{registry_id}:{}",
+        sha256_hex(file.as_bytes())
+    )];
+    if let Some(version) = file_name.strip_suffix(".zip") {
+        let synced = format!("{module}@{version}");
+        keys.push(format!(
+            "go:synced:{registry_id}:{}",
+            sha256_hex(synced.as_bytes())
+        ));
+    }
+    keys
 }
 
 /// Where a Go registry's public view is kept (`golang::public_view`). The
@@ -349,11 +379,14 @@ pub fn forget_queued_go_records(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Resu
             kv.delete(&go_public_view_key(registry))?;
             return Ok(());
         }
-        kv.delete(&go_file_key(registry, &module, &file))?;
+        kv.delete(go_file_place(registry, &module, &file).stored_at())?;
         // (A project's version of a module the registry also synced loses
         // its mark too, on an unlink: a hint, made again by the next sync.)
         if let Some(version) = file.strip_suffix(".zip") {
             kv.delete(&go_synced_key(registry, &module, version))?;
+        }
+        for key in go_legacy_keys(registry, &module, &file) {
+            kv.delete(&key)?;
         }
         Ok(())
     })

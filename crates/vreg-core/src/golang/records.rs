@@ -17,7 +17,7 @@ use super::schedule::{lease_name, RESEND_LEASE};
 use super::store::{self, Scope};
 use crate::context::Context;
 use crate::domain::resolved::{
-    self, go_file_key, go_public_view_key, go_synced_key, Audience, Place, RecordAs, Resolved,
+    self, go_file_place, go_public_view_key, go_synced_key, Audience, Place, RecordAs, Resolved,
 };
 use crate::error::Result;
 use crate::http::body::ResponseSink;
@@ -84,13 +84,13 @@ pub(super) fn serve_from_records(
     let Some((id, module, version, ext)) = registry_file(path) else {
         return Ok(Records::None);
     };
-    let file_key = go_file_key(id, &module, &format!("{version}{ext}"));
+    let file_place = go_file_place(id, &module, &format!("{version}{ext}"));
     let view_key = go_public_view_key(id);
     let synced_key = go_synced_key(id, &module, &version);
     let sync_lease = lease_key(&lease_name(id, &module, &version));
     let resend_lease = lease_key(RESEND_LEASE);
     let keys = [
-        &file_key,
+        file_place.stored_at(),
         &view_key,
         generation::KEY,
         &synced_key,
@@ -105,7 +105,7 @@ pub(super) fn serve_from_records(
         resend: Seen::Read(resend_lease),
     };
     let generation = generation::from_stored(current.as_deref());
-    if let Some(found) = resolved::decode::<()>(ctx, file.as_deref(), generation) {
+    if let Some(found) = resolved::decode::<()>(ctx, &file_place, file.as_deref(), generation) {
         send_found(ctx, &found, ext, head, sink)?;
         return Ok(Records::Served(leases.resend));
     }
@@ -260,7 +260,7 @@ pub(super) fn remember_project_file(
 /// go; see [`Place::slot`]).
 fn file_place(registry: i64, module: &str, file_name: &str, audience: &Audience) -> Place {
     match audience {
-        Audience::Anonymous => Place::key(go_file_key(registry, module, file_name)),
+        Audience::Anonymous => go_file_place(registry, module, file_name),
         Audience::Token(digest) => {
             let name = format!("{digest}:{registry}:{module}@{file_name}");
             Place::slot("go:resolved", &name)

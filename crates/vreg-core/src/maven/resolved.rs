@@ -40,7 +40,7 @@ pub struct RecordIn<'r> {
 /// its own, deleted with the entry; for a token, as a hit's.
 fn entry_place(repository: Repository, audience: &Audience, path: &str) -> Place {
     match (repository, audience) {
-        (Repository::Registry(id), Audience::Anonymous) => Place::key(resolved_key(id, path)),
+        (Repository::Registry(id), Audience::Anonymous) => Place::key(resolved_key(id, path), path),
         _ => hit_place(repository, audience, path),
     }
 }
