@@ -10,6 +10,7 @@ use super::path::{content_type, Checksum};
 use crate::error::Result;
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
+use crate::timefmt::http_date;
 
 const X_CHECKSUM_SHA1: HeaderName = HeaderName::from_static("x-checksum-sha1");
 const X_CHECKSUM_MD5: HeaderName = HeaderName::from_static("x-checksum-md5");
@@ -19,18 +20,6 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
-}
-
-/// RFC 7231 date, as `Last-Modified` wants it.
-pub fn http_date(millis: i64) -> String {
-    use time::macros::format_description;
-    let format = format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
 }
 
 pub fn file_headers(file_name: &str, digests: &Digests, modified: i64) -> HeaderMap {
