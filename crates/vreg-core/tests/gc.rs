@@ -283,6 +283,9 @@ fn a_cleanup_policy_removes_exactly_the_entries_past_their_age() {
         app.kv
             .set(&resolved_key(77, path), b"a resolved read")
             .unwrap();
+        // ...and a record at the key's spelling before name hashing.
+        let legacy = format!("maven:resolved:77:{}", sha256_hex(path.as_bytes()));
+        app.kv.set(&legacy, b"an older resolved read").unwrap();
     }
     assert_eq!(apply_policies(&app.sql, now, 100).unwrap(), 2);
     let left = |upstream: i64| {
@@ -321,6 +324,16 @@ fn a_cleanup_policy_removes_exactly_the_entries_past_their_age() {
     assert_eq!(counters(&app.kv), 2);
     assert!(app.kv.get(&resolved_key(77, "old")).unwrap().is_none());
     assert!(app.kv.get(&resolved_key(77, "recent")).unwrap().is_some());
+    let legacy_records = app
+        .kv
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("maven:resolved:77:") && k.len() > 40)
+        .count();
+    assert_eq!(
+        legacy_records, 2,
+        "the removed entries' old records went too"
+    );
     assert_eq!(forget_queued(&app.sql, &app.kv, 100).unwrap(), 0, "done");
 
     // The policy is part of the upstream, validated.

@@ -674,12 +674,29 @@ fn records_go_with_the_local_upstream_retargeted_or_unlinked_and_the_registry_de
     // it and the mark of its sync go (the view and three files queued).
     let mark = go_synced_key(p.registry, "example.com/synced", "v1.0.0");
     assert!(p.app.kv.get(&mark).unwrap().is_some());
+    // (A record and a mark at their keys' spelling before name hashing,
+    // as an earlier version left them, go too.)
+    let sha = |name: &str| vreg_core::crypto::sha256_hex(name.as_bytes());
+    let old_record = format!(
+        "go:resolved:{}:{}",
+        p.registry,
+        sha("example.com/synced@v1.0.0.zip")
+    );
+    let old_mark = format!(
+        "go:synced:{}:{}",
+        p.registry,
+        sha("example.com/synced@v1.0.0")
+    );
+    for key in [&old_record, &old_mark] {
+        p.app.kv.set(key, b"left by an earlier version").unwrap();
+    }
     let registry = format!("/virtual_registries/packages/go/registries/{}", p.registry);
     p.app.ok(Method::DELETE, &registry, None);
     let report = p.app.ok(Method::POST, "/storage/gc", None);
     assert_eq!(report["forgotten_go_records"], 4, "{report}");
     assert_eq!(kept(), Vec::<String>::new());
     assert!(p.app.kv.get(&mark).unwrap().is_none());
+    assert!(p.app.kv.get(&old_mark).unwrap().is_none());
 
     // The project's module is still there, served from the project.
     let from_project = p.app.go(
