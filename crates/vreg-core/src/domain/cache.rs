@@ -2,7 +2,7 @@
 //! path, pointing at a blob. Used by the virtual registries and by the cache
 //! admin endpoints.
 
-use crate::crypto::{name_hash, sha256_hex};
+use crate::domain::resolved::{hashed_key, legacy_hashed_key};
 use crate::error::Result;
 use crate::storage::blobs::Digests;
 use crate::storage::{
@@ -78,23 +78,14 @@ pub fn commit_entry(sql: &dyn Sql, now: i64, entry: &CacheEntry) -> Result<()> {
     Ok(())
 }
 
-/// The key of the record a registry keeps of how `path` resolved (see
-/// `maven::resolved`; the record carries the path, checked on reading);
-/// here because removing entries removes those too.
-pub fn resolved_key(registry_id: i64, path: &str) -> String {
-    format!(
-        "maven:resolved:{registry_id}:{:016x}",
-        name_hash(path.as_bytes())
-    )
-}
+/// The space of the records a registry keeps of how a path resolved (see
+/// `maven::resolved`; each carries its path, checked on reading); here
+/// because removing entries removes those too.
+const MAVEN_RESOLVED: &str = "maven:resolved";
 
-/// The key [`resolved_key`] was before it was made with [`name_hash`]: a
-/// store written by an earlier version may hold some.
-fn legacy_resolved_key(registry_id: i64, path: &str) -> String {
-    format!(
-        "maven:resolved:{registry_id}:{}",
-        sha256_hex(path.as_bytes())
-    )
+/// The key of the record a registry keeps of how `path` resolved.
+pub fn resolved_key(registry_id: i64, path: &str) -> String {
+    hashed_key(MAVEN_RESOLVED, registry_id, path)
 }
 
 /// Records that the upstream confirmed the entry is still current.
@@ -198,7 +189,7 @@ pub fn forget_queued(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Result<i64> {
         let registries: Vec<i64> = serde_json::from_str(&row.text()?).unwrap_or_default();
         for registry in registries {
             kv.delete(&resolved_key(registry, &path))?;
-            kv.delete(&legacy_resolved_key(registry, &path))?;
+            kv.delete(&legacy_hashed_key(MAVEN_RESOLVED, registry, &path))?;
         }
         if cache_entries(sql, &[upstream], &path)?.is_empty() {
             crate::domain::downloads::forget_legacy(kv, upstream, &path)?;

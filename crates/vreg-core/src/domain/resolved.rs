@@ -275,19 +275,29 @@ fn keep<T: Serialize>(
     expiring::set(ctx.kv, &place.key, &stored, ctx.now(), ttl)
 }
 
-/// Where the record of an anonymous read of a Go registry's module
-/// version file is kept (hashed: a module path may be longer than a key
-/// may be).
-pub fn go_file_place(registry_id: i64, module: &str, file_name: &str) -> Place {
-    let file = format!("{module}@{file_name}");
-    Place::key(go_file_key(registry_id, &file), &file)
+/// The key of a record or mark of `name`, one of `registry_id`'s in
+/// `space`: the name hashed (a module path or Maven path may be longer
+/// than a key may be), so what is kept there carries the name or is only
+/// a hint.
+pub fn hashed_key(space: &str, registry_id: i64, name: &str) -> String {
+    format!("{space}:{registry_id}:{:016x}", name_hash(name.as_bytes()))
 }
 
-fn go_file_key(registry_id: i64, file: &str) -> String {
-    format!(
-        "go:resolved:{registry_id}:{:016x}",
-        name_hash(file.as_bytes())
-    )
+/// [`hashed_key`] as it was spelled before [`name_hash`] (SHA-256 in hex):
+/// a store written by an earlier version may hold some, deleted with what
+/// they record.
+pub fn legacy_hashed_key(space: &str, registry_id: i64, name: &str) -> String {
+    format!("{space}:{registry_id}:{}", sha256_hex(name.as_bytes()))
+}
+
+const GO_FILES: &str = "go:resolved";
+const GO_SYNCED: &str = "go:synced";
+
+/// Where the record of an anonymous read of a Go registry's module
+/// version file is kept.
+pub fn go_file_place(registry_id: i64, module: &str, file_name: &str) -> Place {
+    let file = format!("{module}@{file_name}");
+    Place::key(hashed_key(GO_FILES, registry_id, &file), &file)
 }
 
 /// The mark a Go registry's sync leaves once it has stored a module
@@ -296,30 +306,7 @@ fn go_file_key(registry_id: i64, file: &str) -> String {
 /// with no SQL at all, and the store only if the origin fails; a mark with
 /// nothing behind it costs the usual query.
 pub fn go_synced_key(registry_id: i64, module: &str, version: &str) -> String {
-    let synced = format!("{module}@{version}");
-    format!(
-        "go:synced:{registry_id}:{:016x}",
-        name_hash(synced.as_bytes())
-    )
-}
-
-/// The keys [`go_file_place`] and [`go_synced_key`] had before they were
-/// made with [`name_hash`] (SHA-256 in hex): a store written by an earlier
-/// version may hold some, deleted with what they record.
-fn go_legacy_keys(registry_id: i64, module: &str, file_name: &str) -> Vec<String> {
-    let file = format!("{module}@{file_name}");
-    let mut keys = vec![format!(
-        "go:resolved:{registry_id}:{}",
-        sha256_hex(file.as_bytes())
-    )];
-    if let Some(version) = file_name.strip_suffix(".zip") {
-        let synced = format!("{module}@{version}");
-        keys.push(format!(
-            "go:synced:{registry_id}:{}",
-            sha256_hex(synced.as_bytes())
-        ));
-    }
-    keys
+    hashed_key(GO_SYNCED, registry_id, &format!("{module}@{version}"))
 }
 
 /// Where a Go registry's public view is kept (`golang::public_view`). The
@@ -379,14 +366,15 @@ pub fn forget_queued_go_records(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Resu
             kv.delete(&go_public_view_key(registry))?;
             return Ok(());
         }
-        kv.delete(go_file_place(registry, &module, &file).stored_at())?;
+        let mut names = vec![(GO_FILES, format!("{module}@{file}"))];
         // (A project's version of a module the registry also synced loses
         // its mark too, on an unlink: a hint, made again by the next sync.)
         if let Some(version) = file.strip_suffix(".zip") {
-            kv.delete(&go_synced_key(registry, &module, version))?;
+            names.push((GO_SYNCED, format!("{module}@{version}")));
         }
-        for key in go_legacy_keys(registry, &module, &file) {
-            kv.delete(&key)?;
+        for (space, name) in names {
+            kv.delete(&hashed_key(space, registry, &name))?;
+            kv.delete(&legacy_hashed_key(space, registry, &name))?;
         }
         Ok(())
     })
