@@ -293,10 +293,17 @@ pub fn legacy_hashed_key(space: &str, registry_id: i64, name: &str) -> String {
 const GO_FILES: &str = "go:resolved";
 const GO_SYNCED: &str = "go:synced";
 
+/// The name a Go record or mark is of: a module and one of its files
+/// (`v1.0.0.zip`) or versions (`v1.0.0`). One spelling, for the keys and
+/// for their deletion.
+fn go_name(module: &str, file_or_version: &str) -> String {
+    format!("{module}@{file_or_version}")
+}
+
 /// Where the record of an anonymous read of a Go registry's module
 /// version file is kept.
 pub fn go_file_place(registry_id: i64, module: &str, file_name: &str) -> Place {
-    let file = format!("{module}@{file_name}");
+    let file = go_name(module, file_name);
     Place::key(hashed_key(GO_FILES, registry_id, &file), &file)
 }
 
@@ -306,7 +313,7 @@ pub fn go_file_place(registry_id: i64, module: &str, file_name: &str) -> Place {
 /// with no SQL at all, and the store only if the origin fails; a mark with
 /// nothing behind it costs the usual query.
 pub fn go_synced_key(registry_id: i64, module: &str, version: &str) -> String {
-    hashed_key(GO_SYNCED, registry_id, &format!("{module}@{version}"))
+    hashed_key(GO_SYNCED, registry_id, &go_name(module, version))
 }
 
 /// Where a Go registry's public view is kept (`golang::public_view`). The
@@ -366,11 +373,11 @@ pub fn forget_queued_go_records(sql: &dyn Sql, kv: &dyn Kv, budget: i64) -> Resu
             kv.delete(&go_public_view_key(registry))?;
             return Ok(());
         }
-        let mut names = vec![(GO_FILES, format!("{module}@{file}"))];
+        let mut names = vec![(GO_FILES, go_name(&module, &file))];
         // (A project's version of a module the registry also synced loses
         // its mark too, on an unlink: a hint, made again by the next sync.)
         if let Some(version) = file.strip_suffix(".zip") {
-            names.push((GO_SYNCED, format!("{module}@{version}")));
+            names.push((GO_SYNCED, go_name(&module, version)));
         }
         for (space, name) in names {
             kv.delete(&hashed_key(space, registry, &name))?;
