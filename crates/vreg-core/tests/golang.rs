@@ -822,6 +822,47 @@ fn list_and_latest_answers_are_recorded_while_the_list_is_cached() {
     assert_eq!(records(), before);
 }
 
+/// A module with well over a thousand versions has a list past the 8 KiB a
+/// stored file is kept in its record up to: a list is made on the fly and
+/// has no chunks to name, so it is kept whole and read again with no SQL
+/// and no remote asked. Past `MADE_MAX_BYTES` it is made anew each time.
+#[test]
+fn a_long_version_list_is_recorded_whole() {
+    let mut p = proxy();
+    p.app.config.list_cache_seconds = 30;
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let origin = p.origin.as_ref().unwrap();
+    let list_of = |module: &str, versions: usize| {
+        let dir = p.dir.path().join(module).join("@v");
+        std::fs::create_dir_all(&dir).unwrap();
+        let list: String = (0..versions).map(|i| format!("v1.{i}.0\n")).collect();
+        std::fs::write(dir.join("list"), &list).unwrap();
+        list
+    };
+    for (module, versions, recorded) in [
+        ("example.com/long", 1_500, true),
+        ("example.com/longer", 9_000, false),
+    ] {
+        let list = list_of(module, versions);
+        let path = format!("{module}/@v/list");
+        let first = p.get(&path);
+        assert_eq!(first.status, 200);
+        assert_eq!(
+            String::from_utf8(first.body).unwrap().lines().count(),
+            versions
+        );
+        let (statements, requests) = (p.app.sql.statements(), origin.requests());
+        let again = p.get(&path);
+        assert_eq!(again.status, 200);
+        assert_eq!(
+            String::from_utf8(again.body).unwrap().lines().count(),
+            versions
+        );
+        let read_again = (p.app.sql.statements(), origin.requests()) != (statements, requests);
+        assert_eq!(!read_again, recorded, "{module}: {} bytes", list.len());
+    }
+}
+
 #[test]
 fn bad_paths_and_versions_are_refused_as_go_expects() {
     let p = proxy();

@@ -195,3 +195,32 @@ fn merged_metadata_is_answered_from_its_record_while_every_part_holds() {
     let sha1 = get(&format!("{METADATA}.sha1")).body;
     assert_eq!(sha1, digests_of(&merged).sha1.as_bytes());
 }
+
+/// Metadata of an artifact with a thousand versions (~20 KiB merged, past
+/// the 8 KiB a stored file is kept in its record up to) is kept whole in
+/// its record too: made on the fly, it has no chunks to name.
+#[test]
+fn long_merged_metadata_is_recorded_whole() {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let (dir_a, dir_c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let many: Vec<String> = (0..1_000).map(|i| format!("1.{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let a = remote(&dir_a, &many, "20260101000000");
+    let c = StaticServer::start(dir_c.path());
+    let group = app.public_group("acme");
+    let project = app.public_project("libs", group);
+    let registry = remote_local_remote(&app, group, project, &a.url(), &c.url());
+    vreg_core::storage::lease::take_lease(&app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let path = format!("/virtual_registries/packages/maven/{registry}/{METADATA}");
+    let first = app.maven(Method::GET, &path, None, &[]);
+    assert_eq!(first.status, 200);
+    assert!(first.body.len() > 16 * 1024, "{} bytes", first.body.len());
+    assert_eq!(
+        versions_of(&String::from_utf8_lossy(&first.body)).len(),
+        1_000
+    );
+    let statements = app.sql.statements();
+    assert_eq!(app.maven(Method::GET, &path, None, &[]).body, first.body);
+    assert_eq!(app.sql.statements(), statements, "no SQL");
+}

@@ -11,8 +11,9 @@
 //! for at most [`MAX_AGE_MILLIS`], so even a change whose generation bump
 //! failed is seen within that time. A file of up to [`INLINE_MAX_BYTES`]
 //! (poms, checksums, `.info`, `.mod`: most of what a build asks for) is
-//! kept in its record, so such a read is one batch get (the record and the
-//! generation) and nothing else; a larger one's record names its chunks
+//! kept in its record (one made on the fly, up to [`MADE_MAX_BYTES`]), so
+//! such a read is one batch get (the record and the generation) and
+//! nothing else; a larger one's record names its chunks
 //! (up to [`RECORD_MAX_CHUNKS`]), so reading it skips the blob's manifest.
 
 use serde::de::DeserializeOwned;
@@ -26,8 +27,15 @@ use crate::storage::{drain_queue, expiring, generation, json_list, schema, Kv, S
 
 /// The longest a record is kept, whatever the file's freshness.
 pub const MAX_AGE_MILLIS: i64 = 60 * 1000;
-/// Files up to this size are kept in their record.
+/// Stored files up to this size are kept in their record.
 pub const INLINE_MAX_BYTES: u64 = 8 * 1024;
+/// Files made on the fly (a Go module's version list, Maven metadata merged
+/// or made from versions) up to this size are kept in their record: they
+/// have no chunks to name, so a larger one is made anew on every read. A
+/// module or artifact with a few thousand versions fits (a list entry is
+/// ~10 bytes, a Maven `<version>` ~30), and so does every key-value
+/// backend's value (DynamoDB's are at most 400 KB).
+pub const MADE_MAX_BYTES: u64 = 64 * 1024;
 /// A file of up to this many chunks has their keys kept in its record
 /// (4 MiB at the default chunk size; past that the manifest's read is
 /// lost in the file's).
@@ -226,7 +234,7 @@ pub fn remember<T: Serialize>(
 }
 
 /// As [`remember`], for a file made on the fly (not in the blob store):
-/// kept only when it is small enough to be kept whole.
+/// kept only when it is at most [`MADE_MAX_BYTES`].
 pub fn remember_made<T: Serialize>(
     ctx: &Context,
     place: &Place,
@@ -238,7 +246,7 @@ pub fn remember_made<T: Serialize>(
     let Some(ttl) = ttl(ctx, fresh_until) else {
         return Ok(());
     };
-    if bytes.len() as u64 > INLINE_MAX_BYTES {
+    if bytes.len() as u64 > MADE_MAX_BYTES {
         return Ok(());
     }
     let record = (generation, digests, meta, Vec::new());
