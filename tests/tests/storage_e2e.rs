@@ -275,13 +275,18 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
         after - before <= 2 * buckets + 16,
         "{before} keys before, {after} after"
     );
-    // The misses are remembered: asking again does not reach the origin.
+    // The misses are remembered: asking again does not reach the origin,
+    // and a miss asked again is recorded (one key, in a fixed number of
+    // slots), where one asked once was not.
     let asked = origin.requests();
+    let slotted = || kv_usage(&host, "maven:local:%").0;
+    assert_eq!(slotted(), 0, "a path asked once leaves no record");
     let again = host.get(&format!(
         "/api/v4/virtual_registries/packages/maven/{registry}/org/made/up9999/1.0/up9999-1.0.pom"
     ));
     assert_eq!(again.status, 404);
     assert_eq!(origin.requests(), asked);
+    assert_eq!(slotted(), 1, "a path asked again is recorded");
 }
 
 /// The shipped layout: the `counters` store on Redis. Cached reads (the

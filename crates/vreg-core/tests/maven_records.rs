@@ -555,3 +555,100 @@ fn a_checksum_answered_the_full_way_leaves_its_files_record() {
         "no record of a stale copy"
     );
 }
+
+/// A path no upstream has, asked again while every remote's 404 is
+/// remembered, is recorded: then answered 404 from the record, with no SQL
+/// and no upstream asked (a path asked once, as made-up ones are, leaves
+/// no record). Its checksum
+/// still goes the full way (an upstream may publish one on its own); the
+/// record ends with the remembered 404, and an upload to the local
+/// upstream's project is seen at once.
+#[test]
+fn a_path_found_nowhere_is_answered_from_its_record() {
+    let mut r = registry(24);
+    r.app.config.negative_cache_seconds = 10;
+    let prefix = format!("/virtual_registries/packages/maven/{}", r.id);
+    let public = json!({"visibility": "public"});
+    let group = r.group();
+    r.app.ok(
+        Method::PATCH,
+        &format!("/groups/{group}"),
+        Some(public.clone()),
+    );
+    let project = format!("/projects/{}", r.project);
+    r.app.ok(Method::PUT, &project, Some(public));
+    let token = r.app.ok(
+        Method::POST,
+        "/personal_access_tokens",
+        Some(json!({"name": "reader", "scopes": ["read_registry"]})),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    vreg_core::storage::lease::take_lease(&r.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let server = r.server.as_ref().unwrap();
+    let missing = "org/remote/none/1.0/none-1.0.pom";
+
+    let first = get(&r.app, &prefix, missing, None);
+    assert_eq!(first.status, 404);
+    let records = || {
+        r.app
+            .kv
+            .keys()
+            .iter()
+            .filter(|k| k.starts_with("maven:local:"))
+            .count()
+    };
+    assert_eq!(records(), 0, "asked once: no record");
+    let second = get(&r.app, &prefix, missing, None);
+    assert_eq!((second.status, &second.body), (404, &first.body));
+    assert_eq!(records(), 1);
+    let (statements, asked) = (r.app.sql.statements(), server.requests());
+    let again = get(&r.app, &prefix, missing, None);
+    assert_eq!((again.status, &again.body), (404, &first.body));
+    let head = r
+        .app
+        .maven(Method::HEAD, &format!("{prefix}/{missing}"), None, &[]);
+    assert_eq!(head.status, 404);
+    assert_eq!(r.app.sql.statements(), statements, "no SQL");
+    assert_eq!(server.requests(), asked, "no upstream asked");
+    let checksum = get(&r.app, &prefix, &format!("{missing}.sha1"), None);
+    assert_eq!(checksum.status, 404);
+    assert!(
+        r.app.sql.statements() > statements,
+        "a checksum: the full way"
+    );
+
+    // Published at the remote meanwhile: seen once its 404 is forgotten.
+    let dir = r._dir.0.join("org/remote/none/1.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("none-1.0.pom"), b"<project>none</project>").unwrap();
+    r.app.clock.advance(9_000);
+    assert_eq!(get(&r.app, &prefix, missing, None).status, 404);
+    r.app.clock.advance(2_000);
+    let found = get(&r.app, &prefix, missing, None);
+    assert_eq!(found.body, b"<project>none</project>");
+
+    // Uploaded to the local upstream's project: seen at once.
+    let local = "org/remote/other/1.0/other-1.0.pom";
+    for _ in 0..3 {
+        assert_eq!(get(&r.app, &prefix, local, None).status, 404);
+    }
+    assert_eq!(deploy(&r.app, r.project, local, b"<project/>"), 201);
+    assert_eq!(get(&r.app, &prefix, local, None).body, b"<project/>");
+
+    // A token holder's 404 is its own record; an anonymous read is not
+    // answered by it.
+    let token_only = "org/remote/third/1.0/third-1.0.pom";
+    for _ in 0..2 {
+        assert_eq!(get(&r.app, &prefix, token_only, Some(&token)).status, 404);
+    }
+    let statements = r.app.sql.statements();
+    assert_eq!(get(&r.app, &prefix, token_only, Some(&token)).status, 404);
+    assert_eq!(r.app.sql.statements(), statements, "the token's record");
+    assert_eq!(get(&r.app, &prefix, token_only, None).status, 404);
+    assert!(
+        r.app.sql.statements() > statements,
+        "anonymous: the full way"
+    );
+}

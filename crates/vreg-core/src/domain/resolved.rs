@@ -253,6 +253,19 @@ pub fn remember_made<T: Serialize>(
     keep(ctx, place, record, Some(bytes), ttl)
 }
 
+/// Keeps at `place` that a read found nothing (`meta` saying so), under
+/// `generation`, trusted until `fresh_until`: the record of an empty file.
+pub fn remember_absence<T: Serialize>(
+    ctx: &Context,
+    place: &Place,
+    generation: u64,
+    meta: T,
+    fresh_until: i64,
+) -> Result<()> {
+    let empty = crate::storage::blobs::digests_of(b"");
+    remember_made(ctx, place, generation, (&empty, meta), b"", fresh_until)
+}
+
 /// How long a record trusted until `fresh_until` is kept, if at all.
 fn ttl(ctx: &Context, fresh_until: i64) -> Option<i64> {
     Some(fresh_until.saturating_sub(ctx.now()).min(MAX_AGE_MILLIS)).filter(|ttl| *ttl > 0)

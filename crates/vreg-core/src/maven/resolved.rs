@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::domain::cache::{resolved_key, CacheEntry};
 use crate::domain::downloads::record_download;
 use crate::domain::resolved::{self, Audience, Place, RecordAs, Resolved};
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
 
@@ -89,6 +89,9 @@ enum Kept {
     /// Metadata made here (from the versions present, or merged from the
     /// upstreams' documents), kept whole.
     Made,
+    /// Found nowhere: no local upstream has it, and every remote's 404 is
+    /// remembered.
+    Absent,
 }
 
 /// What a read resolved to, found through its record.
@@ -106,6 +109,7 @@ enum Found<'a> {
         digests: Digests,
         bytes: Vec<u8>,
     },
+    Absent,
 }
 
 /// Where a found file's bytes are.
@@ -117,10 +121,11 @@ enum Content<'a> {
 }
 
 impl Found<'_> {
-    fn digests(&self) -> &Digests {
+    fn digests(&self) -> Option<&Digests> {
         match self {
-            Found::Cached { entry, .. } => &entry.digests,
-            Found::File { digests, .. } | Found::Made { digests, .. } => digests,
+            Found::Cached { entry, .. } => Some(&entry.digests),
+            Found::File { digests, .. } | Found::Made { digests, .. } => Some(digests),
+            Found::Absent => None,
         }
     }
 }
@@ -173,6 +178,7 @@ fn lookup<'a>(
         (Kept::Made, Content::Kept(bytes)) => Some(Found::Made { digests, bytes }),
         // (Never made: metadata is kept only whole.)
         (Kept::Made, Content::Stored(_)) => None,
+        (Kept::Absent, _) => Some(Found::Absent),
     })
 }
 
@@ -194,7 +200,12 @@ pub fn serve(
         return Ok(None);
     };
     if let Some(checksum) = checksum {
-        send_digest(sink, checksum, found.digests(), head)?;
+        // A file found nowhere: its checksum goes the full way (which
+        // asks the upstreams for the checksum itself).
+        let Some(digests) = found.digests() else {
+            return Ok(None);
+        };
+        send_digest(sink, checksum, digests, head)?;
         return Ok(Some(()));
     }
     let name = path.file_name();
@@ -216,6 +227,8 @@ pub fn serve(
             content,
         } => send_content(sink, (name, &digests, created_at), content, head)?,
         Found::Made { bytes, .. } => send_metadata(sink, &bytes, head)?,
+        // The full way's answer, as it would give it.
+        Found::Absent => return Err(CoreError::NotFound("File")),
     }
     Ok(Some(()))
 }
@@ -278,6 +291,21 @@ pub(super) fn remember_merged(
         &merged.bytes,
         fresh_until,
     )
+}
+
+/// Remembers that a read of a registry (as `record` says) at `path` found
+/// it nowhere, for as long as that holds (`until`: while every remote's
+/// 404 is remembered). Kept in a slot, as a hit's record: any path may be
+/// asked for, so such records must not add keys.
+pub(super) fn remember_absent(
+    ctx: &Context,
+    RecordIn { repository, record }: &RecordIn,
+    path: &str,
+    until: i64,
+) -> Result<()> {
+    let place = hit_place(*repository, &record.audience, path);
+    let until = until.min(record.until);
+    resolved::remember_absence(ctx, &place, record.generation, Kept::Absent, until)
 }
 
 /// Remembers that a read (as `record` says) at `path` resolved to the

@@ -302,6 +302,9 @@ pub fn serve(
     // remote ones are probed together, a few at a time, and the lowest
     // position that has the file wins (see `remote::fetch_first`).
     let mut failures = Vec::new();
+    // Whether a remote was asked, and until when the 404s of those that
+    // were not (each remembered) hold.
+    let (mut asked, mut remembered_until) = (false, None::<i64>);
     let mut index = 0;
     while index < links.len() {
         let upstream = &links[index];
@@ -320,7 +323,8 @@ pub fn serve(
         {
             let candidate = &links[index];
             index += 1;
-            if remembered_missing(ctx, candidate, &relative)?.is_some() {
+            if let Some(until) = remembered_missing(ctx, candidate, &relative)? {
+                remembered_until = Some(remembered_until.map_or(until, |u| u.min(until)));
                 continue;
             }
             match health::may_ask(ctx.kv, candidate.id, now) {
@@ -335,6 +339,7 @@ pub fn serve(
                 )),
             }
         }
+        asked |= !batch.is_empty();
         if fetch_first(ctx, &blobs, &batch, path, head, sink, &mut failures)? {
             return Ok(());
         }
@@ -347,6 +352,17 @@ pub fn serve(
             "Upstream failure: {}",
             failures.join(", ")
         )));
+    }
+    // A 404 every remote gave before (each remembered, none asked now) is
+    // recorded for the next read by the same audience, for as long as all
+    // are remembered: a path asked again and again costs no SQL, and one
+    // asked once (made up) no write. A local upstream's files change only
+    // with an upload, which moves the generation on. (A record that cannot
+    // be written leaves the 404 a 404.)
+    if let (Some(record), None, false, Some(until)) = (record, checksum, asked, remembered_until) {
+        if let Err(e) = resolved::remember_absent(ctx, record, &relative, until) {
+            eprintln!("vreg: the 404 of {relative} not recorded: {e}");
+        }
     }
     Err(CoreError::NotFound("File"))
 }
