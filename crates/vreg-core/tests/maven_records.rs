@@ -559,10 +559,9 @@ fn a_checksum_answered_the_full_way_leaves_its_files_record() {
 /// A path no upstream has, asked again while every remote's 404 is
 /// remembered, is recorded: then answered 404 from the record, with no SQL
 /// and no upstream asked (a path asked once, as made-up ones are, leaves
-/// no record). Its checksum
-/// still goes the full way (an upstream may publish one on its own); the
-/// record ends with the remembered 404, and an upload to the local
-/// upstream's project is seen at once.
+/// no record). Its checksum still goes the full way (an upstream may
+/// publish one on its own); the record ends with the remembered 404, and
+/// an upload to the local upstream's project is seen at once.
 #[test]
 fn a_path_found_nowhere_is_answered_from_its_record() {
     let mut r = registry(24);
