@@ -544,6 +544,11 @@ def run(work, processes):
             if status != 200:
                 raise SystemExit(f"{url}: HTTP {status} {body[:200]!r}")
             r[name], _ = wrk(url)
+        # A version no upstream has, asked again: its recorded 404.
+        missing = f"{vreg.goproxies[0]}/{module}/@v/v1.999.0.info"
+        for _ in range(2):
+            assert request("GET", missing)[0] == 404
+        r["go_missing"], _ = wrk_status(missing, 404)
         rows[kind] = r
 
     print()
@@ -601,6 +606,7 @@ def run(work, processes):
          f"{r['go_stored_ratio']:.2f}; {r['go_warm_to_stored']:.2f}")
     line("go <module>/@v/list (req/s)", lambda r: f"{r['go_list']:,.0f}")
     line("go <module>/@latest (req/s)", lambda r: f"{r['go_latest']:,.0f}")
+    line("go: a 404 asked again (req/s)", lambda r: f"{r['go_missing']:,.0f}")
     line("nginx 2 KiB in the same rounds (req/s)", lambda r: f"{r['nginx_2k']:,.0f}")
     line("host cost: probe / nginx 2 KiB (>= 0.15)", lambda r: f"{r['probe_to_nginx']:.3f}")
     line("peak memory, 50 MiB GET (KiB)",

@@ -6,8 +6,9 @@
 //! - a download that is under way while its file is deleted and garbage is
 //!   collected completes intact (the grace period), and the space is freed
 //!   once the grace period is over;
-//! - 10,000 anonymous requests for made-up Maven paths and 1,000 for
-//!   made-up Go modules leave a bounded number of keys;
+//! - 10,000 anonymous requests for made-up Maven paths and 2,000 for
+//!   made-up Go modules (lists, version files) leave a bounded number of
+//!   keys;
 //! - downloads are counted in the `counters` store on a real Redis, folded
 //!   into SQL, and survive that Redis losing everything.
 
@@ -258,6 +259,18 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
                             )
                             .unwrap();
                         assert_eq!(status, 200);
+                        let status = host
+                            .try_request(
+                                "GET",
+                                &format!(
+                                    "/api/v4/virtual_registries/packages/go/{go}/example.com/made/up{i}/@v/v1.0.0.info"
+                                ),
+                                &[],
+                                &[],
+                                Duration::from_secs(30),
+                            )
+                            .unwrap();
+                        assert_eq!(status, 404);
                     }
                 }
             });
@@ -266,13 +279,17 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     let after = kv_usage(&host, "%").0;
     let buckets = vreg_core::storage::expiring::MARK_BUCKETS as i64;
     println!(
-        "11,000 made-up requests in {:?}: {before} keys before, {after} after",
+        "12,000 made-up requests in {:?}: {before} keys before, {after} after",
         started.elapsed()
     );
-    // One space of marks each for Maven misses and empty Go lists, plus a
-    // few fixed keys (leases, the collector's cursor).
+    // A space of marks for Maven misses (a fixed number of keys), a space
+    // of slots each for empty Go lists and Go 404s (one key per module
+    // here at most, a fixed number ever), plus a few fixed keys (leases,
+    // the collector's cursor).
+    let go_404s = kv_usage(&host, "go:absent:%").0;
+    assert!(go_404s <= 1000, "{go_404s} keys of Go 404s");
     assert!(
-        after - before <= 2 * buckets + 16,
+        after - before <= buckets + 2 * 1000 + 16,
         "{before} keys before, {after} after"
     );
     // The misses are remembered: asking again does not reach the origin,
@@ -287,6 +304,14 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     assert_eq!(again.status, 404);
     assert_eq!(origin.requests(), asked);
     assert_eq!(slotted(), 1, "a path asked again is recorded");
+    // A Go 404 is recorded when found: asked again, no origin request.
+    let made_up = format!(
+        "/api/v4/virtual_registries/packages/go/{go}/example.com/made/again/@v/v1.0.0.info"
+    );
+    assert_eq!(host.get(&made_up).status, 404);
+    let asked = origin.requests();
+    assert_eq!(host.get(&made_up).status, 404);
+    assert_eq!(origin.requests(), asked, "a Go 404 asked again");
 }
 
 /// The shipped layout: the `counters` store on Redis. Cached reads (the

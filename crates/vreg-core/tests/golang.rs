@@ -822,6 +822,91 @@ fn list_and_latest_answers_are_recorded_while_the_list_is_cached() {
     assert_eq!(records(), before);
 }
 
+/// A version no remote has, and the store does not hold, is a 404 kept for
+/// as long as the negative cache keeps one: asked again (through the full
+/// way or through the registry's kept public view), it is answered from its
+/// record with no SQL and no remote asked, for each audience its own. A
+/// remote's failure is not kept; an upload is seen at once, a remote's new
+/// tag once the 404's time is up. A made-up module's `@latest` is kept the
+/// same way, and its empty list once it is asked again.
+#[test]
+fn a_version_found_nowhere_is_answered_from_its_record() {
+    let mut p = proxy();
+    p.app.config.negative_cache_seconds = 30;
+    p.app.config.list_cache_seconds = 30;
+    take_lease(&p.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    p.on_origin("example.com/m", "v1.0.0");
+    let origin = p.origin.as_ref().unwrap();
+    let token = p
+        .app
+        .token(json!({"name": "ci", "scopes": ["read_registry"]}));
+    let ask = |method: Method, path: &str, token: Option<&str>| {
+        let path = format!("/virtual_registries/packages/go/{}/{path}", p.registry);
+        p.app.go(method, &path, token, &[], &p.publisher).status
+    };
+    let costs = |method: Method, path: &str, token: Option<&str>| {
+        let (statements, requests) = (p.app.sql.statements(), origin.requests());
+        let status = ask(method, path, token);
+        let sql = p.app.sql.statements() - statements;
+        (status, sql, origin.requests() - requests)
+    };
+    // The first ask goes the full way (and keeps the public view); the
+    // second file's first ask goes through that view, to the origin first.
+    for path in [
+        "example.com/m/@v/v1.5.0.info",
+        "example.com/m/@v/v1.5.0.mod",
+    ] {
+        let (status, _, asked) = costs(Method::GET, path, None);
+        assert_eq!((status, asked), (404, 1), "{path}");
+        for method in [Method::GET, Method::HEAD] {
+            let again = costs(method.clone(), path, None);
+            assert_eq!(again, (404, 0, 0), "{method} {path}: from the record");
+        }
+    }
+    // A token's 404 is its own record.
+    let path = "example.com/m/@v/v1.5.0.info";
+    let (status, sql, _) = costs(Method::GET, path, Some(&token));
+    assert_eq!(status, 404);
+    assert!(sql > 0, "a token goes the full way first");
+    assert_eq!(costs(Method::GET, path, Some(&token)), (404, 0, 0));
+
+    // A remote's failure is not kept: the next ask asks again.
+    origin.set_failing(true);
+    let failing = "example.com/m/@v/v1.6.0.info";
+    assert_eq!(costs(Method::GET, failing, None).0, 502);
+    origin.set_failing(false);
+    let (status, _, asked) = costs(Method::GET, failing, None);
+    assert_eq!((status, asked), (404, 1), "asked again after a failure");
+
+    // A tag at the origin is seen once the 404's 30 s are up.
+    p.on_origin("example.com/m", "v1.5.0");
+    p.app.clock.advance(29_000);
+    assert_eq!(costs(Method::GET, path, None), (404, 0, 0));
+    p.app.clock.advance(2_000);
+    assert_eq!(ask(Method::GET, path, None), 200);
+    // An upload to the local upstream's project is seen at once.
+    let mine = "example.com/mine/@v/v0.1.0.info";
+    assert_eq!(ask(Method::GET, mine, None), 404);
+    assert_eq!(costs(Method::GET, mine, None), (404, 0, 0));
+    p.publish_local(p.project, "example.com/mine", "v0.1.0");
+    assert_eq!(ask(Method::GET, mine, None), 200);
+
+    // A made-up module's `@latest`: kept as its files' 404s are.
+    let latest = "example.com/made/up/@latest";
+    assert_eq!(costs(Method::GET, latest, None).0, 404);
+    assert_eq!(costs(Method::GET, latest, None), (404, 0, 0));
+    // Its empty list: not recorded when asked once (asking made-up paths
+    // costs no more writes than the merged-list cache's), recorded when
+    // asked again.
+    let list = "example.com/made/other/@v/list";
+    for _ in 0..2 {
+        let (status, sql, _) = costs(Method::GET, list, None);
+        assert_eq!(status, 200);
+        assert!(sql > 0, "the full way");
+    }
+    assert_eq!(costs(Method::GET, list, None), (200, 0, 0));
+}
+
 /// A module with well over a thousand versions has a list past the 8 KiB a
 /// stored file is kept in its record up to: a list is made on the fly and
 /// has no chunks to name, so it is kept whole and read again with no SQL
@@ -901,8 +986,14 @@ fn with_redis_down_requests_succeed_and_the_job_is_retried() {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     // Before the retry interval nothing is resent; after it, any request
     // that goes the full way does (one served from a record, only now and
-    // then): here, asks for a version the origin does not have.
-    let full_way = || assert_eq!(p.get("example.com/m/@v/v0.0.9.info").status, 404);
+    // then): here, asks for versions the origin does not have (each a
+    // different one: a 404 asked again is served from its record).
+    let asked = std::cell::Cell::new(0);
+    let full_way = || {
+        asked.set(asked.get() + 1);
+        let path = format!("example.com/m/@v/v0.0.{}.info", asked.get());
+        assert_eq!(p.get(&path).status, 404);
+    };
     full_way();
     assert!(p.publisher.messages.lock().unwrap().is_empty());
     p.app.clock.advance(31_000);
@@ -951,7 +1042,14 @@ fn a_miss_after_the_lease_expired_resends_the_recorded_job() {
 fn an_undelivered_trigger_is_resent_soon() {
     let p = proxy();
     p.on_origin("example.com/m", "v1.0.0");
-    let full_way = || assert_eq!(p.get("example.com/m/@v/v0.0.9.info").status, 404);
+    // (Each a version not asked before: a 404 asked again is served from
+    // its record.)
+    let asked = std::cell::Cell::new(0);
+    let full_way = || {
+        asked.set(asked.get() + 1);
+        let path = format!("example.com/m/@v/v0.0.{}.info", asked.get());
+        assert_eq!(p.get(&path).status, 404);
+    };
     let failing = |on: bool| {
         p.publisher
             .fail

@@ -141,6 +141,8 @@ pub(super) struct MergedVersions {
     /// Whether every remote answered (a list missing a failed remote's
     /// versions is served, but neither cached nor recorded).
     pub(super) complete: bool,
+    /// Whether it came from the cache (it was asked before).
+    pub(super) cached: bool,
 }
 
 /// Versions the store and every remote upstream know, cached briefly.
@@ -174,6 +176,7 @@ pub(super) fn merged_versions(
         return Ok(MergedVersions {
             versions,
             complete: true,
+            cached: true,
         });
     }
     let mut versions = store::versions(ctx.sql, scope, module)?;
@@ -204,5 +207,9 @@ pub(super) fn merged_versions(
         let list = versions.join("\n");
         expiring::set_slot(ctx.kv, LISTS, &key, list.as_bytes(), ctx.now(), ttl)?;
     }
-    Ok(MergedVersions { versions, complete })
+    Ok(MergedVersions {
+        versions,
+        complete,
+        cached: false,
+    })
 }

@@ -263,8 +263,14 @@ fn serve_registry(
     let served = match (query, missed) {
         // Looked for through the kept view, and not stored.
         (Query::File { version, ext }, Some(Missed::NotStored { .. })) => {
-            let file = (read.module, version.as_str(), ext);
-            relay_and_sync(ctx, &view, file, leases.sync, read.head, sink)
+            let file = StoredRead {
+                registry: view.id,
+                module: read.module,
+                version: &version,
+                ext,
+                remember,
+            };
+            relay_and_sync(ctx, &view, (&file, leases.sync), read.head, sink)
         }
         // Not looked for: the store is asked only if the origin fails.
         (Query::File { version, ext }, Some(Missed::Unsynced)) => {
@@ -311,8 +317,7 @@ fn serve_query(
             if send_stored(ctx, &scope, &stored, head, sink)? {
                 return Ok(());
             }
-            let file = (module, version.as_str(), ext);
-            relay_and_sync(ctx, view, file, Seen::Unread, head, sink)
+            relay_and_sync(ctx, view, (&stored, Seen::Unread), head, sink)
         }
         query => answer_query(ctx, view, (module, query), remember, head, sink),
     }

@@ -8,6 +8,7 @@
 
 use super::module::escape;
 use super::origin::{first_origin, get_small, merged_versions, RegistryView};
+use super::records::{record_absence, Kept};
 use super::request::{parse, Query, PROJECT_PATH, REGISTRY_PATH};
 use super::respond::{send_bytes, sorted_release_list};
 use super::store::{self, Scope};
@@ -44,9 +45,12 @@ pub(super) fn serve_recorded_query(
         return Ok(false);
     };
     let place = query_place(asked, &module, &query, audience);
-    let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
+    let Some(found) = resolved::lookup(ctx, std::slice::from_ref(&place))? else {
         return Ok(false);
     };
+    if let Some(Kept::Absent) = found.meta {
+        return Err(store::not_found("module"));
+    }
     let Some(bytes) = found.bytes else {
         return Ok(false);
     };
@@ -107,15 +111,12 @@ fn send_and_remember(
     (head, sink): (bool, &mut dyn ResponseSink),
 ) -> Result<()> {
     send_bytes(sink, content_type(query), body, head)?;
-    // An empty list is what any made-up module path gets: not recorded, so
-    // such asks cannot fill the store (a registry's empty lists are kept
-    // by the merged-list cache, whose slots are a fixed number of keys).
-    let Some(record) = record.filter(|_| !body.is_empty()) else {
+    let Some(record) = record else {
         return Ok(());
     };
     let place = query_place(asked, module, query, &record.audience);
     let fresh_until = fresh_until.min(record.until);
-    let kept = (&digests_of(body), ());
+    let kept = (&digests_of(body), None::<Kept>);
     resolved::remember_made(ctx, &place, record.generation, kept, body, fresh_until)
 }
 
@@ -136,6 +137,9 @@ pub(super) fn answer_project_query(
             .ok_or_else(|| store::not_found("version"))?,
         _ => sorted_release_list(versions).into_bytes(),
     };
+    // An empty list is what any made-up module path gets: not recorded, so
+    // that asking them costs no write.
+    let record = record.filter(|_| !body.is_empty());
     let asked = (Asked::Project(project), module, &query);
     send_and_remember(ctx, asked, &body, (record, i64::MAX), (head, sink))
 }
@@ -150,26 +154,46 @@ pub(super) fn answer_query(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let (body, complete) = match query {
-        Query::Latest => latest_info(ctx, view, module)?,
-        _ => {
-            let merged = merged_versions(ctx, view, &view.scope(), module)?;
-            let list = sorted_release_list(merged.versions);
-            (list.into_bytes(), merged.complete)
-        }
-    };
     let fresh_until = ctx
         .now()
         .saturating_add(ctx.config.list_cache_seconds.saturating_mul(1000));
-    let record = remember.filter(|_| complete);
     let asked = (Asked::Registry(view.id), module, &query);
+    let (body, record) = match query {
+        Query::Latest => match latest_info(ctx, view, module)? {
+            (Some(info), complete) => (info, remember.filter(|_| complete)),
+            (None, complete) => {
+                // No remote nor the store knows a version: the 404 is
+                // recorded when found (the remotes' `@latest` are asked
+                // anew on every read otherwise).
+                if let Some(record) = remember.filter(|_| complete) {
+                    let place = query_place(asked.0, module, &query, &record.audience);
+                    record_absence(ctx, &place, &record, &format!("{module}/@latest"));
+                }
+                return Err(store::not_found("module"));
+            }
+        },
+        _ => {
+            let merged = merged_versions(ctx, view, &view.scope(), module)?;
+            // An empty list is what any made-up module path gets: recorded
+            // only once it is asked again (it came from the merged-list
+            // cache), so that asking made-up paths once costs no more
+            // writes than that cache's.
+            let worth = !merged.versions.is_empty() || merged.cached;
+            let record = remember.filter(|_| merged.complete && worth);
+            (sorted_release_list(merged.versions).into_bytes(), record)
+        }
+    };
     send_and_remember(ctx, asked, &body, (record, fresh_until), (head, sink))
 }
 
 /// The `.info` of the highest version the store and the remotes know (a
 /// remote's own `@latest` counts: a module with no tagged version has only
-/// that), and whether every remote answered.
-fn latest_info(ctx: &Context, view: &RegistryView, module: &str) -> Result<(Vec<u8>, bool)> {
+/// that), if they know any, and whether every remote answered.
+fn latest_info(
+    ctx: &Context,
+    view: &RegistryView,
+    module: &str,
+) -> Result<(Option<Vec<u8>>, bool)> {
     let scope = view.scope();
     let merged = merged_versions(ctx, view, &scope, module)?;
     let (mut candidates, mut complete) = (merged.versions, merged.complete);
@@ -184,9 +208,12 @@ fn latest_info(ctx: &Context, view: &RegistryView, module: &str) -> Result<(Vec<
             Err(_) => complete = false,
         }
     }
+    if !candidates.iter().any(|v| Version::parse(v).is_some()) {
+        return Ok((None, complete));
+    }
     let (best, stored) = highest_and_its_info(ctx, &scope, module, &candidates)?;
     if let Some(info) = stored {
-        return Ok((info, complete));
+        return Ok((Some(info), complete));
     }
     let suffix = format!("{}/@v/{}.info", escape(module), escape(&best));
     let (_, mut response) = first_origin(ctx, &view.remotes, &suffix)?;
@@ -196,7 +223,7 @@ fn latest_info(ctx: &Context, view: &RegistryView, module: &str) -> Result<(Vec<
         )),
         e => e,
     })?;
-    Ok((body, complete))
+    Ok((Some(body), complete))
 }
 
 /// The highest of `versions` by Go's `@latest` rule, and its `.info` if

@@ -5,8 +5,12 @@
 //! in one batch get, with the mark of the version's sync: a version the
 //! registry has not synced, of a module no local upstream holds, goes to
 //! the origin with no SQL at all. A stored token's reads are served from
-//! the records of that token's earlier reads of the same files. A read none
-//! of them serves goes the full way (`proxy`).
+//! the records of that token's earlier reads of the same files. A 404 (no
+//! remote has the file, the store does not hold it) is recorded too, for
+//! each audience, in a slot read in the same batch. A read none of them
+//! serves goes the full way (`proxy`).
+
+use serde::{Deserialize, Serialize};
 
 use super::origin::{remotes_may_serve_module, remotes_may_serve_module_given};
 use super::proxy::servable;
@@ -19,11 +23,19 @@ use crate::context::Context;
 use crate::domain::resolved::{
     self, go_file_place, go_public_view_key, go_synced_key, Audience, Place, RecordAs, Resolved,
 };
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::storage::blobs::{BlobStore, Digests};
 use crate::storage::lease::{lease_key, Seen};
 use crate::storage::{generation, StoreError};
+
+/// What a Go record keeps beside a file: nothing (`None`, as records made
+/// before there were others), or that there was nothing to find (a 404,
+/// kept for a while: see [`remember_absent`]).
+#[derive(Serialize, Deserialize)]
+pub(super) enum Kept {
+    Absent,
+}
 
 /// What the records of earlier anonymous reads did for this one.
 pub(super) enum Records {
@@ -84,28 +96,35 @@ pub(super) fn serve_from_records(
     let Some((id, module, version, ext)) = registry_file(path) else {
         return Ok(Records::None);
     };
-    let file_place = go_file_place(id, &module, &format!("{version}{ext}"));
+    let file_name = format!("{version}{ext}");
+    let file_place = go_file_place(id, &module, &file_name);
+    let absent_place = absent_place(id, &module, &file_name, &Audience::Anonymous);
     let view_key = go_public_view_key(id);
     let synced_key = go_synced_key(id, &module, &version);
     let sync_lease = lease_key(&lease_name(id, &module, &version));
     let resend_lease = lease_key(RESEND_LEASE);
     let keys = [
         file_place.stored_at(),
+        absent_place.stored_at(),
         &view_key,
         generation::KEY,
         &synced_key,
         &sync_lease,
         &resend_lease,
     ];
-    let [file, view, current, synced, sync_lease, resend_lease] =
-        <[_; 6]>::try_from(ctx.kv.get_many(&keys)?)
+    let [file, absent, view, current, synced, sync_lease, resend_lease] =
+        <[_; 7]>::try_from(ctx.kv.get_many(&keys)?)
             .map_err(|_| StoreError::Other("get_many answered a different count".into()))?;
     let leases = SeenLeases {
         sync: Seen::Read(sync_lease),
         resend: Seen::Read(resend_lease),
     };
     let generation = generation::from_stored(current.as_deref());
-    if let Some(found) = resolved::decode::<()>(ctx, &file_place, file.as_deref(), generation) {
+    let recorded = [(&file_place, file), (&absent_place, absent)];
+    let mut found = recorded
+        .into_iter()
+        .filter_map(|(place, stored)| resolved::decode(ctx, place, stored.as_deref(), generation));
+    if let Some(found) = found.next() {
         send_found(ctx, &found, ext, head, sink)?;
         return Ok(Records::Served(leases.resend));
     }
@@ -176,23 +195,23 @@ pub(super) fn serve_recorded(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<bool> {
-    let (place, ext) = if let Some((project, module, version, ext)) = project_file(path) {
+    let (places, ext) = if let Some((project, module, version, ext)) = project_file(path) {
         let file_name = format!("{version}{ext}");
-        (
-            project_file_place(project, &module, &file_name, audience),
-            ext,
-        )
+        let place = project_file_place(project, &module, &file_name, audience);
+        (vec![place], ext)
     } else if let (Some((id, module, version, ext)), Audience::Token(_)) =
         (registry_file(path), audience)
     {
+        let file_name = format!("{version}{ext}");
+        let file = file_place(id, &module, &file_name, audience);
         (
-            file_place(id, &module, &format!("{version}{ext}"), audience),
+            vec![file, absent_place(id, &module, &file_name, audience)],
             ext,
         )
     } else {
         return Ok(false);
     };
-    let Some(found) = resolved::lookup::<()>(ctx, std::slice::from_ref(&place))? else {
+    let Some(found) = resolved::lookup(ctx, &places)? else {
         return Ok(false);
     };
     send_found(ctx, &found, ext, head, sink)?;
@@ -200,14 +219,18 @@ pub(super) fn serve_recorded(
 }
 
 /// Sends a file found through its record: from the record when kept
-/// there, else from the blob store.
+/// there, else from the blob store; a recorded 404 as the full way
+/// answers it.
 fn send_found(
     ctx: &Context,
-    found: &Resolved<()>,
+    found: &Resolved<Option<Kept>>,
     ext: &str,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
+    if let Some(Kept::Absent) = found.meta {
+        return Err(CoreError::NotFound("Version"));
+    }
     match &found.bytes {
         Some(bytes) => send_bytes(sink, content_type(ext), bytes, head),
         None => send_blob(&found.blobs(ctx), sink, ext, &found.digests, head),
@@ -250,7 +273,7 @@ pub(super) fn remember_project_file(
     let place = project_file_place(project, module, file_name, &record.audience);
     // A module version's files never change: the record lasts as long as
     // records may.
-    let kept = (digests, ());
+    let kept = (digests, None::<Kept>);
     resolved::remember(ctx, blobs, &place, record.generation, kept, record.until)
 }
 
@@ -265,6 +288,43 @@ fn file_place(registry: i64, module: &str, file_name: &str, audience: &Audience)
             let name = format!("{digest}:{registry}:{module}@{file_name}");
             Place::slot("go:resolved", &name)
         }
+    }
+}
+
+/// Where the record of a registry's 404 for a module version's file is
+/// kept: a slot (see [`Place::slot`]), since anyone can make names up.
+fn absent_place(registry: i64, module: &str, file_name: &str, audience: &Audience) -> Place {
+    let name = format!("{}:{registry}:{module}@{file_name}", audience.name());
+    Place::slot("go:absent", &name)
+}
+
+/// Records, as `read.remember` says, that no remote has the file `read`
+/// names and the store does not hold it, for as long as the negative cache
+/// keeps a 404. A miss is recorded when first found: it costs one write,
+/// where asking every remote again costs a round trip to each (Go keeps no
+/// per-remote marks, as Maven does, that would tell a repeat from a first
+/// ask). The file can be stored later only by an upload, which moves the
+/// generation on, or by a sync, which follows a remote having it. A record
+/// that cannot be written leaves the 404 a 404.
+pub(super) fn remember_absent(ctx: &Context, read: &StoredRead) {
+    if let Some(record) = &read.remember {
+        let file_name = format!("{}{}", read.version, read.ext);
+        let place = absent_place(read.registry, read.module, &file_name, &record.audience);
+        record_absence(ctx, &place, record, &format!("{}@{file_name}", read.module));
+    }
+}
+
+/// Keeps at `place` a 404 (of `what`), as `record` says, for as long as
+/// the negative cache keeps one (if it does).
+pub(super) fn record_absence(ctx: &Context, place: &Place, record: &RecordAs, what: &str) {
+    let seconds = ctx.config.negative_cache_seconds;
+    if seconds <= 0 {
+        return;
+    }
+    let until = (ctx.now().saturating_add(seconds.saturating_mul(1000))).min(record.until);
+    let kept = Some(Kept::Absent);
+    if let Err(e) = resolved::remember_absence(ctx, place, record.generation, kept, until) {
+        eprintln!("vreg: the 404 of {what} not recorded: {e}");
     }
 }
 
@@ -312,7 +372,7 @@ pub(super) fn send_stored(
         // A module version's files never change: the record lasts as long
         // as records may.
         let place = file_place(read.registry, read.module, &file_name, &record.audience);
-        let kept = (&file.digests, ());
+        let kept = (&file.digests, None::<Kept>);
         resolved::remember(ctx, &blobs, &place, record.generation, kept, record.until)?;
     }
     Ok(true)

@@ -5,31 +5,36 @@
 
 use super::module::escape;
 use super::origin::{first_origin, RegistryView};
-use super::records::{send_stored, StoredRead};
+use super::records::{remember_absent, send_stored, StoredRead};
 use super::respond::stream_through;
 use super::schedule::request_sync;
 use super::store;
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::http::body::ResponseSink;
 use crate::http::fetch::FetchResponse;
 use crate::storage::lease::Seen;
 
 /// A canonical version's file not stored: served from the origin, then
 /// its sync scheduled (the origin has the version, and the client has it
-/// now; once, through the lease).
+/// now; once, through the lease); if no remote has it either, the 404 is
+/// recorded as `file.remember` says.
 /// Its sync's lease is taken as `seen` says (see `records::SeenLeases`).
 pub(super) fn relay_and_sync(
     ctx: &Context,
     view: &RegistryView,
-    (module, version, ext): (&str, &str, &str),
-    seen: Seen,
+    (file, seen): (&StoredRead, Seen),
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let response = ask_origin(ctx, view, module, version, ext)?;
-    let file = (module, version, ext);
-    send_relayed(ctx, view, file, (response, seen), head, sink)
+    let (module, version, ext) = (file.module, file.version, file.ext);
+    let response = ask_origin(ctx, view, module, version, ext).inspect_err(|e| {
+        if matches!(e, CoreError::NotFound(_)) {
+            remember_absent(ctx, file);
+        }
+    })?;
+    let relayed = (module, version, ext);
+    send_relayed(ctx, view, relayed, (response, seen), head, sink)
 }
 
 /// A file not looked for in the store (see `records::Missed::Unsynced`):
@@ -50,7 +55,12 @@ pub(super) fn relay_or_stored(
         }
         Err(failed) => match send_stored(ctx, &view.scope(), file, head, sink)? {
             true => Ok(()),
-            false => Err(failed),
+            false => {
+                if matches!(failed, CoreError::NotFound(_)) {
+                    remember_absent(ctx, file);
+                }
+                Err(failed)
+            }
         },
     }
 }
