@@ -233,44 +233,18 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
         for worker in 0..8 {
             let host = http;
             scope.spawn(move || {
+                let status_of = |path: String| {
+                    let timeout = Duration::from_secs(30);
+                    host.try_request("GET", &path, &[], &[], timeout).unwrap()
+                };
+                let maven = format!("/api/v4/virtual_registries/packages/maven/{registry}");
+                let go = format!("/api/v4/virtual_registries/packages/go/{go}/example.com/made");
                 for i in (worker..10_000).step_by(8) {
-                    let status = host
-                        .try_request(
-                            "GET",
-                            &format!(
-                                "/api/v4/virtual_registries/packages/maven/{registry}/org/made/up{i}/1.0/up{i}-1.0.pom"
-                            ),
-                            &[],
-                            &[],
-                            Duration::from_secs(30),
-                        )
-                        .unwrap();
-                    assert_eq!(status, 404);
+                    let pom = format!("{maven}/org/made/up{i}/1.0/up{i}-1.0.pom");
+                    assert_eq!(status_of(pom), 404);
                     if i < 1000 {
-                        let status = host
-                            .try_request(
-                                "GET",
-                                &format!(
-                                    "/api/v4/virtual_registries/packages/go/{go}/example.com/made/up{i}/@v/list"
-                                ),
-                                &[],
-                                &[],
-                                Duration::from_secs(30),
-                            )
-                            .unwrap();
-                        assert_eq!(status, 200);
-                        let status = host
-                            .try_request(
-                                "GET",
-                                &format!(
-                                    "/api/v4/virtual_registries/packages/go/{go}/example.com/made/up{i}/@v/v1.0.0.info"
-                                ),
-                                &[],
-                                &[],
-                                Duration::from_secs(30),
-                            )
-                            .unwrap();
-                        assert_eq!(status, 404);
+                        assert_eq!(status_of(format!("{go}/up{i}/@v/list")), 200);
+                        assert_eq!(status_of(format!("{go}/up{i}/@v/v1.0.0.info")), 404);
                     }
                 }
             });

@@ -261,8 +261,7 @@ fn serve_registry(
         view.serve_synced = false;
     }
     let served = match (query, missed) {
-        // Looked for through the kept view, and not stored.
-        (Query::File { version, ext }, Some(Missed::NotStored { .. })) => {
+        (Query::File { version, ext }, Some(missed)) => {
             let file = StoredRead {
                 registry: view.id,
                 module: read.module,
@@ -270,18 +269,13 @@ fn serve_registry(
                 ext,
                 remember,
             };
-            relay_and_sync(ctx, &view, (&file, leases.sync), read.head, sink)
-        }
-        // Not looked for: the store is asked only if the origin fails.
-        (Query::File { version, ext }, Some(Missed::Unsynced)) => {
-            let file = StoredRead {
-                registry: view.id,
-                module: read.module,
-                version: &version,
-                ext,
-                remember,
-            };
-            relay_or_stored(ctx, &view, (&file, leases.sync), read.head, sink)
+            let file = (&file, leases.sync);
+            match missed {
+                // Looked for through the kept view, and not stored.
+                Missed::NotStored { .. } => relay_and_sync(ctx, &view, file, read.head, sink),
+                // Not looked for: the store is asked only if the origin fails.
+                Missed::Unsynced => relay_or_stored(ctx, &view, file, read.head, sink),
+            }
         }
         (query, _) => serve_query(ctx, &view, read.module, query, remember, read.head, sink),
     };
