@@ -7,6 +7,7 @@ mod common;
 use common::{App, ADMIN};
 use http::Method;
 use serde_json::json;
+use vreg_core::storage::lease::take_lease;
 use vreg_testkit::{RecordingPublisher, StaticServer};
 
 const LOOKUP: &str = "lookup/example.com/m@v1.0.0";
@@ -109,6 +110,68 @@ fn the_checksum_database_is_proxied_and_a_warm_proxy_answers_offline() {
         s.get("sum.test/lookup/example.com/other@v1.0.0").status,
         502
     );
+}
+
+/// What never changes (a lookup, a full tile) is recorded for the
+/// caller's audience: asked again, it is answered with no SQL and no
+/// database request. What moves (`latest`, a partial tile) is not; a
+/// `nosum_patterns` change is seen at once.
+#[test]
+fn answers_that_never_change_are_read_again_with_no_sql() {
+    let s = setup();
+    let group = s.app.sql_text("SELECT CAST(id AS TEXT) FROM groups");
+    s.app.ok(
+        Method::PATCH,
+        &format!("/groups/{group}"),
+        Some(json!({"visibility": "public"})),
+    );
+    let token = s
+        .app
+        .token(json!({"name": "ci", "scopes": ["read_registry"]}));
+    // (The sweep, which reads SQL now and then, held off.)
+    take_lease(&s.app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let get = |method: Method, path: &str, token: Option<&str>| {
+        let path = format!(
+            "/virtual_registries/packages/go/{}/sumdb/sum.test/{path}",
+            s.registry
+        );
+        let publisher = RecordingPublisher::default();
+        s.app.go(method, &path, token, &[], &publisher)
+    };
+    let costs = |method: Method, path: &str, token: Option<&str>| {
+        let (statements, asked) = (s.app.sql.statements(), s.asked());
+        let reply = get(method, path, token);
+        let sql = s.app.sql.statements() - statements;
+        (reply, sql, s.asked() - asked)
+    };
+    for who in [None, Some(token.as_str())] {
+        for path in [LOOKUP, "tile/8/0/000"] {
+            let (first, sql, _) = costs(Method::GET, path, who);
+            assert_eq!(first.status, 200, "{path}");
+            assert!(sql > 0, "{path}: the first ask goes the full way");
+            let (again, sql, asked) = costs(Method::GET, path, who);
+            assert_eq!((again.status, &again.body), (200, &first.body), "{path}");
+            assert_eq!(again.headers["content-type"], first.headers["content-type"]);
+            assert_eq!((sql, asked), (0, 0), "{path}: from the record");
+            let (head, sql, _) = costs(Method::HEAD, path, who);
+            assert_eq!((head.status, head.body.len(), sql), (200, 0, 0), "{path}");
+        }
+        for path in ["latest", "tile/8/0/000.p/18"] {
+            get(Method::GET, path, who);
+            let (again, sql, _) = costs(Method::GET, path, who);
+            assert_eq!(again.status, 200, "{path}");
+            assert!(sql > 0, "{path} moves: not recorded");
+        }
+    }
+    // The module made private to the database: refused at once.
+    let set = s.app.admin(
+        Method::PATCH,
+        &format!("/virtual_registries/packages/go/registries/{}", s.registry),
+        Some(json!({"nosum_patterns": ["example.com/m"]})),
+    );
+    assert_eq!(set.status, 200, "{}", set.message());
+    assert_eq!(get(Method::GET, LOOKUP, None).status, 403);
+    assert_eq!(get(Method::GET, LOOKUP, Some(&token)).status, 403);
 }
 
 #[test]

@@ -233,8 +233,9 @@ pub fn remember<T: Serialize>(
     keep(ctx, place, record, bytes.as_deref(), ttl)
 }
 
-/// As [`remember`], for a file made on the fly (not in the blob store):
-/// kept only when it is at most [`MADE_MAX_BYTES`].
+/// As [`remember`], for a file the caller holds whole: made on the fly
+/// (not in the blob store), or a small answer fetched whole (the checksum
+/// database's). Kept only when it is at most [`MADE_MAX_BYTES`].
 pub fn remember_made<T: Serialize>(
     ctx: &Context,
     place: &Place,

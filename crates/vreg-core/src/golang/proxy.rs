@@ -73,6 +73,7 @@ fn route(
     if let Some(audience) = &audience {
         if serve_recorded(ctx, path, audience, head, sink)?
             || serve_recorded_query(ctx, path, audience, head, sink)?
+            || super::sumdb::serve_recorded(ctx, path, audience, head, sink)?
         {
             // (A project's reads are not registry traffic.)
             if path.starts_with(REGISTRY_PATH) {
@@ -112,7 +113,8 @@ fn route(
             return Err(CoreError::MethodNotAllowed);
         }
         if let Some(rest) = rest.strip_prefix("sumdb/") {
-            return super::sumdb::serve(ctx, who.as_ref(), id, rest, head, sink);
+            let whom = (who.as_ref(), record.as_ref());
+            return super::sumdb::serve(ctx, whom, id, rest, head, sink);
         }
         let (module, query) = parse(rest)?;
         let read = RegistryRead {

@@ -9,20 +9,25 @@
 //! blob store and served from there for good, so a warm proxy verifies
 //! offline. Partial tiles (`tile/.../<N>.p/<W>`) and the signed tree head
 //! (`latest`) move on: they are asked again after a short validity, and the
-//! last answer is served when the database cannot be reached.
+//! last answer is served when the database cannot be reached. An answer
+//! that never changes is also recorded for the caller's audience (see
+//! [`crate::domain::resolved`]), so `go` verifying a new build's modules
+//! asks again with no SQL.
 
 use http::{Method, StatusCode};
 
+use super::request::REGISTRY_PATH;
 use super::respond::{send_bytes, send_plain};
 use crate::context::Context;
 use crate::domain::auth::{authorize_registry_read, Principal};
 use crate::domain::filters;
 use crate::domain::model::PackageType;
 use crate::domain::registries::{self, Registry};
+use crate::domain::resolved::{self, Audience, Place, RecordAs};
 use crate::domain::upstreams::outbound_request;
 use crate::error::{CoreError, Result};
 use crate::http::body::{read_to_end, ResponseSink};
-use crate::storage::blobs::BlobStore;
+use crate::storage::blobs::{digests_of, BlobStore};
 use crate::storage::query_one;
 
 /// How long `latest` and partial tiles are served without asking again.
@@ -36,10 +41,67 @@ struct Cached {
     fetched_at: i64,
 }
 
-/// Serves `rest` (what follows `sumdb/`) for registry `registry_id`.
+/// Answers a request for what never changes (a lookup, a full tile) from
+/// the record of an earlier answer to the same audience. Whether it did.
+pub(super) fn serve_recorded(
+    ctx: &Context,
+    path: &str,
+    audience: &Audience,
+    head: bool,
+    sink: &mut dyn ResponseSink,
+) -> Result<bool> {
+    let Some((id, rest)) = (path.strip_prefix(REGISTRY_PATH))
+        .and_then(|p| p.split_once("/sumdb/"))
+        .and_then(|(id, rest)| Some((id.parse().ok()?, rest)))
+    else {
+        return Ok(false);
+    };
+    let immutable = (rest.split_once('/')).is_some_and(|(_, path)| classify(path) == Some(true));
+    if !immutable {
+        return Ok(false);
+    }
+    let place = answer_place(id, rest, audience);
+    let Some(found) = resolved::lookup::<String>(ctx, std::slice::from_ref(&place))? else {
+        return Ok(false);
+    };
+    let Some(bytes) = found.bytes else {
+        return Ok(false);
+    };
+    send_bytes(sink, &found.meta, &bytes, head)?;
+    Ok(true)
+}
+
+/// Where the record of an answer is kept: a slot (see [`Place::slot`]),
+/// since anyone can ask for any lookup.
+fn answer_place(registry_id: i64, rest: &str, audience: &Audience) -> Place {
+    let name = format!("{}:{registry_id}:{rest}", audience.name());
+    Place::slot("go:sumdb", &name)
+}
+
+/// Sends an answer that never changes and keeps its record as `record`
+/// says (the database and what it may be asked change only by admin
+/// writes, which move the generation on).
+fn send_and_remember(
+    ctx: &Context,
+    (registry_id, rest): (i64, &str),
+    (content_type, body): (&str, &[u8]),
+    record: Option<&RecordAs>,
+    (head, sink): (bool, &mut dyn ResponseSink),
+) -> Result<()> {
+    send_bytes(sink, content_type, body, head)?;
+    let Some(record) = record else {
+        return Ok(());
+    };
+    let place = answer_place(registry_id, rest, &record.audience);
+    let kept = (&digests_of(body), content_type.to_owned());
+    resolved::remember_made(ctx, &place, record.generation, kept, body, record.until)
+}
+
+/// Serves `rest` (what follows `sumdb/`) for registry `registry_id`, and
+/// keeps the record of an answer that never changes as `record` says.
 pub(super) fn serve(
     ctx: &Context,
-    who: Option<&Principal>,
+    (who, record): (Option<&Principal>, Option<&RecordAs>),
     registry_id: i64,
     rest: &str,
     head: bool,
@@ -71,9 +133,12 @@ pub(super) fn serve(
     }
     let blobs = BlobStore::new(ctx.kv, ctx.config.blob_chunk_bytes);
     let cached = cached(ctx, registry.id, path)?;
+    let record = record.filter(|_| immutable);
     if let Some(entry) = &cached {
         if immutable || ctx.now() - entry.fetched_at < MOVING_VALIDITY_MILLIS {
-            return send_cached(&blobs, sink, entry, head);
+            let body = blobs.read_bytes(&entry.sha256)?;
+            let answer = (entry.content_type.as_str(), body.as_slice());
+            return send_and_remember(ctx, (registry.id, rest), answer, record, (head, sink));
         }
     }
     match ask(ctx, &registry, path) {
@@ -94,7 +159,8 @@ pub(super) fn serve(
                     ctx.now().into(),
                 ],
             )?;
-            send_bytes(sink, &content_type, &body, head)
+            let answer = (content_type.as_str(), body.as_slice());
+            send_and_remember(ctx, (registry.id, rest), answer, record, (head, sink))
         }
         Ok(None) => Err(not_found()),
         // The database is away: what it said before still holds.
