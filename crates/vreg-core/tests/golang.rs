@@ -1413,6 +1413,16 @@ fn version_queries_are_relayed_from_remotes_uncached() {
     assert_eq!(p.get("example.com/lib/@v/main.zip").status, 404);
     assert_eq!(p.get("example.com/lib/@v/nope.info").status, 404);
     assert_eq!(p.get("example.com/lib/@v/.hidden.info").status, 404);
+    // A query no remote knows is a 404 kept as a version's is (anyone can
+    // make queries up): asked again, no remote is asked, until it ends.
+    let asked = p.origin.as_ref().unwrap().requests();
+    assert_eq!(p.get("example.com/lib/@v/nope.info").status, 404);
+    assert_eq!(p.origin.as_ref().unwrap().requests(), asked);
+    std::fs::write(dir.join("nope.info"), answer).unwrap();
+    p.app
+        .clock
+        .advance(p.app.config.negative_cache_seconds * 1000 + 1);
+    assert_eq!(p.get("example.com/lib/@v/nope.info").status, 200);
     let project = p.app.go(
         Method::GET,
         &format!(

@@ -298,22 +298,22 @@ fn serve_query(
 ) -> Result<()> {
     let scope = view.scope();
     match query {
-        Query::File { version, ext } if Version::parse(&version).is_none() => {
-            relay_version_query(ctx, view, module, &version, ext, head, sink)
-        }
         Query::File { version, ext } => {
-            servable(module, &version)?;
-            let stored = StoredRead {
+            let file = StoredRead {
                 registry: view.id,
                 module,
                 version: &version,
                 ext,
                 remember,
             };
-            if send_stored(ctx, &scope, &stored, head, sink)? {
+            if Version::parse(&version).is_none() {
+                return relay_version_query(ctx, view, &file, head, sink);
+            }
+            servable(module, &version)?;
+            if send_stored(ctx, &scope, &file, head, sink)? {
                 return Ok(());
             }
-            relay_and_sync(ctx, view, (&stored, Seen::Unread), head, sink)
+            relay_and_sync(ctx, view, (&file, Seen::Unread), head, sink)
         }
         query => answer_query(ctx, view, (module, query), remember, head, sink),
     }

@@ -299,7 +299,8 @@ fn absent_place(registry: i64, module: &str, file_name: &str, audience: &Audienc
 }
 
 /// Records, as `read.remember` says, that no remote has the file `read`
-/// names and the store does not hold it, for as long as the negative cache
+/// names (or knows the query it names) and the store does not hold it,
+/// for as long as the negative cache
 /// keeps a 404. A miss is recorded when first found: it costs one write,
 /// where asking every remote again costs a round trip to each (Go keeps no
 /// per-remote marks, as Maven does, that would tell a repeat from a first

@@ -1,7 +1,8 @@
 //! Serving a version's file from the origin: straight through to the
 //! client, with the version's sync scheduled after (the origin has the
 //! version, and the client has it now), and `.info` queries of branches
-//! and tags, which only a remote can answer.
+//! and tags, which only a remote can answer. A 404 from every remote is
+//! recorded for a while (see `records::remember_absent`).
 
 use super::module::escape;
 use super::origin::{first_origin, RegistryView};
@@ -27,13 +28,8 @@ pub(super) fn relay_and_sync(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let (module, version, ext) = (file.module, file.version, file.ext);
-    let response = ask_origin(ctx, view, module, version, ext).inspect_err(|e| {
-        if matches!(e, CoreError::NotFound(_)) {
-            remember_absent(ctx, file);
-        }
-    })?;
-    let relayed = (module, version, ext);
+    let response = ask_origin(ctx, view, file).inspect_err(|e| remember_if_absent(ctx, file, e))?;
+    let relayed = (file.module, file.version, file.ext);
     send_relayed(ctx, view, relayed, (response, seen), head, sink)
 }
 
@@ -47,34 +43,38 @@ pub(super) fn relay_or_stored(
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
-    let (module, version, ext) = (file.module, file.version, file.ext);
-    match ask_origin(ctx, view, module, version, ext) {
+    match ask_origin(ctx, view, file) {
         Ok(response) => {
-            let relayed = (module, version, ext);
+            let relayed = (file.module, file.version, file.ext);
             send_relayed(ctx, view, relayed, (response, seen), head, sink)
         }
         Err(failed) => match send_stored(ctx, &view.scope(), file, head, sink)? {
             true => Ok(()),
             false => {
-                if matches!(failed, CoreError::NotFound(_)) {
-                    remember_absent(ctx, file);
-                }
+                remember_if_absent(ctx, file, &failed);
                 Err(failed)
             }
         },
     }
 }
 
-/// The first remote's answer for a version's file.
-fn ask_origin(
-    ctx: &Context,
-    view: &RegistryView,
-    module: &str,
-    version: &str,
-    ext: &str,
-) -> Result<FetchResponse> {
-    let suffix = format!("{}/@v/{}{ext}", escape(module), escape(version));
+/// The first remote's answer for a version's file (or a query's `.info`).
+fn ask_origin(ctx: &Context, view: &RegistryView, file: &StoredRead) -> Result<FetchResponse> {
+    let suffix = format!(
+        "{}/@v/{}{}",
+        escape(file.module),
+        escape(file.version),
+        file.ext
+    );
     Ok(first_origin(ctx, &view.remotes, &suffix)?.1)
+}
+
+/// Records the 404 of `file` (see `records::remember_absent`) when no
+/// remote had it (`failed` is a not-found, not a remote's failure).
+fn remember_if_absent(ctx: &Context, file: &StoredRead, failed: &CoreError) {
+    if matches!(failed, CoreError::NotFound(_)) {
+        remember_absent(ctx, file);
+    }
 }
 
 /// Streams an origin's answer for a version's file, then schedules the
@@ -96,17 +96,17 @@ fn send_relayed(
 /// a remote can resolve. It is forwarded to the remote upstreams in order
 /// and the first answer relayed as it is, neither cached nor synced (the
 /// answer moves with the branch; the canonical version it names is then
-/// fetched, cached and synced the usual way). Local upstreams and
-/// project-level proxies know only canonical versions: 404.
+/// fetched, cached and synced the usual way); a 404 from every remote is
+/// recorded as a version's is (anyone can make queries up). Local upstreams
+/// and project-level proxies know only canonical versions: 404.
 pub(super) fn relay_version_query(
     ctx: &Context,
     view: &RegistryView,
-    module: &str,
-    query: &str,
-    ext: &str,
+    asked: &StoredRead,
     head: bool,
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
+    let (query, ext) = (asked.version, asked.ext);
     let plausible = query.len() <= 128
         && !query.starts_with('.')
         && query
@@ -115,7 +115,7 @@ pub(super) fn relay_version_query(
     if ext != ".info" || !plausible || view.remotes.is_empty() {
         return Err(store::not_found("version"));
     }
-    let suffix = format!("{}/@v/{}.info", escape(module), escape(query));
-    let (_, response) = first_origin(ctx, &view.remotes, &suffix)?;
+    let response =
+        ask_origin(ctx, view, asked).inspect_err(|e| remember_if_absent(ctx, asked, e))?;
     stream_through(sink, ext, response, head)
 }
