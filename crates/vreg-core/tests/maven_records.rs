@@ -108,6 +108,57 @@ fn anonymous_repository_reads_skip_sql_until_something_changes() {
     assert_eq!(get(&app, &in_group, JAR, None).status, 404);
 }
 
+/// A project's or group's 404 is recorded (on one miss in a few, at
+/// random), for each audience: asked again (or its checksum), it is then
+/// answered with no SQL; an upload is seen at once.
+#[test]
+fn a_repositorys_404_is_answered_from_its_record() {
+    let app = App::new();
+    let group = app.public_group("pub");
+    let open = app.public_project("open", group);
+    assert_eq!(deploy(&app, open, JAR, b"jar"), 201);
+    vreg_core::storage::lease::take_lease(&app.kv, "storage:sweep", 0, i64::MAX / 2).unwrap();
+    let token = app.token(json!({"name": "ci", "scopes": ["read_api"]}));
+    let project = format!("/projects/{open}/packages/maven");
+    let in_group = format!("/groups/{group}/-/packages/maven");
+    let pom = "org/example/demo/1.0/demo-1.0.pom";
+    let costs = |prefix: &str, path: &str, token: Option<&str>| {
+        let statements = app.sql.statements();
+        let status = get(&app, prefix, path, token).status;
+        (status, app.sql.statements() - statements)
+    };
+    for who in [None, Some(token.as_str())] {
+        for prefix in [&project, &in_group] {
+            let (status, sql) = costs(prefix, pom, who);
+            assert_eq!(status, 404, "{prefix}");
+            assert!(sql > 0, "{prefix}: the full way first");
+            // (Recorded within a few asks: (3/4)^64 is ~1e-8.)
+            let asks = (0..64).position(|_| costs(prefix, pom, who) == (404, 0));
+            assert!(asks.is_some(), "{prefix}: never recorded");
+            assert_eq!(
+                costs(prefix, pom, who),
+                (404, 0),
+                "{prefix}: from the record"
+            );
+            let sha1 = format!("{pom}.sha1");
+            assert_eq!(
+                costs(prefix, &sha1, who),
+                (404, 0),
+                "{prefix}: its checksum"
+            );
+            let statements = app.sql.statements();
+            let head = app.maven(Method::HEAD, &format!("{prefix}/{pom}"), who, &[]);
+            assert_eq!((head.status, app.sql.statements()), (404, statements));
+        }
+    }
+    assert_eq!(deploy(&app, open, pom, b"<project/>"), 201);
+    for who in [None, Some(token.as_str())] {
+        for prefix in [&project, &in_group] {
+            assert_eq!(get(&app, prefix, pom, who).body, b"<project/>", "{prefix}");
+        }
+    }
+}
+
 /// A cached read writes no SQL: downloads are counted in the tally store
 /// (folded into SQL when the admin API lists entries), and `downloaded_at`
 /// moves at most once an hour.

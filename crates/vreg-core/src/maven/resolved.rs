@@ -200,10 +200,15 @@ pub fn serve(
         return Ok(None);
     };
     if let Some(checksum) = checksum {
-        // A file found nowhere: its checksum goes the full way (which
-        // asks the upstreams for the checksum itself).
+        // A file found nowhere: a registry's checksum goes the full way
+        // (which asks the upstreams for the checksum itself: one may
+        // publish it without the file); a project's or group's is answered
+        // from the file, so it has none either.
         let Some(digests) = found.digests() else {
-            return Ok(None);
+            return match repository {
+                Repository::Registry(_) => Ok(None),
+                _ => Err(CoreError::NotFound("File")),
+            };
         };
         send_digest(sink, checksum, digests, head)?;
         return Ok(Some(()));
@@ -293,8 +298,8 @@ pub(super) fn remember_merged(
     )
 }
 
-/// Remembers that a read of a registry (as `record` says) at `path` found
-/// it nowhere, for as long as that holds (`until`: while every remote's
+/// Remembers that a read (as `record` says) at `path` found it nowhere,
+/// for as long as that holds (`until`: for a registry, while every remote's
 /// 404 is remembered). Kept in a slot, as a hit's record: any path may be
 /// asked for, so such records must not add keys.
 pub(super) fn remember_absent(
