@@ -278,11 +278,17 @@ fn made_up_paths_from_anonymous_callers_leave_a_bounded_number_of_keys() {
     assert_eq!(again.status, 404);
     assert_eq!(origin.requests(), asked);
     assert_eq!(slotted(), 1, "a path asked again is recorded");
-    // A Go 404 is recorded when found: asked again, no origin request.
+    // A Go 404 is recorded (on one miss in a few, at random: asked until
+    // it is): asked again, no origin request.
     let made_up = format!(
         "/api/v4/virtual_registries/packages/go/{go}/example.com/made/again/@v/v1.0.0.info"
     );
-    assert_eq!(host.get(&made_up).status, 404);
+    let from_record = (0..64).any(|_| {
+        let asked = origin.requests();
+        assert_eq!(host.get(&made_up).status, 404);
+        origin.requests() == asked
+    });
+    assert!(from_record, "a Go 404 never recorded");
     let asked = origin.requests();
     assert_eq!(host.get(&made_up).status, 404);
     assert_eq!(origin.requests(), asked, "a Go 404 asked again");

@@ -163,8 +163,8 @@ pub(super) fn answer_query(
             (Some(info), complete) => (info, remember.filter(|_| complete)),
             (None, complete) => {
                 // No remote nor the store knows a version: the 404 is
-                // recorded when found (the remotes' `@latest` are asked
-                // anew on every read otherwise).
+                // recorded (the remotes' `@latest` are asked anew on every
+                // read otherwise).
                 if let Some(record) = remember.filter(|_| complete) {
                     let place = query_place(asked.0, module, &query, &record.audience);
                     record_absence(ctx, &place, &record, &format!("{module}/@latest"));

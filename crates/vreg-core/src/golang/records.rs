@@ -299,14 +299,13 @@ fn absent_place(registry: i64, module: &str, file_name: &str, audience: &Audienc
 }
 
 /// Records, as `read.remember` says, that no remote has the file `read`
-/// names (or knows the query it names) and the store does not hold it,
-/// for as long as the negative cache
-/// keeps a 404. A miss is recorded when first found: it costs one write,
-/// where asking every remote again costs a round trip to each (Go keeps no
-/// per-remote marks, as Maven does, that would tell a repeat from a first
-/// ask). The file can be stored later only by an upload, which moves the
-/// generation on, or by a sync, which follows a remote having it. A record
-/// that cannot be written leaves the 404 a 404.
+/// names (or knows the query it names) and the store does not hold it, for
+/// as long as the negative cache keeps a 404 (on one miss in a few: Go
+/// keeps no per-remote marks, as Maven does, that would tell a repeat from
+/// a first ask; see `record_this_miss`). The file can be stored later only
+/// by an upload, which moves the generation on, or by a sync, which
+/// follows a remote having it. A record that cannot be written leaves the
+/// 404 a 404.
 pub(super) fn remember_absent(ctx: &Context, read: &StoredRead) {
     if let Some(record) = &read.remember {
         let file_name = format!("{}{}", read.version, read.ext);
@@ -316,10 +315,11 @@ pub(super) fn remember_absent(ctx: &Context, read: &StoredRead) {
 }
 
 /// Keeps at `place` a 404 (of `what`), as `record` says, for as long as
-/// the negative cache keeps one (if it does).
+/// the negative cache keeps one (if it does), on one miss in a few (see
+/// [`resolved::record_this_miss`]).
 pub(super) fn record_absence(ctx: &Context, place: &Place, record: &RecordAs, what: &str) {
     let seconds = ctx.config.negative_cache_seconds;
-    if seconds <= 0 {
+    if seconds <= 0 || !resolved::record_this_miss() {
         return;
     }
     let until = (ctx.now().saturating_add(seconds.saturating_mul(1000))).min(record.until);

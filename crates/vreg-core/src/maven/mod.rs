@@ -208,9 +208,6 @@ pub(crate) fn find_local(
     }
 }
 
-/// One 404 of a project or group in this many is recorded.
-const ABSENCE_SAMPLE: u8 = 4;
-
 /// GET/HEAD on project or group repositories; the answer is remembered as
 /// `record` says (see `resolved`).
 fn serve_local(
@@ -225,15 +222,11 @@ fn serve_local(
     // A checksum is answered from its file's digests.
     let (base, checksum) = path.base_and_checksum();
     let Some(hit) = find_local(ctx.sql, project_ids, &base)? else {
-        // A repository declared before others is asked by every build for
-        // every file it lacks, and only an upload (which moves the
-        // generation on) changes the answer: such a 404 is recorded. It is
-        // recorded on one miss in a few, so that a path asked again and
-        // again is recorded within a few asks while made-up paths, asked
-        // once each, cost a write only now and then (recording every miss
-        // halved their rate on devhost). A record that cannot be written
-        // leaves the 404 a 404.
-        let sampled = crate::crypto::one_in(ABSENCE_SAMPLE);
+        // Only an upload (which moves the generation on) changes the
+        // answer: the 404 is recorded (on one miss in a few, see
+        // `record_this_miss`). A record that cannot be written leaves the
+        // 404 a 404.
+        let sampled = crate::domain::resolved::record_this_miss();
         if let Some(record) = record.as_ref().filter(|_| sampled) {
             let base = base.as_string();
             if let Err(e) = resolved::remember_absent(ctx, record, &base, i64::MAX) {
