@@ -136,9 +136,14 @@ pub(super) fn serve(
     let record = record.filter(|_| immutable);
     if let Some(entry) = &cached {
         if immutable || ctx.now() - entry.fetched_at < MOVING_VALIDITY_MILLIS {
-            let body = blobs.read_bytes(&entry.sha256)?;
-            let answer = (entry.content_type.as_str(), body.as_slice());
-            return send_and_remember(ctx, (registry.id, rest), answer, record, (head, sink));
+            return send_cached(
+                ctx,
+                &blobs,
+                (registry.id, rest),
+                entry,
+                record,
+                (head, sink),
+            );
         }
     }
     match ask(ctx, &registry, path) {
@@ -165,7 +170,7 @@ pub(super) fn serve(
         Ok(None) => Err(not_found()),
         // The database is away: what it said before still holds.
         Err(e) => match &cached {
-            Some(entry) => send_cached(&blobs, sink, entry, head),
+            Some(entry) => send_cached(ctx, &blobs, (registry.id, rest), entry, None, (head, sink)),
             None => Err(e),
         },
     }
@@ -218,14 +223,19 @@ fn cached(ctx: &Context, registry_id: i64, path: &str) -> Result<Option<Cached>>
     )
 }
 
+/// Sends what the store kept of an answer, and keeps its record as
+/// `record` says (see [`send_and_remember`]).
 fn send_cached(
+    ctx: &Context,
     blobs: &BlobStore,
-    sink: &mut dyn ResponseSink,
+    asked: (i64, &str),
     entry: &Cached,
-    head: bool,
+    record: Option<&RecordAs>,
+    (head, sink): (bool, &mut dyn ResponseSink),
 ) -> Result<()> {
     let body = blobs.read_bytes(&entry.sha256)?;
-    send_bytes(sink, &entry.content_type, &body, head)
+    let answer = (entry.content_type.as_str(), body.as_slice());
+    send_and_remember(ctx, asked, answer, record, (head, sink))
 }
 
 /// Asks the database: its answer and content type, `None` when it has no

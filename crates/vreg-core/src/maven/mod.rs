@@ -224,14 +224,10 @@ fn serve_local(
     let Some(hit) = find_local(ctx.sql, project_ids, &base)? else {
         // Only an upload (which moves the generation on) changes the
         // answer: the 404 is recorded (on one miss in a few, see
-        // `record_this_miss`). A record that cannot be written leaves the
-        // 404 a 404.
+        // `record_this_miss`).
         let sampled = crate::domain::resolved::record_this_miss();
         if let Some(record) = record.as_ref().filter(|_| sampled) {
-            let base = base.as_string();
-            if let Err(e) = resolved::remember_absent(ctx, record, &base, i64::MAX) {
-                eprintln!("vreg: the 404 of {base} not recorded: {e}");
-            }
+            resolved::remember_absent(ctx, record, &base.as_string(), i64::MAX);
         }
         return Err(CoreError::NotFound("File"));
     };

@@ -89,8 +89,8 @@ enum Kept {
     /// Metadata made here (from the versions present, or merged from the
     /// upstreams' documents), kept whole.
     Made,
-    /// Found nowhere: no local upstream has it, and every remote's 404 is
-    /// remembered.
+    /// Found nowhere: a project or group does not have it, or a registry's
+    /// local upstreams do not and every remote's 404 is remembered.
     Absent,
 }
 
@@ -301,16 +301,20 @@ pub(super) fn remember_merged(
 /// Remembers that a read (as `record` says) at `path` found it nowhere,
 /// for as long as that holds (`until`: for a registry, while every remote's
 /// 404 is remembered). Kept in a slot, as a hit's record: any path may be
-/// asked for, so such records must not add keys.
+/// asked for, so such records must not add keys. A record that cannot be
+/// written leaves the 404 a 404 (the failure is logged).
 pub(super) fn remember_absent(
     ctx: &Context,
     RecordIn { repository, record }: &RecordIn,
     path: &str,
     until: i64,
-) -> Result<()> {
+) {
     let place = hit_place(*repository, &record.audience, path);
     let until = until.min(record.until);
-    resolved::remember_absence(ctx, &place, record.generation, Kept::Absent, until)
+    let kept = Kept::Absent;
+    if let Err(e) = resolved::remember_absence(ctx, &place, record.generation, kept, until) {
+        eprintln!("vreg: the 404 of {path} not recorded: {e}");
+    }
 }
 
 /// Remembers that a read (as `record` says) at `path` resolved to the

@@ -357,12 +357,9 @@ pub fn serve(
     // recorded for the next read by the same audience, for as long as all
     // are remembered: a path asked again and again costs no SQL, and one
     // asked once (made up) no write. A local upstream's files change only
-    // with an upload, which moves the generation on. (A record that cannot
-    // be written leaves the 404 a 404.)
+    // with an upload, which moves the generation on.
     if let (Some(record), None, false, Some(until)) = (record, checksum, asked, remembered_until) {
-        if let Err(e) = resolved::remember_absent(ctx, record, &relative, until) {
-            eprintln!("vreg: the 404 of {relative} not recorded: {e}");
-        }
+        resolved::remember_absent(ctx, record, &relative, until);
     }
     Err(CoreError::NotFound("File"))
 }
