@@ -1338,6 +1338,18 @@ fn head_requests_answer_like_get_without_a_body() {
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.raw.is_empty());
     assert_eq!(reply.header("x-total"), "1");
+    // An error, too: its status and headers, no body.
+    for (path, token, status) in [
+        ("/api/v4/groups", None, StatusCode::UNAUTHORIZED),
+        ("/api/v4/groups/999", Some(ADMIN), StatusCode::NOT_FOUND),
+        ("/api/v4/nothing", Some(ADMIN), StatusCode::NOT_FOUND),
+    ] {
+        let headers: Vec<_> = token.map(|t| ("private-token", t)).into_iter().collect();
+        let reply = app.send(Method::HEAD, path, &headers, vec![]);
+        assert_eq!(reply.status, status, "{path}");
+        assert!(reply.raw.is_empty(), "{path}: {:?}", reply.raw);
+        assert_eq!(reply.header("content-type"), "application/json", "{path}");
+    }
 }
 
 /// A token never outlives the token that creates it.

@@ -24,7 +24,7 @@ use crate::storage::schema::ensure_schema;
 /// Handles one admin API request. Never panics on input; every failure is a
 /// JSON `{"message": ...}` response.
 pub fn handle(ctx: &Context, request: &Request) -> Response {
-    let response = route(ctx, request).unwrap_or_else(|e| error_response(&e));
+    let mut response = route(ctx, request).unwrap_or_else(|e| error_response(&e));
     // A committed change may alter how reads resolve: records made before it
     // (resolved reads) must no longer be trusted.
     let changed = !matches!(*request.method(), Method::GET | Method::HEAD);
@@ -32,6 +32,11 @@ pub fn handle(ctx: &Context, request: &Request) -> Response {
         if let Err(e) = generation::advance(ctx.kv) {
             eprintln!("vreg: configuration generation not advanced ({e})");
         }
+    }
+    // A HEAD is answered as its GET would be, errors included, without the
+    // body (a host may close the body's stream at once: writing one fails).
+    if request.method() == Method::HEAD {
+        response.body_mut().clear();
     }
     response
 }
@@ -308,11 +313,7 @@ fn dispatch(method: &Method, routes: &[(Method, Handler)]) -> Result<Response> {
     let head = *method == Method::HEAD;
     for (m, handler) in routes {
         if m == method || (head && *m == Method::GET) {
-            let mut response = handler()?;
-            if head {
-                response.body_mut().clear();
-            }
-            return Ok(response);
+            return handler();
         }
     }
     Err(CoreError::MethodNotAllowed)
