@@ -98,23 +98,29 @@ fn go_downloads_through_vreg_syncs_once_and_works_from_the_store() {
     );
 
     // A module published to the project: the local upstream.
-    let local_zip = zip(&[
-        (
-            "example.com/local@v0.1.0/go.mod".into(),
-            b"module example.com/local\n".as_slice(),
-        ),
-        (
-            "example.com/local@v0.1.0/local.go".into(),
-            b"package local\n".as_slice(),
-        ),
-    ]);
-    let put = host.request(
-        "PUT",
-        &format!("/api/v4/projects/{project}/packages/go/example.com/local/@v/v0.1.0.zip"),
-        &[("private-token", ADMIN)],
-        &local_zip,
-    );
+    let publish = |version: &str, go_mod: &[u8]| {
+        let files = zip(&[
+            (format!("example.com/local@{version}/go.mod"), go_mod),
+            (
+                format!("example.com/local@{version}/local.go"),
+                b"package local\n".as_slice(),
+            ),
+        ]);
+        let path =
+            format!("/api/v4/projects/{project}/packages/go/example.com/local/@v/{version}.zip");
+        host.request("PUT", &path, &[("private-token", ADMIN)], &files)
+    };
+    let put = publish("v0.1.0", b"module example.com/local\n");
     assert_eq!(put.status, 200, "{}", put.text());
+    // A version whose go.mod names another module: `go` could never use
+    // it, so it is refused (and `go list` below sees only v0.1.0).
+    let refused = publish("v0.2.0", b"module example.com/other\n");
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let message = refused.text();
+    assert!(
+        message.contains("declares the module as example.com/other"),
+        "{message}"
+    );
 
     let work = tempfile::tempdir().unwrap();
     let go = GoClient::new(

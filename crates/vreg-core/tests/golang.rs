@@ -1212,6 +1212,34 @@ fn modules_published_to_a_project_are_served_and_immutable() {
     };
     assert_eq!(put(&zip, None).status, 401);
     assert_eq!(put(b"not a zip", Some(ADMIN)).status, 422);
+    // A go.mod that declares another path, or none: `go` could never use
+    // the version, so it is refused, and nothing of it is kept.
+    for (go_mod, why) in [
+        (
+            &b"module example.com/other\n"[..],
+            "declares the module as example.com/other",
+        ),
+        (
+            b"module example.com/Local\n",
+            "declares the module as example.com/Local",
+        ),
+        (b"go 1.21\n", "no module directive"),
+    ] {
+        let wrong = make_zip(&[
+            ("example.com/local@v0.1.0/go.mod", go_mod),
+            ("example.com/local@v0.1.0/a.go", b"package local\n"),
+        ]);
+        let refused = put(&wrong, Some(ADMIN));
+        let message = String::from_utf8_lossy(&refused.body).into_owned();
+        assert_eq!(refused.status, 422, "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+    assert_eq!(
+        p.app
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM packages"),
+        "0",
+        "nothing of a refused version is kept"
+    );
     assert_eq!(put(&zip, Some(ADMIN)).status, 200);
     assert_eq!(put(&zip, Some(ADMIN)).status, 409);
     let project = format!("/projects/{}/packages/go/example.com/local", p.project);

@@ -1,6 +1,7 @@
 //! The Go module proxy (`go-proxy` component) and the sync worker's logic.
 //!
-//! `module` holds Go's rules for module paths, `semver` and `version` for
+//! `module` holds Go's rules for module paths (`gomod` what a go.mod
+//! declares), `semver` and `version` for
 //! versions, `zipcheck` the module
 //! zip rules and `h1:` hashes, `store` the stored versions; `proxy` routes
 //! requests (`request` parses them, `respond` writes them), `origin` asks a
@@ -12,6 +13,7 @@
 //! `publish` takes a version uploaded to a project, `sumdb` proxies the
 //! checksum database, and `sync` is the worker's side.
 
+mod gomod;
 pub mod module;
 mod origin;
 pub mod proxy;

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::gomod;
 use super::module::check;
 use super::request::Query;
 use super::respond::send_bytes;
@@ -49,6 +50,9 @@ pub(super) fn publish(
         blobs.put_stream(&ctx.write_records(), body, None, zipcheck::MAX_ZIP_BYTES)
     })?;
     let checked = zipcheck::check_zip(module, &parsed.text, &blobs.open(&zip.sha256)?)?;
+    if let Some(go_mod) = &checked.go_mod {
+        gomod::check_declared(module, go_mod).map_err(CoreError::validation)?;
+    }
     let go_mod = checked
         .go_mod
         .clone()
