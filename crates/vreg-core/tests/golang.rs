@@ -374,6 +374,32 @@ fn reads_of_a_projects_modules_skip_sql_for_the_same_audience() {
             assert_eq!((again.status, again.body.as_slice()), (200, body));
         }
     }
+    // A module the project does not hold (anyone may make paths up): its
+    // empty list and its `@latest` 404 are recorded as a 404 is, on one
+    // miss in a few at random (asked until they are: (3/4)^64 is ~1e-8),
+    // then answered with no SQL; an upload is seen at once.
+    let made_up = |asked: &str| {
+        let path = format!(
+            "/projects/{}/packages/go/example.com/made/up/{asked}",
+            p.project
+        );
+        p.app.go(Method::GET, &path, None, &[], &p.publisher)
+    };
+    for (asked, status) in [("@v/list", 200), ("@latest", 404)] {
+        let from_record = (0..64).any(|_| {
+            let statements = p.app.sql.statements();
+            let reply = made_up(asked);
+            assert_eq!(reply.status, status, "{asked}");
+            if status == 200 {
+                assert!(reply.body.is_empty(), "{asked}");
+            }
+            p.app.sql.statements() == statements
+        });
+        assert!(from_record, "{asked}: never recorded");
+    }
+    p.publish_local(p.project, "example.com/made/up", "v0.1.0");
+    assert_eq!(made_up("@v/list").body, b"v0.1.0\n");
+    assert_eq!(made_up("@latest").status, 200);
     // A new version: listed, and the latest, at once.
     p.publish_local(p.project, "example.com/mine", "v0.2.0");
     assert_eq!(get("@v/list", None).body, b"v0.1.0\nv0.2.0\n");

@@ -132,15 +132,23 @@ pub(super) fn answer_project_query(
     sink: &mut dyn ResponseSink,
 ) -> Result<()> {
     let versions = store::versions(ctx.sql, scope, module)?;
+    let asked = (Asked::Project(project), module, &query);
     let body = match query {
+        Query::Latest if versions.is_empty() => {
+            if let Some(record) = &record {
+                let place = query_place(asked.0, module, &query, &record.audience);
+                record_absence(ctx, &place, record, &format!("{module}/@latest"));
+            }
+            return Err(store::not_found("module"));
+        }
         Query::Latest => (highest_and_its_info(ctx, scope, module, &versions)?.1)
             .ok_or_else(|| store::not_found("version"))?,
         _ => sorted_release_list(versions).into_bytes(),
     };
-    // An empty list is what any made-up module path gets: not recorded, so
-    // that asking them costs no write.
-    let record = record.filter(|_| !body.is_empty());
-    let asked = (Asked::Project(project), module, &query);
+    // An empty list is what any made-up module path gets: recorded as a
+    // 404 is (see `resolved::record_this_miss`), so that asking made-up
+    // paths once costs few writes, and asking one again no SQL.
+    let record = record.filter(|_| !body.is_empty() || resolved::record_this_miss());
     send_and_remember(ctx, asked, &body, (record, i64::MAX), (head, sink))
 }
 
