@@ -120,6 +120,13 @@ fn send_and_remember(
     resolved::remember_made(ctx, &place, record.generation, kept, body, fresh_until)
 }
 
+/// Records, as `record` says, that `module` has no version `asked` knows:
+/// its `@latest` is a 404 (see `records::record_absence`).
+fn record_no_latest(ctx: &Context, asked: Asked, module: &str, record: &RecordAs) {
+    let place = query_place(asked, module, &Query::Latest, &record.audience);
+    record_absence(ctx, &place, record, &format!("{module}/@latest"));
+}
+
 /// Answers a list or latest query of a project (only what it published),
 /// and records the answer as `record` says: it changes only by uploads and
 /// admin writes, which move the generation on.
@@ -136,8 +143,7 @@ pub(super) fn answer_project_query(
     let body = match query {
         Query::Latest if versions.is_empty() => {
             if let Some(record) = &record {
-                let place = query_place(asked.0, module, &query, &record.audience);
-                record_absence(ctx, &place, record, &format!("{module}/@latest"));
+                record_no_latest(ctx, asked.0, module, record);
             }
             return Err(store::not_found("module"));
         }
@@ -174,8 +180,7 @@ pub(super) fn answer_query(
                 // recorded (the remotes' `@latest` are asked anew on every
                 // read otherwise).
                 if let Some(record) = remember.filter(|_| complete) {
-                    let place = query_place(asked.0, module, &query, &record.audience);
-                    record_absence(ctx, &place, &record, &format!("{module}/@latest"));
+                    record_no_latest(ctx, asked.0, module, &record);
                 }
                 return Err(store::not_found("module"));
             }

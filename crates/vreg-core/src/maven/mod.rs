@@ -225,8 +225,10 @@ fn serve_local(
         // Only an upload (which moves the generation on) changes the
         // answer: the 404 is recorded (on one miss in a few, see
         // `record_this_miss`).
-        let sampled = crate::domain::resolved::record_this_miss();
-        if let Some(record) = record.as_ref().filter(|_| sampled) {
+        let sampled = record
+            .as_ref()
+            .filter(|_| crate::domain::resolved::record_this_miss());
+        if let Some(record) = sampled {
             resolved::remember_absent(ctx, record, &base.as_string(), i64::MAX);
         }
         return Err(CoreError::NotFound("File"));
