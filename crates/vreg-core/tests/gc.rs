@@ -12,7 +12,7 @@ use vreg_core::domain::cache::{commit_entry, forget_queued, resolved_key, CacheE
 use vreg_core::domain::cleanup::apply_policies;
 use vreg_core::storage::blob_records;
 use vreg_core::storage::blobs::{BlobStore, Digests, WriteRecords};
-use vreg_core::storage::gc::collect;
+use vreg_core::storage::gc::{collect, pending};
 use vreg_core::storage::schema::ensure_schema;
 use vreg_core::storage::{Kv, Sql};
 use vreg_testkit::{MemoryKv, NativeSql};
@@ -93,6 +93,70 @@ fn garbage_goes_after_its_grace_period_and_referenced_blobs_stay() {
         .is_none());
     let store = BlobStore::new(&app.kv, 1024);
     assert_eq!(store.read_bytes(&kept.sha256).unwrap(), bytes(1, 5000));
+}
+
+#[test]
+fn a_blob_marked_before_its_reference_committed_is_unmarked_by_it() {
+    // A slice can run between a writer's claim and the commit of the row
+    // that references the blob (traffic runs slices). That mark must not
+    // outlive the reference: once the file is removed, a download that
+    // found the blob just before still has the whole grace period.
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let upstream = with_upstream(&app, json!({"name": "r", "url": "http://127.0.0.1:9/"}));
+    let digests = put(&app.sql, &app.kv, 0, &bytes(4, 2000));
+    let early = collect(&app.sql, &app.kv, 10, GRACE, 100).unwrap();
+    assert_eq!(early.remaining.waiting_blobs, 1, "not referenced yet");
+    reference(&app, upstream, "a/late.jar", &digests, 20);
+    // Seen at once, not when the collector's cursor comes back to it.
+    let referenced = pending(&app.sql, 20, GRACE).unwrap();
+    assert_eq!(referenced.waiting_blobs, 0, "{referenced:?}");
+
+    let removed_at = 10 * GRACE;
+    assert!(vreg_core::domain::cache::delete(&app.sql, upstream, "a/late.jar").unwrap());
+    let first = collect(&app.sql, &app.kv, removed_at, GRACE, 100).unwrap();
+    assert_eq!(
+        first.freed_blobs, 0,
+        "the grace period starts now: {first:?}"
+    );
+    assert_eq!(first.remaining.waiting_blobs, 1);
+    let due = collect(&app.sql, &app.kv, removed_at + GRACE, GRACE, 100).unwrap();
+    assert_eq!(due.freed_blobs, 1);
+    assert_eq!(chunk_keys(&app.kv), 0);
+}
+
+#[test]
+fn marks_left_standing_on_referenced_blobs_are_cleared_by_the_upgrade() {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
+    let upstream = with_upstream(&app, json!({"name": "r", "url": "http://127.0.0.1:9/"}));
+    let digests = put(&app.sql, &app.kv, 0, &bytes(5, 1500));
+    reference(&app, upstream, "a/kept.jar", &digests, 0);
+    let unreferenced = put(&app.sql, &app.kv, 0, &bytes(6, 1500));
+    // A database from before schema version 10, where a mark outlived the
+    // reference that came after it.
+    for table in ["package_files", "cache_entries", "sumdb_entries"] {
+        for trigger in ["unorphan", "unorphan_update"] {
+            app.sql
+                .execute(&format!("DROP TRIGGER {table}_{trigger}"), &[])
+                .unwrap();
+        }
+    }
+    app.sql
+        .execute("DELETE FROM schema_migrations WHERE version = 10", &[])
+        .unwrap();
+    app.sql
+        .execute("UPDATE blobs SET orphaned_at = 5", &[])
+        .unwrap();
+
+    ensure_schema(&app.sql, 100).unwrap();
+    let marked =
+        app.sql_text("SELECT group_concat(sha256) FROM blobs WHERE orphaned_at IS NOT NULL");
+    assert_eq!(marked, unreferenced.sha256, "only the unreferenced one");
+    let report = collect(&app.sql, &app.kv, 5 + GRACE, GRACE, 100).unwrap();
+    assert_eq!(report.freed_blobs, 1);
+    let store = BlobStore::new(&app.kv, 1024);
+    assert_eq!(store.read_bytes(&digests.sha256).unwrap(), bytes(5, 1500));
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! 1. blobs left `doomed` by an earlier slice are deleted first;
 //! 2. a window of live blobs (a cursor moves through them) is checked, and
 //!    those without references are marked orphaned (`orphaned_at`); a
-//!    blob referenced again is unmarked;
+//!    blob referenced again is unmarked, by the window and at once by the
+//!    referencing row's commit (schema triggers, version 10), since a slice
+//!    may mark a blob between its writer's claim and that commit;
 //! 3. blobs orphaned and unclaimed for the grace period are doomed (one SQL
 //!    statement, re-checking references) and deleted: chunks, then manifest,
 //!    then the row. The grace period lets a download that found the blob

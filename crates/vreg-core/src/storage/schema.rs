@@ -295,6 +295,32 @@ Migration {
             file_name TEXT NOT NULL
         )",
     ],
+},
+Migration {
+    version: 10,
+    statements: &[
+        // A row that comes to reference a blob unmarks it at once
+        // (storage::gc): the collector may have marked it between its
+        // writer's claim and this commit, and a mark left standing would
+        // let the blob go without a grace period once the row is removed.
+        "CREATE TRIGGER package_files_unorphan AFTER INSERT ON package_files BEGIN
+            UPDATE blobs SET orphaned_at = NULL WHERE sha256 = NEW.blob_digest AND orphaned_at IS NOT NULL; END",
+        "CREATE TRIGGER package_files_unorphan_update AFTER UPDATE OF blob_digest ON package_files BEGIN
+            UPDATE blobs SET orphaned_at = NULL WHERE sha256 = NEW.blob_digest AND orphaned_at IS NOT NULL; END",
+        "CREATE TRIGGER cache_entries_unorphan AFTER INSERT ON cache_entries BEGIN
+            UPDATE blobs SET orphaned_at = NULL WHERE sha256 = NEW.blob_digest AND orphaned_at IS NOT NULL; END",
+        "CREATE TRIGGER cache_entries_unorphan_update AFTER UPDATE OF blob_digest ON cache_entries BEGIN
+            UPDATE blobs SET orphaned_at = NULL WHERE sha256 = NEW.blob_digest AND orphaned_at IS NOT NULL; END",
+        "CREATE TRIGGER sumdb_entries_unorphan AFTER INSERT ON sumdb_entries BEGIN
+            UPDATE blobs SET orphaned_at = NULL WHERE sha256 = NEW.blob_digest AND orphaned_at IS NOT NULL; END",
+        "CREATE TRIGGER sumdb_entries_unorphan_update AFTER UPDATE OF blob_digest ON sumdb_entries BEGIN
+            UPDATE blobs SET orphaned_at = NULL WHERE sha256 = NEW.blob_digest AND orphaned_at IS NOT NULL; END",
+        // Marks left standing before this version.
+        "UPDATE blobs SET orphaned_at = NULL WHERE orphaned_at IS NOT NULL AND (
+            EXISTS (SELECT 1 FROM package_files f WHERE f.blob_digest = blobs.sha256)
+            OR EXISTS (SELECT 1 FROM cache_entries c WHERE c.blob_digest = blobs.sha256)
+            OR EXISTS (SELECT 1 FROM sumdb_entries s WHERE s.blob_digest = blobs.sha256))",
+    ],
 }];
 
 /// The newest schema version this build knows.
