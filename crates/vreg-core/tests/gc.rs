@@ -42,10 +42,14 @@ fn db() -> NativeSql {
     sql
 }
 
-/// An upstream whose cache entries reference blobs.
-fn with_upstream(app: &App, body: serde_json::Value) -> i64 {
+/// An app with one upstream, whose cache entries reference blobs.
+fn app_with_upstream() -> (App, i64) {
+    let mut app = App::new();
+    app.config.allow_local_upstreams = true;
     let group = app.group("acme", None);
-    app.create_upstream(group, "maven", body).id()
+    let body = json!({"name": "r", "url": "http://127.0.0.1:9/"});
+    let upstream = app.create_upstream(group, "maven", body).id();
+    (app, upstream)
 }
 
 fn reference(app: &App, upstream: i64, path: &str, digests: &Digests, downloaded_at: i64) {
@@ -64,9 +68,7 @@ fn reference(app: &App, upstream: i64, path: &str, digests: &Digests, downloaded
 
 #[test]
 fn garbage_goes_after_its_grace_period_and_referenced_blobs_stay() {
-    let mut app = App::new();
-    app.config.allow_local_upstreams = true;
-    let upstream = with_upstream(&app, json!({"name": "r", "url": "http://127.0.0.1:9/"}));
+    let (app, upstream) = app_with_upstream();
     let kept = put(&app.sql, &app.kv, 0, &bytes(1, 5000));
     let garbage = put(&app.sql, &app.kv, 0, &bytes(2, 3000));
     reference(&app, upstream, "a/kept.jar", &kept, 0);
@@ -101,9 +103,7 @@ fn a_blob_marked_before_its_reference_committed_is_unmarked_by_it() {
     // that references the blob (traffic runs slices). That mark must not
     // outlive the reference: once the file is removed, a download that
     // found the blob just before still has the whole grace period.
-    let mut app = App::new();
-    app.config.allow_local_upstreams = true;
-    let upstream = with_upstream(&app, json!({"name": "r", "url": "http://127.0.0.1:9/"}));
+    let (app, upstream) = app_with_upstream();
     let digests = put(&app.sql, &app.kv, 0, &bytes(4, 2000));
     let early = collect(&app.sql, &app.kv, 10, GRACE, 100).unwrap();
     assert_eq!(early.remaining.waiting_blobs, 1, "not referenced yet");
@@ -127,9 +127,7 @@ fn a_blob_marked_before_its_reference_committed_is_unmarked_by_it() {
 
 #[test]
 fn marks_left_standing_on_referenced_blobs_are_cleared_by_the_upgrade() {
-    let mut app = App::new();
-    app.config.allow_local_upstreams = true;
-    let upstream = with_upstream(&app, json!({"name": "r", "url": "http://127.0.0.1:9/"}));
+    let (app, upstream) = app_with_upstream();
     let digests = put(&app.sql, &app.kv, 0, &bytes(5, 1500));
     reference(&app, upstream, "a/kept.jar", &digests, 0);
     let unreferenced = put(&app.sql, &app.kv, 0, &bytes(6, 1500));
