@@ -68,7 +68,12 @@ pub fn devhost_binary() -> PathBuf {
     root().join("target/devhost/devhost")
 }
 
-/// A port nothing listens on right now.
+/// The `--listen` address hosts under test get: any free port, which the
+/// host names in its start-up line (see `Process::served_address`).
+const ANY_PORT: &str = "127.0.0.1:0";
+
+/// A port nothing listens on right now (a closed port for tests of what
+/// happens when something is down; never one to serve on).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -295,6 +300,28 @@ impl Process {
         matches!(self.guard.0.try_wait(), Ok(None))
     }
 
+    /// The address (`127.0.0.1:PORT`) in the host's start-up line
+    /// (`Serving http://…` from spin, `Serving <app> on http://…` from
+    /// devhost), waiting two minutes at most; `None` if the host ended or
+    /// never said. Hosts listen on [`ANY_PORT`], so this is the port the
+    /// host itself bound: a port picked beforehand could be bound by
+    /// another test's host in between, and that host would answer.
+    fn served_address(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if !line.starts_with("Serving ") {
+                continue;
+            }
+            if let Some((_, address)) = line.split_whitespace().last()?.split_once("://") {
+                return Some(address.to_owned());
+            }
+        }
+        None
+    }
+
     fn text(&self) -> String {
         self.log.lock().unwrap().clone()
     }
@@ -366,27 +393,23 @@ impl DevHost {
         if let Some(config) = runtime_config {
             std::fs::write(state.path().join(RUNTIME_CONFIG), config).unwrap();
         }
-        let command = HostKind::DevHost.command(manifest, state.path(), Some("127.0.0.1:0"));
+        let command = HostKind::DevHost.command(manifest, state.path(), Some(ANY_PORT));
         let process = Process::spawn(command, env);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while let Ok(line) = process
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if let Some(address) = line.split(" on http://").nth(1) {
-                return Ok(DevHost {
-                    http: Http {
-                        base: format!("http://{}", address.trim()),
-                        log: process.log.clone(),
-                    },
-                    process,
-                    _state: state,
-                });
+        match process.served_address() {
+            Some(address) => Ok(DevHost {
+                http: Http {
+                    base: format!("http://{address}"),
+                    log: process.log.clone(),
+                },
+                process,
+                _state: state,
+            }),
+            None => {
+                let text = process.text();
+                drop(process);
+                Err(text)
             }
         }
-        let text = process.text();
-        drop(process);
-        Err(text)
     }
 
     /// The state directory (SQLite files) of this devhost.
@@ -481,12 +504,14 @@ impl ProbeApp {
         build_once();
         let state = tempfile::tempdir().unwrap();
         std::fs::write(state.path().join(RUNTIME_CONFIG), runtime_config).unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
         let host = HostKind::from_env();
-        let command = host.command("tests/fixtures/probe.toml", state.path(), Some(&listen));
+        let command = host.command("tests/fixtures/probe.toml", state.path(), Some(ANY_PORT));
         let mut process = Process::spawn(command, &[("SPIN_VARIABLE_TOKEN", "t0ken")]);
+        let address = process
+            .served_address()
+            .unwrap_or_else(|| panic!("{host:?} did not serve the probe:\n{}", process.text()));
         let http = Http {
-            base: format!("http://{listen}"),
+            base: format!("http://{address}"),
             log: process.log.clone(),
         };
         let url = format!("{}/probe/var/greeting", http.base);
@@ -624,9 +649,7 @@ impl Vreg {
         let host = HostKind::from_env();
         let state = tempfile::tempdir().unwrap();
         write_runtime_config(state.path(), env, networks, default_store);
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut command = host.command("spin.toml", state.path(), Some(&listen));
+        let mut command = host.command("spin.toml", state.path(), Some(ANY_PORT));
         if let Some((cert, key)) = tls {
             command
                 .arg("--tls-cert")
@@ -635,11 +658,14 @@ impl Vreg {
                 .arg(key);
         }
         let serving = Process::spawn(command, env);
+        let address = serving
+            .served_address()
+            .unwrap_or_else(|| panic!("{host:?} did not serve:\n{}", serving.text()));
         let scheme = if tls.is_some() { "https" } else { "http" };
         Vreg {
             host,
             http: Http {
-                base: format!("{scheme}://{listen}"),
+                base: format!("{scheme}://{address}"),
                 log: serving.log.clone(),
             },
             serving,
