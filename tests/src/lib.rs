@@ -72,14 +72,43 @@ pub fn devhost_binary() -> PathBuf {
 /// host names in its start-up line (see `Process::served_address`).
 const ANY_PORT: &str = "127.0.0.1:0";
 
-/// A port nothing listens on right now (a closed port for tests of what
-/// happens when something is down; never one to serve on).
-pub fn free_port() -> u16 {
+/// A port nothing listens on right now, for a server about to bind it.
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A port on 127.0.0.1 that refuses connections for as long as the tests
+/// run (for "Redis is down", "not allowed there"): it stays bound, so no
+/// other test's server can take it, but is never listened on.
+pub fn closed_port() -> u16 {
+    // SAFETY: plain socket calls on a socket this function owns; the
+    // address structs are the sizes passed.
+    unsafe {
+        let socket = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(socket >= 0, "socket: {}", std::io::Error::last_os_error());
+        let mut address: libc::sockaddr_in = std::mem::zeroed();
+        address.sin_family = libc::AF_INET as libc::sa_family_t;
+        address.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let mut length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let bound = libc::bind(
+            socket,
+            &address as *const libc::sockaddr_in as *const libc::sockaddr,
+            length,
+        );
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        let named = libc::getsockname(
+            socket,
+            &mut address as *mut libc::sockaddr_in as *mut libc::sockaddr,
+            &mut length,
+        );
+        assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+        // The socket is left open on purpose: it holds the port.
+        u16::from_be(address.sin_port)
+    }
 }
 
 /// Stops and reaps a child process when dropped: SIGTERM first, so that
@@ -150,10 +179,13 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let guard = Guard(child);
+        // The server that answers must be this one: another test's Redis
+        // may have taken the port first (this one then exits).
+        let ours = format!("process_id:{}\r\n", child.id());
+        let mut guard = Guard(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG")) {
+        while Instant::now() < deadline && matches!(guard.0.try_wait(), Ok(None)) {
+            if redis_command(port, &["INFO", "server"]).is_ok_and(|r| r.contains(&ours)) {
                 return Some(guard);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -256,6 +288,12 @@ impl HostKind {
     }
 }
 
+/// The address a host's start-up line names, if `line` is that line.
+fn served_in(line: &str) -> Option<&str> {
+    let url = line.strip_prefix("Serving ")?.split_whitespace().last()?;
+    Some(url.split_once("://")?.1)
+}
+
 /// A child process whose output is collected into a log.
 struct Process {
     log: Arc<Mutex<String>>,
@@ -312,10 +350,7 @@ impl Process {
             .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
-            if !line.starts_with("Serving ") {
-                continue;
-            }
-            if let Some((_, address)) = line.split_whitespace().last()?.split_once("://") {
+            if let Some(address) = served_in(&line) {
                 return Some(address.to_owned());
             }
         }
@@ -567,7 +602,7 @@ fn write_runtime_config(
         Some(url) => format!("type = \"redis\"\nurl = \"{url}\""),
         None => format!("type = \"spin\"\npath = \"{COUNTERS_FILE}\""),
     };
-    let redis_url = redis_url.unwrap_or_else(|| format!("redis://127.0.0.1:{}", free_port()));
+    let redis_url = redis_url.unwrap_or_else(|| format!("redis://127.0.0.1:{}", closed_port()));
     let mut text = format!(
         "[key_value_store.sync]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
          [key_value_store.counters]\n{counters}\n"
@@ -929,5 +964,40 @@ impl Http {
         self.admin(token, "POST", "/projects", body)["id"]
             .as_i64()
             .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_is_read_from_either_hosts_start_up_line() {
+        assert_eq!(
+            served_in("Serving http://127.0.0.1:45501"),
+            Some("127.0.0.1:45501")
+        );
+        assert_eq!(
+            served_in("Serving vreg on https://127.0.0.1:40001"),
+            Some("127.0.0.1:40001")
+        );
+        assert_eq!(served_in("  probe: http://127.0.0.1:45501/probe"), None);
+        assert_eq!(served_in("Serving soon"), None);
+    }
+
+    #[test]
+    fn a_closed_port_refuses_connections_and_no_server_can_take_it() {
+        let port = closed_port();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        assert!(TcpListener::bind(("127.0.0.1", port)).is_err());
+    }
+
+    #[test]
+    fn a_redis_server_whose_port_is_taken_does_not_pass_for_started() {
+        let first = RedisServer::start();
+        assert!(RedisServer::spawn_on(first.port).is_none());
+        let second = RedisServer::start();
+        assert_ne!(first.port, second.port);
+        assert!(second.command(&["PING"]).starts_with("+PONG"));
     }
 }

@@ -269,7 +269,7 @@ fn a_hundred_concurrent_misses_take_the_lease_once() {
     );
     let origin = StaticServer::start(origin_dir.path());
     // No redis-server: triggers cannot be published, the requests must still succeed.
-    let closed = format!("redis://127.0.0.1:{}", vreg_tests::free_port());
+    let closed = format!("redis://127.0.0.1:{}", vreg_tests::closed_port());
     let host = Vreg::start(&[
         ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
         ("SPIN_VARIABLE_SECRET_KEY", "go-e2e"),

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use vreg_tests::{free_port, DevHost, Json, RedisServer};
+use vreg_tests::{closed_port, DevHost, Json, RedisServer};
 
 const PROBE: &str = "tests/fixtures/probe.toml";
 const PROBE_REDIS: &str = "tests/fixtures/probe-redis.toml";
@@ -136,7 +136,7 @@ fn outbound_http_goes_only_to_allowed_hosts() {
     let host = probe(&[("SPIN_VARIABLE_UPSTREAM_PORT", &port_text)]);
     let allowed = host.get(&format!("/probe/outbound?url=http://127.0.0.1:{port}/x"));
     assert_eq!(allowed.text(), "200 hello-from-upstream");
-    let other_port = free_port();
+    let other_port = closed_port();
     let denied = host.get(&format!(
         "/probe/outbound?url=http://127.0.0.1:{other_port}/x"
     ));
@@ -256,7 +256,7 @@ fn wait_for_exit(host: &mut DevHost) -> String {
 /// HTTP included (so vreg keeps its worker in an app of its own).
 #[test]
 fn an_app_whose_redis_trigger_cannot_connect_ends() {
-    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let closed = format!("redis://127.0.0.1:{}", closed_port());
     let mut host = start(PROBE_REDIS, &[("SPIN_VARIABLE_REDIS_URL", &closed)]);
     let log = wait_for_exit(&mut host);
     assert!(
