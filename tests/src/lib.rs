@@ -119,6 +119,15 @@ struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Guard {
+    fn stop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return; // ended, and reaped
+        }
         if let Ok(pid) = i32::try_from(self.0.id()) {
             // SAFETY: a signal to our own child, not yet reaped (so its
             // pid cannot have been reused).
@@ -300,6 +309,8 @@ struct Process {
     guard: Guard,
     /// Lines of stdout, for start-up banners.
     lines: mpsc::Receiver<String>,
+    /// The threads copying stdout and stderr into `log`.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Process {
@@ -311,6 +322,7 @@ impl Process {
         let mut child = command.spawn().expect("start the host");
         let log = Arc::new(Mutex::new(String::new()));
         let (lines_tx, lines) = mpsc::channel();
+        let mut readers = Vec::new();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         for (reader, tx) in [
@@ -318,19 +330,20 @@ impl Process {
             (Box::new(stderr), None),
         ] {
             let log = log.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(reader).lines().map_while(Result::ok) {
                     if let Some(tx) = &tx {
                         let _ = tx.send(line.clone());
                     }
                     log.lock().unwrap().push_str(&format!("{line}\n"));
                 }
-            });
+            }));
         }
         Process {
             log,
             guard: Guard(child),
             lines,
+            readers,
         }
     }
 
@@ -359,6 +372,16 @@ impl Process {
 
     fn text(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Everything the process printed, once it has ended (stopped if it
+    /// still runs): stdout closing first does not mean stderr was read.
+    fn ended_text(mut self) -> String {
+        self.guard.stop();
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+        self.text()
     }
 }
 
@@ -439,11 +462,7 @@ impl DevHost {
                 process,
                 _state: state,
             }),
-            None => {
-                let text = process.text();
-                drop(process);
-                Err(text)
-            }
+            None => Err(process.ended_text()),
         }
     }
 
