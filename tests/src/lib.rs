@@ -124,9 +124,14 @@ impl Drop for Guard {
 }
 
 impl Guard {
+    /// Whether the child still runs (if it ended, it is reaped now).
+    fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
     fn stop(&mut self) {
-        if !matches!(self.0.try_wait(), Ok(None)) {
-            return; // ended, and reaped
+        if !self.is_running() {
+            return;
         }
         if let Ok(pid) = i32::try_from(self.0.id()) {
             // SAFETY: a signal to our own child, not yet reaped (so its
@@ -135,7 +140,7 @@ impl Guard {
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if !matches!(self.0.try_wait(), Ok(None)) {
+            if !self.is_running() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -193,7 +198,7 @@ impl RedisServer {
         let ours = format!("process_id:{}\r\n", child.id());
         let mut guard = Guard(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && matches!(guard.0.try_wait(), Ok(None)) {
+        while Instant::now() < deadline && guard.is_running() {
             if redis_command(port, &["INFO", "server"]).is_ok_and(|r| r.contains(&ours)) {
                 return Some(guard);
             }
@@ -348,7 +353,7 @@ impl Process {
     }
 
     fn is_running(&mut self) -> bool {
-        matches!(self.guard.0.try_wait(), Ok(None))
+        self.guard.is_running()
     }
 
     /// The address (`127.0.0.1:PORT`) in the host's start-up line
@@ -561,9 +566,12 @@ impl ProbeApp {
         let host = HostKind::from_env();
         let command = host.command("tests/fixtures/probe.toml", state.path(), Some(ANY_PORT));
         let mut process = Process::spawn(command, &[("SPIN_VARIABLE_TOKEN", "t0ken")]);
-        let address = process
-            .served_address()
-            .unwrap_or_else(|| panic!("{host:?} did not serve the probe:\n{}", process.text()));
+        let Some(address) = process.served_address() else {
+            panic!(
+                "{host:?} did not serve the probe:\n{}",
+                process.ended_text()
+            )
+        };
         let http = Http {
             base: format!("http://{address}"),
             log: process.log.clone(),
@@ -712,9 +720,9 @@ impl Vreg {
                 .arg(key);
         }
         let serving = Process::spawn(command, env);
-        let address = serving
-            .served_address()
-            .unwrap_or_else(|| panic!("{host:?} did not serve:\n{}", serving.text()));
+        let Some(address) = serving.served_address() else {
+            panic!("{host:?} did not serve:\n{}", serving.ended_text())
+        };
         let scheme = if tls.is_some() { "https" } else { "http" };
         Vreg {
             host,
